@@ -1,0 +1,117 @@
+"""A run folder: weights as safetensors, everything else as JSON; written atomically, no pickle."""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load, save
+
+from .errors import ArtifactError
+from .features import FeatureState
+from .model import ModelSpec, Params
+from .recipe import Recipe, validate_recipe
+
+FORMAT = "salarynet-run/1"
+WEIGHTS = "model.safetensors"
+
+
+@dataclass
+class Run:
+    path: Path
+    spec: ModelSpec
+    params: Params
+    features: FeatureState
+    recipe: Recipe
+    loss: str
+    data: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+def weights_bytes(params: Params) -> bytes:
+    tensors = {f"layer_{i}.{name}": np.asarray(value, np.float32) for i, layer in enumerate(params)
+               for name, value in layer.items()}
+    return save(tensors, metadata={"format": FORMAT})
+
+
+def model_json(spec: ModelSpec, loss: str, weights: bytes) -> dict[str, Any]:
+    return {"format": FORMAT, "model": spec.to_json(), "loss": loss,
+            "weights": {"file": WEIGHTS, "sha256": hashlib.sha256(weights).hexdigest()}}
+
+
+def to_json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode()
+
+
+def write_run(out: Path, files: dict[str, bytes]) -> Path:
+    """Write every file into a temporary sibling folder, then swap it in: no half-written run.
+
+    An existing run folder at `out` is replaced; any other non-empty folder is left alone.
+    """
+    out = Path(out)
+    if out.exists() and not (out / "model.json").is_file() and (not out.is_dir() or any(out.iterdir())):
+        raise ArtifactError(f"{out}: exists and is not a salarynet run; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a run folder is an ordinary folder
+    try:
+        for name, content in files.items():
+            (tmp / name).write_bytes(content)
+        old = None
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(f"{path.parent}: not a salarynet run (no {path.name}); train one with `salarynet train --out DIR`") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{path}: damaged JSON ({e}); train the run again") from None
+
+
+def load_run(path: str | Path) -> Run:
+    path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(f"{path}: no such run folder; train one with `salarynet train --out {path}`")
+    meta = _read_json(path / "model.json")
+    if meta.get("format") != FORMAT:
+        raise ArtifactError(f"{path / 'model.json'}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    try:
+        spec = ModelSpec.from_json(meta["model"])
+        raw = (path / WEIGHTS).read_bytes()
+        if hashlib.sha256(raw).hexdigest() != meta["weights"]["sha256"]:
+            raise ArtifactError(f"{path / WEIGHTS}: checksum differs from model.json; the weights were changed or truncated")
+        tensors = load(raw)
+        sizes = (spec.in_size, *spec.units)
+        params = []
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            kernel, bias = tensors[f"layer_{i}.kernel"], tensors[f"layer_{i}.bias"]
+            if kernel.shape != (fan_in, fan_out) or bias.shape != (fan_out,):
+                raise ArtifactError(f"{path / WEIGHTS}: layer {i} has shape {kernel.shape}, expected {(fan_in, fan_out)}")
+            params.append({"kernel": kernel, "bias": bias})
+        features = FeatureState.from_json(_read_json(path / "preprocessing.json"))
+    except FileNotFoundError as e:
+        raise ArtifactError(f"{path}: incomplete run, {Path(e.filename).name} is missing") from None
+    except (KeyError, TypeError, ValueError, SafetensorError) as e:
+        raise ArtifactError(f"{path}: damaged run files ({type(e).__name__}: {e})") from None
+    recipe = validate_recipe(_read_json(path / "recipe.json"), str(path / "recipe.json"))
+    return Run(path, spec, params, features, recipe, str(meta["loss"]),
+               _read_json(path / "data.json"), _read_json(path / "metrics.json"))

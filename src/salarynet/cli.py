@@ -1,0 +1,223 @@
+"""The command line: the only place that prints or exits."""
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.table import Table
+
+from .errors import SalarynetError
+
+app = typer.Typer(help="Deep learning on the Ask A Manager 2021 salary survey.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="The survey file: import a local copy, show what a file holds.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+err = Console(stderr=True)
+out = Console()
+
+RecipeOpt = Annotated[str, typer.Option("--recipe", "-r", help="Shipped recipe name or a .toml/.json path.")]
+DataOpt = Annotated[Path | None, typer.Option("--data", "-d", help="Survey file (.csv, .csv.gz, .xlsx); default: the cached download.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a recipe value: --set fit.epochs=20 (repeatable).")]
+
+
+def user_errors(command):
+    """A SalarynetError becomes one line on stderr and exit code 2; nothing else is caught."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except SalarynetError as e:
+            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted; nothing was written")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _open(data: Path | None):
+    from . import source
+
+    if data is None and source.cached() is None:
+        err.print(f"downloading the survey into {source.cache_dir()} (once) ...")
+    return source.open_survey(data)
+
+
+def _metrics_table(test: dict[str, Any], baseline: float | None) -> Table:
+    table = Table(title="test rows", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    cm = test["confusion_matrix"]
+    auc = test["auc"]
+    for name, value in [
+        ("loss (recipe's loss)", f"{test['loss']:.4f}"),
+        ("accuracy (argmax, Keras 3)", f"{test['accuracy']:.4f}"),
+        ("binary accuracy (both outputs, Keras 2)", f"{test['binary_accuracy']:.4f}"),
+        ("ROC AUC", "n/a (one class)" if auc is None else f"{auc:.4f}"),
+        ("majority-class accuracy", f"{baseline if baseline is not None else test['majority_accuracy']:.4f}"),
+        (escape("confusion [tn fp; fn tp]"), escape(f"[{cm['tn']} {cm['fp']}; {cm['fn']} {cm['tp']}]")),
+        ("rows", str(test["rows"])),
+    ]:
+        table.add_row(name, value)
+    return table
+
+
+def _rows_line(rows: dict[str, Any]) -> str:
+    excluded = ", ".join(f"{k} {v}" for k, v in rows["excluded"].items()) or "none"
+    return f"rows: read {rows['read']}, kept {rows['kept']}, excluded {rows['read'] - rows['kept']} ({excluded})"
+
+
+@app.command()
+@user_errors
+def train(
+    recipe: RecipeOpt = "tutorial",
+    data: DataOpt = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder to write (default: runs/<recipe name>).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (split, initial weights, shuffling).")] = None,
+    set_: SetOpt = None,
+) -> None:
+    """Train a recipe on the survey and save the run: weights, preprocessing, metrics, curves."""
+    from . import pipeline
+    from .recipe import load_recipe
+
+    spec = load_recipe(recipe, set_, seed)
+    survey, provenance = _open(data)
+    target = out_dir or Path("runs") / spec.name
+    with Progress(TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
+                  TimeElapsedColumn(), TextColumn("{task.description}"), console=err, transient=False) as bar:
+        task = bar.add_task("compiling ...", total=spec.fit.epochs)
+
+        def on_chunk(done: int, latest: dict[str, float]) -> None:
+            shown = " ".join(f"{k} {v:.4f}" for k, v in latest.items())
+            bar.update(task, completed=done, description=shown)
+
+        trained = pipeline.train_run(survey, provenance, spec, on_chunk)
+    written = pipeline.save_run(trained, target)
+    m = trained.metrics
+    err.print(_rows_line(m["rows"]), highlight=False)
+    err.print(f"split: train {m['rows']['train']} (fit {m['rows']['fit']}, validation {m['rows']['validation']}), "
+              f"test {m['rows']['test']}; fit took {m['fit_seconds']:.2f} s", highlight=False)
+    out.print(_metrics_table(m["test"], m["baseline"]["majority_accuracy"]))
+    out.print(f"saved {written}/ (metrics.json, curves.png, model.safetensors)", highlight=False)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")],
+    data: DataOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Evaluate a saved run: on its test rows (same file) or on every usable row of another file."""
+    from . import artifacts, pipeline
+
+    loaded = artifacts.load_run(run)
+    if data is None and Path(loaded.data.get("file", "")).is_file():
+        data = Path(loaded.data["file"])
+    survey, provenance = _open(data)
+    result = pipeline.evaluate_run(loaded, survey, provenance)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    err.print(_rows_line(result["rows"]) + f"; evaluated on {result['rows_used']}", highlight=False)
+    out.print(_metrics_table(result["test"], None))
+
+
+FLAGS = {"age": "age", "experience": "experience_overall", "education": "education", "gender": "gender"}
+
+
+@app.command()
+@user_errors
+def predict(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")],
+    input_: Annotated[Path | None, typer.Option("--input", "-i", help="CSV/XLSX of raw survey answers (any schema).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the predictions CSV (default: stdout).")] = None,
+    age: Annotated[str | None, typer.Option(help="One person's age band, e.g. 25-34.")] = None,
+    experience: Annotated[str | None, typer.Option(help="Years of professional experience overall, e.g. '5-7 years'.")] = None,
+    education: Annotated[str | None, typer.Option(help="Highest education, e.g. \"Master's degree\".")] = None,
+    gender: Annotated[str | None, typer.Option(help="Gender, e.g. Woman.")] = None,
+    answer: Annotated[list[str] | None, typer.Option(help="Any other answer as COLUMN=VALUE (repeatable).")] = None,
+) -> None:
+    """Predict P(salary > threshold) for a file of survey answers, or for one person given by flags."""
+    import pandas as pd
+
+    from . import artifacts, pipeline
+    from .data import canonicalise, read_survey
+    from .errors import DataError
+
+    loaded = artifacts.load_run(run)
+    if input_ is not None:
+        result = pipeline.predict_frame(loaded, read_survey(input_).frame, str(input_))
+        if output is None:
+            sys.stdout.write(result.to_csv(index=False))
+        else:
+            tmp = output.with_name(f".{output.name}.tmp")
+            result.to_csv(tmp, index=False)
+            tmp.replace(output)
+            err.print(f"wrote {len(result)} rows to {output} ({int(result['probability'].isna().sum())} without a prediction)")
+        return
+    answers = {FLAGS[k]: v for k, v in dict(age=age, experience=experience, education=education, gender=gender).items()
+               if v is not None}
+    for item in answer or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise DataError(f"--answer {item!r}: expected COLUMN=VALUE")
+        answers[key.strip()] = value.strip()
+    flag_of = {v: f"--{k}" for k, v in FLAGS.items()}
+    missing = [c for c in loaded.features.columns if c not in answers]
+    if missing:
+        raise DataError(f"{run}: the model needs {', '.join(flag_of.get(c, f'--answer {c}=...') for c in missing)}")
+    frame, _ = canonicalise(pd.DataFrame([answers], dtype=str), "flags")
+    row = pipeline.predict_frame(loaded, frame, "flags").iloc[0]
+    if row["reason"]:
+        column = row["reason"].split(" ")[0]
+        raise DataError(f"{flag_of.get(column, '--answer ' + column)}: {row['reason']}")
+    threshold = loaded.features.threshold
+    out.print(f"P(salary > {threshold:,.0f}) = {row['probability']:.3f}  ->  "
+              f"{'above' if row['prediction'] == 1 else 'at or below'} {threshold:,.0f}", highlight=False)
+
+
+@data_app.command("import")
+@user_errors
+def data_import(file: Annotated[Path, typer.Argument(help="A survey export (.csv, .csv.gz, .xlsx).")]) -> None:
+    """Put a local copy of the survey into the cache, for machines without internet."""
+    from . import source
+
+    record = source.import_file(file)
+    out.print(f"imported {record['rows']} rows ({record['schema']} schema) into {record['file']}", highlight=False)
+
+
+@data_app.command("info")
+@user_errors
+def data_info(data: DataOpt = None, recipe: RecipeOpt = "tutorial",
+              set_: SetOpt = None) -> None:
+    """Show a survey file's schema, provenance and the rows a recipe would keep."""
+    from . import source
+    from .pipeline import select_rows
+    from .recipe import load_recipe
+
+    spec = load_recipe(recipe, set_)
+    if data is None and source.cached() is None:
+        err.print(f"no cached survey in {source.cache_dir()}; `salarynet train` downloads it, "
+                  "`salarynet data import FILE` imports one")
+        raise typer.Exit(1)
+    survey, provenance = _open(data)
+    rows = select_rows(survey, spec).rows
+    for key in ("source", "file", "schema", "rows", "sha256", "fetched_at"):
+        if key in provenance:
+            out.print(f"{key:>10}: {provenance[key]}", highlight=False)
+    for note in survey.notes:
+        out.print(f"{'note':>10}: {note}", highlight=False)
+    out.print(f"{'recipe':>10}: {spec.name}; " + _rows_line(rows), highlight=False)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,107 @@
+"""Read survey files in any of the three schemas, parse salaries, and select rows for a recipe."""
+
+import gzip
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .schemas import SCHEMA_NAMES, canonical_name
+
+READABLE = (".csv", ".csv.gz", ".xlsx")
+
+
+@dataclass
+class Survey:
+    """A survey file's rows under canonical column names (all values text, blanks as NaN)."""
+
+    frame: pd.DataFrame
+    path: str
+    schema: str  # a key of SCHEMA_NAMES
+    notes: list[str] = field(default_factory=list)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    name = path.name.lower()
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (expected a survey export: {', '.join(READABLE)})")
+    try:
+        if name.endswith(".xlsx"):
+            return pd.read_excel(path, dtype=str, engine="openpyxl")
+        if name.endswith(".csv") or name.endswith(".csv.gz") or name.endswith(".gz"):
+            return pd.read_csv(path, dtype=str, encoding_errors="replace", skipinitialspace=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, gzip.BadGzipFile, zipfile.BadZipFile,
+            EOFError, OSError, ValueError, KeyError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"{path}: cannot read as {'XLSX' if name.endswith('.xlsx') else 'CSV'}: {reason}") from None
+    raise DataError(f"{path}: unsupported file type (expected {', '.join(READABLE)})")
+
+
+def canonicalise(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, str]:
+    """Rename known headers to canonical names and drop the rest; say which schema they came from."""
+    renames: dict[str, str] = {}
+    votes: dict[str, int] = {}
+    for header in frame.columns:
+        found = canonical_name(str(header))
+        if found is None:
+            continue
+        name, schema = found
+        if name in renames.values():
+            raise DataError(f"{source}: column {header!r} is a second {name!r} column; keep one")
+        renames[header] = name
+        votes[schema] = votes.get(schema, 0) + 1
+    if not renames:
+        shown = ", ".join(repr(str(h)) for h in list(frame.columns)[:6])
+        raise DataError(
+            f"{source}: unknown header schema: headers {shown} match none of "
+            f"{'; '.join(SCHEMA_NAMES.values())}"
+        )
+    schema = max(votes, key=votes.__getitem__)
+    out = frame[list(renames)].rename(columns=renames)
+    # Text cells only: strip stray spaces, and treat empty answers as blanks.
+    out = out.apply(lambda col: col.astype(str).where(col.notna()).str.strip().replace("", np.nan))
+    return out.reset_index(drop=True), schema
+
+
+def read_survey(path: str | Path) -> Survey:
+    path = Path(path)
+    frame, schema = canonicalise(_read_table(path), str(path))
+    return Survey(frame=frame, path=str(path), schema=schema)
+
+
+def parse_money(values: pd.Series) -> pd.Series:
+    """Salaries as numbers: '55,000', '$55000', ' 55000 ' -> 55000.0; anything else NaN."""
+    text = values.astype("string").str.replace(r"[,\s$_]", "", regex=True)
+    return pd.to_numeric(text, errors="coerce").astype(float)
+
+
+def require_columns(survey: Survey, columns: list[str], purpose: str) -> None:
+    missing = [c for c in columns if c not in survey.frame.columns]
+    if missing:
+        raise DataError(
+            f"{survey.path}: missing column {missing[0]!r} ({purpose}); "
+            f"the file ({SCHEMA_NAMES[survey.schema]}) has {', '.join(survey.frame.columns)}"
+        )
+
+
+def salary_rows(survey: Survey, currency: str | None) -> tuple[pd.Series, pd.Series]:
+    """(salary, reason) per row: the reason is '' for a usable salary, else why the row is excluded.
+
+    Reasons are checked in order (currency, then salary), so that each row has one.
+    """
+    require_columns(survey, ["annual_salary"], "the salary to label")
+    frame = survey.frame
+    reason = pd.Series("", index=frame.index, dtype=object)
+    if currency is not None:
+        if "currency" in frame.columns:
+            other = frame["currency"].fillna("").str.upper() != currency.upper()
+            reason[other] = f"currency_not_{currency.lower()}"
+        else:
+            survey.notes.append(f"no currency column: every salary assumed {currency}")
+    salary = parse_money(frame["annual_salary"])
+    reason[(reason == "") & salary.isna()] = "salary_unparseable"
+    reason[(reason == "") & (salary < 0)] = "salary_negative"
+    return salary, reason

@@ -1,0 +1,17 @@
+"""The project's exception family: a user's mistake, said in one line."""
+
+
+class SalarynetError(Exception):
+    """A mistake the user can fix; the message names the file, column, value and a fix."""
+
+
+class RecipeError(SalarynetError):
+    """A recipe key or value is not allowed."""
+
+
+class DataError(SalarynetError):
+    """A data file cannot be read, or holds what the recipe cannot use."""
+
+
+class ArtifactError(SalarynetError):
+    """A run folder is missing, incomplete or tampered with."""

@@ -1,0 +1,34 @@
+"""Figures as PNG bytes (matplotlib, no display)."""
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def curves_png(history: dict[str, np.ndarray], title: str, majority_accuracy: float | None = None) -> bytes:
+    """Loss and accuracy per epoch, training vs validation, like R keras's plot(history).
+
+    The majority class's accuracy is drawn as a dashed line: a model must rise above it to have learned anything.
+    """
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, axes = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.plot(epochs, history[metric], "o-", ms=2.5, label="training")
+        if np.isfinite(history[f"val_{metric}"]).any():
+            ax.plot(epochs, history[f"val_{metric}"], "o-", ms=2.5, label="validation")
+        if metric == "accuracy" and majority_accuracy is not None:
+            ax.axhline(majority_accuracy, color="grey", ls="--", lw=1, label="majority class (test)")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[-1].set_xlabel("epoch")
+    fig.suptitle(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()

@@ -1,0 +1,198 @@
+"""Recipes: pydantic models of a run's settings; load a TOML, override values with --set."""
+
+import json
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import RecipeError
+from .schemas import COLUMNS
+
+FeatureColumn = Literal[tuple(COLUMNS)]  # type: ignore[valid-type]
+Activation = Literal["relu", "sigmoid", "softmax", "tanh", "linear"]
+Loss = Literal["binary_crossentropy", "categorical_crossentropy", "mse"]
+Optimizer = Literal["adagrad", "sgd", "adam", "rmsprop"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSection(_Section):
+    # Rows in other currencies are excluded; None keeps every currency as it is.
+    currency: str | None = "USD"
+
+
+class ColumnEncoding(_Section):
+    column: FeatureColumn
+    order: list[str] | None = None  # ordinal: 1-based positions, like R factor codes
+    codes: dict[str, float] | None = None  # explicit answer -> number
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "ColumnEncoding":
+        if (self.order is None) == (self.codes is None):
+            raise ValueError(f"column {self.column!r} needs exactly one of 'order' or 'codes'")
+        answers = self.order if self.order is not None else list(self.codes or {})
+        if not answers:
+            raise ValueError(f"column {self.column!r} lists no answers")
+        if len(set(answers)) != len(answers):
+            raise ValueError(f"column {self.column!r} lists an answer twice")
+        return self
+
+    def mapping(self) -> dict[str, float]:
+        """Answer -> number, in the recipe's spelling."""
+        if self.order is not None:
+            return {answer: float(i + 1) for i, answer in enumerate(self.order)}
+        return dict(self.codes or {})
+
+
+class FeaturesSection(_Section):
+    threshold: float = 100_000
+    scale: Literal["minmax", "none"] = "minmax"
+    columns: list[ColumnEncoding] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "FeaturesSection":
+        names = [c.column for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a column is listed twice in {names}")
+        return self
+
+
+class SplitSection(_Section):
+    train_fraction: float = Field(0.7, gt=0, lt=1)
+
+
+class LayerSpec(_Section):
+    units: int = Field(gt=0)
+    activation: Activation = "linear"
+
+
+class ModelSection(_Section):
+    layers: list[LayerSpec] = Field(min_length=1)
+
+
+class CompileSection(_Section):
+    loss: Loss = "binary_crossentropy"
+    optimizer: Optimizer = "adagrad"
+    # None: Keras's default for the optimizer (adagrad/adam/rmsprop 0.001, sgd 0.01).
+    learning_rate: float | None = Field(None, gt=0)
+    metrics: list[Literal["accuracy"]] = ["accuracy"]
+
+
+class FitSection(_Section):
+    epochs: int = Field(100, gt=0)
+    batch_size: int = Field(5, gt=0)
+    validation_split: float = Field(0.2, ge=0, lt=1)
+    shuffle: bool = True
+
+
+class Recipe(_Section):
+    name: str = "custom"
+    seed: int = 42
+    data: DataSection = DataSection()
+    features: FeaturesSection
+    split: SplitSection = SplitSection()
+    model: ModelSection
+    compile: CompileSection = CompileSection()
+    fit: FitSection = FitSection()
+
+    @model_validator(mode="after")
+    def _label_width(self) -> "Recipe":
+        units = self.model.layers[-1].units
+        if units not in (1, 2):
+            raise ValueError(
+                f"model.layers: the last layer has {units} units; the >threshold label needs "
+                "1 (one probability) or 2 (one per class, as the tutorial's to_categorical)"
+            )
+        if self.compile.loss == "categorical_crossentropy" and units != 2:
+            raise ValueError("compile.loss categorical_crossentropy needs a last layer of 2 units")
+        return self
+
+
+def builtin_recipes() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("salarynet.recipes").iterdir() if p.name.endswith(".toml"))
+
+
+def read_recipe_source(name_or_path: str) -> tuple[dict[str, Any], str]:
+    """The raw recipe table and where it came from: a shipped name, a .toml or a run's .json."""
+    path = Path(name_or_path)
+    if path.suffix in (".toml", ".json") or path.exists():
+        if not path.is_file():
+            raise RecipeError(f"recipe {name_or_path}: no such file (shipped recipes: {', '.join(builtin_recipes())})")
+        text, origin = path.read_text(encoding="utf-8"), str(path)
+    else:
+        shipped = resources.files("salarynet.recipes").joinpath(f"{name_or_path}.toml")
+        if not shipped.is_file():
+            raise RecipeError(
+                f"recipe {name_or_path!r}: not a shipped recipe ({', '.join(builtin_recipes())}) nor a file"
+            )
+        text, origin = shipped.read_text(encoding="utf-8"), f"{name_or_path} (shipped)"
+    try:
+        raw = json.loads(text) if origin.endswith(".json") else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise RecipeError(f"recipe {origin}: not valid {'JSON' if origin.endswith('.json') else 'TOML'}: {e}") from None
+    return raw, origin
+
+
+def _parse_value(text: str) -> Any:
+    """A TOML literal (20, 0.5, true, "adam", [1, 2]); anything else is taken as a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set dotted keys (fit.epochs=20, model.layers.0.units=32) in a copy of the raw table."""
+    raw = json.loads(json.dumps(raw))  # a deep copy of plain TOML data
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise RecipeError(f"--set {item!r}: expected KEY=VALUE, e.g. --set fit.epochs=20")
+        parts = key.strip().split(".")
+        node: Any = raw
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise RecipeError(f"--set {key}: {part!r} is not an index of a list of {len(node)} items")
+                part = int(part)
+            elif not isinstance(node, dict):
+                raise RecipeError(f"--set {key}: {'.'.join(parts[:i])} is a value, not a section")
+            if last:
+                node[part] = _parse_value(text.strip())
+            else:
+                if isinstance(node, dict) and part not in node:
+                    node[part] = {}
+                node = node[part]
+    return raw
+
+
+def _one_line(error: ValidationError, origin: str) -> str:
+    first = error.errors()[0]
+    loc = "".join(f"{p}: " for p in [".".join(str(p) for p in first["loc"])] if p)
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    given = first.get("input")
+    shown = "" if first["type"] in ("missing",) or isinstance(given, dict) else f" (got {given!r})"
+    more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"recipe {origin}: {loc}{msg}{shown}{more}"
+
+
+def validate_recipe(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as e:
+        raise RecipeError(_one_line(e, origin)) from None
+
+
+def load_recipe(name_or_path: str = "tutorial", overrides: list[str] | None = None, seed: int | None = None) -> Recipe:
+    """Read, override and validate a recipe; --seed wins over the recipe's seed."""
+    raw, origin = read_recipe_source(name_or_path)
+    raw = apply_overrides(raw, list(overrides or []) + ([f"seed={seed}"] if seed is not None else []))
+    return validate_recipe(raw, origin)

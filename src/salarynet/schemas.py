@@ -1,0 +1,108 @@
+"""The survey's three header schemas, mapped to one set of canonical column names."""
+
+import re
+
+# Canonical name -> what the column holds. TidyTuesday's names, shortened where they were long.
+COLUMNS: dict[str, str] = {
+    "timestamp": "when the form was submitted",
+    "age": "age band",
+    "industry": "industry",
+    "job_title": "job title (free text)",
+    "job_context": "job title context (free text)",
+    "annual_salary": "annual salary in the answer's currency",
+    "other_comp": "additional monetary compensation",
+    "currency": "currency of the salary",
+    "currency_other": "currency, when 'Other' was chosen (free text)",
+    "income_context": "income context (free text)",
+    "country": "country (free text)",
+    "state": "US state(s)",
+    "city": "city (free text)",
+    "experience_overall": "years of professional experience, overall",
+    "experience_field": "years of professional experience in the field",
+    "education": "highest level of education completed",
+    "gender": "gender",
+    "race": "race (multi-select, comma-separated)",
+}
+
+# Google Form export: the question text. Matched on a normalised prefix, so that small edits to
+# a question's wording after its opening words still match.
+FORM_PREFIXES: dict[str, str] = {
+    "timestamp": "timestamp",
+    "how old are you": "age",
+    "what industry do you work in": "industry",
+    "job title": "job_title",
+    "if your job title needs additional context": "job_context",
+    "what is your annual salary": "annual_salary",
+    "how much additional monetary compensation": "other_comp",
+    "please indicate the currency": "currency",
+    'if "other," please indicate the currency': "currency_other",
+    "if your income needs additional context": "income_context",
+    "what country do you work in": "country",
+    "if you're in the u.s., what state": "state",
+    "what city do you work in": "city",
+    "how many years of professional work experience do you have overall": "experience_overall",
+    "how many years of professional work experience do you have in your field": "experience_field",
+    "what is your highest level of education": "education",
+    "what is your gender": "gender",
+    "what is your race": "race",
+}
+
+# TidyTuesday 2021-05-18 survey.csv: snake_case names.
+TIDYTUESDAY: dict[str, str] = {
+    "timestamp": "timestamp",
+    "how_old_are_you": "age",
+    "industry": "industry",
+    "job_title": "job_title",
+    "additional_context_on_job_title": "job_context",
+    "annual_salary": "annual_salary",
+    "other_monetary_comp": "other_comp",
+    "currency": "currency",
+    "currency_other": "currency_other",
+    "additional_context_on_income": "income_context",
+    "country": "country",
+    "state": "state",
+    "city": "city",
+    "overall_years_of_professional_experience": "experience_overall",
+    "years_of_experience_in_field": "experience_field",
+    "highest_level_of_education_completed": "education",
+    "gender": "gender",
+    "race": "race",
+}
+
+# The tutorial's cleaned sheet: five names.
+TUTORIAL: dict[str, str] = {
+    "age": "age",
+    "professional_experience_years": "experience_overall",
+    "gender": "gender",
+    "highest_edu_level": "education",
+    "annual_salary": "annual_salary",
+}
+
+_WHOLE = ("timestamp", "job title")
+
+SCHEMA_NAMES = {
+    "form": "Google Form question text",
+    "tidytuesday": "TidyTuesday snake_case",
+    "tutorial": "the tutorial's five names",
+}
+
+
+def normalise(text: str) -> str:
+    """Fold case, curly quotes and runs of white space, so that spellings compare equal."""
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    return re.sub(r"\s+", " ", text.strip().casefold())
+
+
+def canonical_name(header: str) -> tuple[str, str] | None:
+    """(canonical column, schema) for one header, or None when no schema knows it."""
+    key = normalise(header).rstrip(" ?:")
+    for prefix, name in FORM_PREFIXES.items():
+        # One-word headers must match whole; questions by their opening words.
+        if key == prefix or (prefix not in _WHOLE and key.startswith(prefix)):
+            return name, "form"
+    snake = key.replace(" ", "_")
+    if snake in TUTORIAL and snake not in TIDYTUESDAY:
+        return TUTORIAL[snake], "tutorial"
+    if snake in TIDYTUESDAY:
+        return TIDYTUESDAY[snake], "tidytuesday"
+    return None

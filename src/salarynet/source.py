@@ -1,0 +1,118 @@
+"""Where the survey comes from: a given file, or the public sheet downloaded once into a per-user cache."""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from .data import Survey, read_survey
+from .errors import DataError
+
+# The survey's public Google Sheet, as CSV (see ../shared/data/README.md). Override with SALARYNET_SURVEY_URL.
+SURVEY_URL = ("https://docs.google.com/spreadsheets/d/1IPS5dBSGtwYVbjsfbaMCYIWnOuRmJcbequohNxCyGVw"
+              "/export?format=csv&gid=1625408792")
+PROVENANCE = "survey.json"
+
+
+def cache_dir() -> Path:
+    """SALARYNET_CACHE_DIR, else the platform's per-user cache folder."""
+    return Path(os.environ.get("SALARYNET_CACHE_DIR") or platformdirs.user_cache_dir("salarynet"))
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def provenance(survey: Survey, source: str, path: Path) -> dict[str, Any]:
+    return {
+        "source": source,
+        "file": str(path.resolve()),
+        "sha256": sha256(path),
+        "bytes": path.stat().st_size,
+        "rows": len(survey.frame),
+        "schema": survey.schema,
+        "read_at": _now(),
+        "notes": survey.notes,
+    }
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".csv.gz" if name.endswith(".csv.gz") else path.suffix.lower()
+
+
+def _install(file: Path, source: str) -> tuple[Survey, dict[str, Any]]:
+    """Check that `file` is a readable survey, then move it into the cache with its provenance."""
+    survey = read_survey(file)
+    target_dir = cache_dir()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"survey{_suffix(file)}"
+    for old in target_dir.glob("survey.*"):
+        if old.name != PROVENANCE and old != file:
+            old.unlink()
+    shutil.move(str(file), target) if file.parent == target_dir else shutil.copyfile(file, target)
+    record = provenance(survey, source, target) | {"fetched_at": _now()}
+    (target_dir / PROVENANCE).write_text(json.dumps(record, indent=2))
+    survey.path = str(target)
+    return survey, record
+
+
+def import_file(path: str | Path) -> dict[str, Any]:
+    """`salarynet data import FILE`: a local copy of the survey for offline machines."""
+    path = Path(path)
+    return _install(path, f"imported from {path.resolve()}")[1]
+
+
+def cached() -> dict[str, Any] | None:
+    record_path = cache_dir() / PROVENANCE
+    if not record_path.is_file():
+        return None
+    record = json.loads(record_path.read_text())
+    return record if Path(record["file"]).is_file() else None
+
+
+def download(url: str | None = None, timeout: float = 60) -> dict[str, Any]:
+    url = url or os.environ.get("SALARYNET_SURVEY_URL") or SURVEY_URL
+    target_dir = cache_dir()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=".download-", suffix=".csv")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            shutil.copyfileobj(response, out)
+        return _install(Path(tmp), url)[1]
+    except DataError as e:
+        raise DataError(f"the download from {url} is not a survey export: {e}") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise DataError(
+            f"could not download the survey from {url} ({reason}); pass --data FILE, "
+            "or run `salarynet data import FILE` with a copy of the survey"
+        ) from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def open_survey(data: str | Path | None) -> tuple[Survey, dict[str, Any]]:
+    """The survey to use and its provenance: `data` if given, else the cache (downloading once)."""
+    if data is not None:
+        survey = read_survey(data)
+        return survey, provenance(survey, "file", Path(data))
+    record = cached() or download()
+    survey = read_survey(record["file"])
+    return survey, record | {"notes": survey.notes}
