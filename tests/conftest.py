@@ -1,0 +1,79 @@
+"""Shared fixtures: the survey snapshot in ../shared/data, hand-made rows, a small trained run."""
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# CI lays ../shared beside the clone; SALARYNET_SHARED_DATA points elsewhere.
+SHARED = Path(os.environ.get("SALARYNET_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SNAPSHOT = SHARED / "ask-a-manager-2021.csv.gz"
+TIDY = SHARED / "fixture-tidytuesday-200.csv"
+TUTORIAL = SHARED / "fixture-tutorial-cleaned.csv"
+
+# One row in the Google Form's question-text headers (shortened where the schema matches by prefix).
+FORM_HEADERS = {
+    "age": "How old are you?",
+    "industry": "What industry do you work in?",
+    "job_title": "Job title",
+    "annual_salary": "What is your annual salary? (You'll indicate the currency in a later question.)",
+    "currency": "Please indicate the currency",
+    "country": "What country do you work in?",
+    "experience_overall": "How many years of professional work experience do you have overall?",
+    "education": "What is your highest level of education completed?",
+    "gender": "What is your gender?",
+}
+
+
+def form_rows(*rows: dict) -> pd.DataFrame:
+    """Hand-made survey rows under the Google Form's headers; unspecified answers are a typical respondent's."""
+    base = {"age": "25-34", "industry": "Nonprofits", "job_title": "Analyst", "annual_salary": "60000",
+            "currency": "USD", "country": "USA", "experience_overall": "5-7 years",
+            "education": "College degree", "gender": "Woman"}
+    return pd.DataFrame([{FORM_HEADERS[k]: v for k, v in (base | r).items()} for r in rows])
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SNAPSHOT.is_file():
+        pytest.fail(f"the survey snapshot is missing: {SNAPSHOT} (set SALARYNET_SHARED_DATA)")
+    return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Never touch the user's cache or the internet from a test."""
+    monkeypatch.setenv("SALARYNET_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SALARYNET_SURVEY_URL", "http://127.0.0.1:9/no-survey-here.csv")
+
+
+@pytest.fixture(scope="session")
+def snapshot(shared):
+    from salarynet.data import read_survey
+
+    return read_survey(SNAPSHOT)
+
+
+@pytest.fixture(scope="session")
+def short_recipe():
+    """The tutorial recipe, two epochs: every stage, in seconds."""
+    from salarynet.recipe import load_recipe
+
+    return load_recipe("tutorial", ["fit.epochs=2"])
+
+
+@pytest.fixture(scope="session")
+def trained(snapshot, short_recipe):
+    from salarynet import pipeline
+    from salarynet.source import provenance
+
+    return pipeline.train_run(snapshot, provenance(snapshot, "file", SNAPSHOT), short_recipe)
+
+
+@pytest.fixture(scope="session")
+def run_dir(trained, tmp_path_factory):
+    from salarynet import pipeline
+
+    return pipeline.save_run(trained, tmp_path_factory.mktemp("runs") / "short")

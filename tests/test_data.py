@@ -1,0 +1,102 @@
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SNAPSHOT, TIDY, TUTORIAL, form_rows
+
+from salarynet.data import canonicalise, parse_money, read_survey, salary_rows
+from salarynet.errors import DataError
+from salarynet.schemas import COLUMNS
+
+
+def test_three_schemas_map_to_the_same_canonical_rows(shared, snapshot):
+    tidy = read_survey(TIDY)
+    tutorial = read_survey(TUTORIAL)
+    assert (snapshot.schema, tidy.schema, tutorial.schema) == ("form", "tidytuesday", "tutorial")
+    assert list(snapshot.frame.columns) == list(COLUMNS) == list(tidy.frame.columns)
+    # The TidyTuesday fixture holds the snapshot's first 200 rows.
+    pd.testing.assert_frame_equal(tidy.frame, snapshot.frame.iloc[:200].reset_index(drop=True))
+    # The tutorial fixture holds the USD rows of those, under five names.
+    usd = tidy.frame[tidy.frame["currency"] == "USD"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(tutorial.frame, usd[list(tutorial.frame.columns)])
+    assert set(tutorial.frame.columns) == {"age", "experience_overall", "gender", "education", "annual_salary"}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("55000", 55000.0), ("55,000", 55000.0), (" $1,234.50 ", 1234.5), ("1 000 000", 1e6),
+    ("abc", np.nan), ("", np.nan), (None, np.nan), ("55k", np.nan),
+])
+def test_parse_money(text, expected):
+    got = parse_money(pd.Series([text], dtype=object)).iloc[0]
+    assert (np.isnan(got) and np.isnan(expected)) or got == expected
+
+
+def test_salaries_as_text_with_thousands_separators(tmp_path):
+    path = tmp_path / "live.csv"
+    form_rows({"annual_salary": "55,000"}, {"annual_salary": "120,500"}, {"annual_salary": "n/a"}).to_csv(path, index=False)
+    assert '"55,000"' in path.read_text()
+    survey = read_survey(path)
+    salary, reason = salary_rows(survey, "USD")
+    assert salary.tolist()[:2] == [55000.0, 120500.0]
+    assert reason.tolist() == ["", "", "salary_unparseable"]
+
+
+def test_xlsx_reads_like_csv(tmp_path):
+    rows = form_rows({"age": "35-44"}, {"gender": "Man", "annual_salary": "130000"})
+    rows.to_csv(tmp_path / "s.csv", index=False)
+    rows.to_excel(tmp_path / "s.xlsx", index=False)
+    pd.testing.assert_frame_equal(read_survey(tmp_path / "s.xlsx").frame, read_survey(tmp_path / "s.csv").frame)
+
+
+def test_headers_tolerate_case_spacing_and_curly_quotes():
+    frame = pd.DataFrame({"  HOW OLD ARE YOU? ": ["25-34"], "If you\u2019re in the U.S., what state do you work in?": ["Ohio"],
+                          "What is your race? (Choose all that apply.)": ["White"], "unrelated": ["x"]})
+    out, schema = canonicalise(frame, "t.csv")
+    assert schema == "form" and list(out.columns) == ["age", "state", "race"]
+
+
+def test_blank_and_padded_answers():
+    out, _ = canonicalise(pd.DataFrame({"gender": [" Woman ", "", None], "age": ["25-34"] * 3}, dtype=str), "t")
+    assert out["gender"].iloc[0] == "Woman" and out["gender"].iloc[1:].isna().all()
+
+
+def test_currency_missing_means_every_salary_is_taken_as_the_recipes(shared):
+    survey = read_survey(TUTORIAL)
+    _, reason = salary_rows(survey, "USD")
+    assert (reason == "").all()
+    assert survey.notes == ["no currency column: every salary assumed USD"]
+
+
+def write(path, content: bytes):
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("absent.csv", None, r"absent\.csv: no such file"),
+    ("notes.txt", b"a,b\n1,2\n", r"notes\.txt: unsupported file type \(expected \.csv, \.csv\.gz, \.xlsx\)"),
+    ("empty.csv", b"", r"empty\.csv: cannot read as CSV"),
+    ("broken.csv.gz", b"not gzip at all", r"broken\.csv\.gz: cannot read as CSV"),
+    ("broken.xlsx", b"PK\x03\x04 truncated", r"broken\.xlsx: cannot read as XLSX"),
+    ("other.csv", b"name,score\nann,3\n", r"other\.csv: unknown header schema: headers 'name', 'score' match none of"),
+    ("twice.csv", b"gender,What is your gender?\nMan,Man\n", r"twice\.csv: column 'What is your gender\?' is a second 'gender' column"),
+])
+def test_unreadable_files_say_which_and_why(tmp_path, name, content, message):
+    path = tmp_path / name if content is None else write(tmp_path / name, content)
+    with pytest.raises(DataError, match=message):
+        read_survey(path)
+
+
+def test_gzip_csv_reads(tmp_path):
+    rows = form_rows({})
+    path = write(tmp_path / "s.csv.gz", gzip.compress(rows.to_csv(index=False).encode()))
+    assert read_survey(path).frame["age"].tolist() == ["25-34"]
+
+
+def test_missing_salary_column_names_the_file_and_columns(shared):
+    survey = read_survey(TIDY)
+    survey.frame = survey.frame.drop(columns="annual_salary")
+    with pytest.raises(DataError, match=r"fixture-tidytuesday-200\.csv: missing column 'annual_salary'"):
+        salary_rows(survey, "USD")
+

@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from salarynet import metrics
+
+
+def test_probability_and_class_agree_for_two_sigmoid_outputs():
+    outputs = np.array([[0.9, 0.3], [0.2, 0.6], [0.5, 0.5], [0.0, 0.0]])
+    prob = metrics.probability(outputs, "sigmoid")
+    np.testing.assert_allclose(prob, [0.25, 0.75, 0.5, 0.5])
+    assert metrics.predicted_class(outputs).tolist() == [0, 1, 0, 0]
+
+
+def test_probability_for_softmax_and_one_output():
+    np.testing.assert_allclose(metrics.probability(np.array([[0.3, 0.7]]), "softmax"), [0.7])
+    np.testing.assert_allclose(metrics.probability(np.array([[0.2], [1.3]]), "sigmoid"), [0.2, 1.0])
+    assert metrics.predicted_class(np.array([[0.2], [0.7]])).tolist() == [0, 1]
+
+
+def test_binary_accuracy_is_kerass_over_both_outputs():
+    # Row 1: both outputs right; row 2: argmax right but output 0 is above 0.5 too.
+    outputs = np.array([[0.8, 0.1], [0.6, 0.9]])
+    assert metrics.binary_accuracy(outputs, np.array([0, 1])) == pytest.approx(0.75)
+
+
+def test_classification_metrics_by_hand():
+    labels = np.array([0, 0, 1, 1, 1])
+    outputs = np.array([[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.8, 0.2], [0.1, 0.9]])
+    m = metrics.classification_metrics(labels, outputs, "sigmoid", majority_class=0)
+    assert m["accuracy"] == pytest.approx(0.6)
+    assert m["confusion_matrix"] == {"tn": 1, "fp": 1, "fn": 1, "tp": 2}
+    # Negatives score 0.1, 0.6; positives 0.7, 0.2, 0.9: 5 of the 6 pairs are ordered right.
+    assert m["auc"] == pytest.approx(5 / 6)
+    assert m["majority_accuracy"] == pytest.approx(0.4) and m["positive_rate"] == pytest.approx(0.6)
+
+
+def test_auc_is_none_with_one_class():
+    m = metrics.classification_metrics(np.array([0, 0]), np.array([[0.9, 0.1], [0.2, 0.8]]), "sigmoid", 0)
+    assert m["auc"] is None and m["accuracy"] == 0.5

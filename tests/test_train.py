@@ -1,0 +1,119 @@
+"""The compiled fit against a plain step-by-step loop written the way Keras's fit runs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from salarynet import model, train
+from salarynet.losses import LOSSES
+
+SPEC = model.ModelSpec(3, (6, 2), ("relu", "sigmoid"))
+
+
+def toy_data(n=13, n_val=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n + n_val, 3), dtype=np.float32)
+    y = train.targets((x.sum(1) > 1.5).astype(int), 2)
+    return train.FitData(x[:n], y[:n], x[n:], y[n:])
+
+
+def reference_fit(fit_spec, params, data, epochs):
+    """Keras's loop, one step at a time: batches in order (no shuffle), the last one partial."""
+    opt = train.make_optimizer(fit_spec.optimizer, fit_spec.learning_rate)
+    state = opt.init(params)
+    loss_fn = LOSSES[fit_spec.loss]
+    history = []
+    for _ in range(epochs):
+        seen = total = hits = 0.0
+        for start in range(0, len(data.x), fit_spec.batch_size):
+            xb, yb = data.x[start:start + fit_spec.batch_size], data.y[start:start + fit_spec.batch_size]
+
+            def batch_loss(p):
+                out = model.apply(fit_spec.model, p, xb)
+                return jnp.mean(loss_fn(yb, out)), out
+
+            (loss, out), grads = jax.value_and_grad(batch_loss, has_aux=True)(params)
+            updates, state = opt.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+            seen += len(xb)
+            total += float(loss) * len(xb)
+            hits += float(jnp.sum(jnp.argmax(out, 1) == jnp.argmax(yb, 1)))
+        val_out = model.apply(fit_spec.model, params, data.x_val)
+        history.append((total / seen, hits / seen, float(jnp.mean(loss_fn(data.y_val, val_out))),
+                        float(jnp.mean(jnp.argmax(val_out, 1) == jnp.argmax(data.y_val, 1)))))
+    return params, np.array(history)
+
+
+@pytest.mark.parametrize("optimizer, loss", [("adagrad", "binary_crossentropy"), ("sgd", "mse"),
+                                             ("adam", "categorical_crossentropy"), ("rmsprop", "binary_crossentropy")])
+def test_compiled_fit_equals_the_step_by_step_loop(optimizer, loss):
+    fit_spec = train.FitSpec(SPEC, loss, optimizer, 0.05, batch_size=5, shuffle=False)
+    data = toy_data()
+    key = jax.random.key(4)
+    init, _ = train.make_train(fit_spec)
+    params, history = train.fit(fit_spec, key, data, epochs=3)
+    ref_params, ref_history = reference_fit(fit_spec, init(key).params, data, 3)
+    for got, want in zip(params, ref_params):
+        np.testing.assert_allclose(got["kernel"], want["kernel"], atol=1e-6)
+        np.testing.assert_allclose(got["bias"], want["bias"], atol=1e-6)
+    got = np.stack([history[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy")], 1)
+    np.testing.assert_allclose(got, ref_history, atol=1e-6)
+
+
+def test_adagrad_is_kerass_update():
+    opt = train.make_optimizer("adagrad", None)
+    w, g = jnp.array([0.5, -1.0]), jnp.array([0.2, -3.0])
+    updates, _ = opt.update(g, opt.init(w), w)
+    keras = w - 0.001 * g / jnp.sqrt(0.1 + g**2 + 1e-7)
+    np.testing.assert_allclose(optax.apply_updates(w, updates), keras, rtol=1e-6)
+
+
+def test_validation_split_takes_the_last_rows_by_floor():
+    assert [train.validation_split(n, 0.2) for n in (10, 11, 14, 5)] == [8, 8, 11, 4]
+    assert train.validation_split(7, 0.0) == 7
+
+
+def test_shuffle_is_seeded_and_changes_the_batches():
+    data = toy_data(n=40)
+    spec = train.FitSpec(SPEC, "binary_crossentropy", "adagrad", 0.05, 5, True)
+    a, ha = train.fit(spec, jax.random.key(1), data, 4)
+    b, hb = train.fit(spec, jax.random.key(1), data, 4)
+    c, _ = train.fit(spec._replace(shuffle=False), jax.random.key(1), data, 4)
+    assert all(np.array_equal(x["kernel"], y["kernel"]) for x, y in zip(a, b))
+    assert all(np.array_equal(ha[k], hb[k]) for k in ha)
+    assert not np.allclose(a[0]["kernel"], c[0]["kernel"])
+
+
+def test_progress_in_chunks_gives_the_same_fit():
+    data = toy_data(n=40)
+    spec = train.FitSpec(SPEC, "binary_crossentropy", "adagrad", 0.05, 5, True)
+    seen = []
+    chunked, h1 = train.fit(spec, jax.random.key(2), data, 20, on_chunk=lambda done, m: seen.append((done, m)))
+    whole, h2 = train.fit(spec, jax.random.key(2), data, 20)
+    assert [d for d, _ in seen] == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
+    assert set(seen[-1][1]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    for x, y in zip(chunked, whole):
+        np.testing.assert_allclose(x["kernel"], y["kernel"], atol=1e-7)
+    np.testing.assert_allclose(h1["loss"], h2["loss"], atol=1e-7)
+
+
+def test_no_validation_rows_gives_nan_validation_metrics():
+    data = toy_data(n=10, n_val=0)
+    _, history = train.fit(train.FitSpec(SPEC, "mse", "sgd", None, 4, True), jax.random.key(0), data, 2)
+    assert np.isnan(history["val_loss"]).all() and np.isfinite(history["loss"]).all()
+
+
+def test_chunk_length_divides_epochs():
+    assert [train.chunk_length(e) for e in (100, 20, 7, 1, 97)] == [10, 2, 1, 1, 1]
+
+
+def test_one_output_targets_and_accuracy():
+    spec = train.FitSpec(model.ModelSpec(3, (4, 1), ("relu", "sigmoid")), "binary_crossentropy", "adam", 0.05, 4, True)
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 3), dtype=np.float32)
+    y = train.targets((x[:, 0] > 0.5).astype(int), 1)
+    assert y.shape == (64, 1)
+    _, history = train.fit(spec, jax.random.key(0), train.FitData(x[:48], y[:48], x[48:], y[48:]), 60)
+    assert history["accuracy"][-1] > 0.8 and history["loss"][-1] < history["loss"][0]
