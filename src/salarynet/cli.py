@@ -18,7 +18,7 @@ app = typer.Typer(help="Deep learning on the Ask A Manager 2021 salary survey.",
                   pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(help="The survey file: import a local copy, show what a file holds.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable, never wrapped mid-path
 out = Console()
 
 RecipeOpt = Annotated[str, typer.Option("--recipe", "-r", help="Shipped recipe name or a .toml/.json path.")]
@@ -150,7 +150,7 @@ def predict(
     import pandas as pd
 
     from . import artifacts, pipeline
-    from .data import canonicalise, read_survey
+    from .data import read_survey
     from .errors import DataError
 
     loaded = artifacts.load_run(run)
@@ -175,7 +175,7 @@ def predict(
     missing = [c for c in loaded.features.columns if c not in answers]
     if missing:
         raise DataError(f"{run}: the model needs {', '.join(flag_of.get(c, f'--answer {c}=...') for c in missing)}")
-    frame, _ = canonicalise(pd.DataFrame([answers], dtype=str), "flags")
+    frame = pd.DataFrame([{k: v.strip() or None for k, v in answers.items()}], dtype=object)
     row = pipeline.predict_frame(loaded, frame, "flags").iloc[0]
     if row["reason"]:
         column = row["reason"].split(" ")[0]

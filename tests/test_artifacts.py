@@ -1,0 +1,78 @@
+import json
+
+import numpy as np
+import pytest
+
+from salarynet import artifacts, pipeline
+from salarynet.errors import ArtifactError
+
+
+def test_round_trip_gives_identical_predictions(trained, run_dir):
+    run = artifacts.load_run(run_dir)
+    for a, b in zip(run.params, trained.params):
+        assert np.array_equal(a["kernel"], b["kernel"]) and np.array_equal(a["bias"], b["bias"])
+    assert run.spec == trained.spec and run.recipe == trained.recipe
+    again = pipeline.score(run.spec, run.params, run.loss, trained.prepared.x_test, trained.prepared.y_test, 0)
+    assert again == trained.metrics["test"]
+    assert json.loads((run_dir / "metrics.json").read_text())["test"] == trained.metrics["test"]
+
+
+def test_run_folder_holds_everything_and_no_pickle(run_dir):
+    names = {p.name for p in run_dir.iterdir()}
+    assert names == {"model.safetensors", "model.json", "preprocessing.json", "recipe.json", "data.json",
+                     "metrics.json", "history.csv", "curves.png"}
+    assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not any(p.suffix in (".pkl", ".pickle", ".npy") for p in run_dir.iterdir())
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert history[0] == "epoch,loss,accuracy,val_loss,val_accuracy" and len(history) == 3
+
+
+def copy_run(run_dir, tmp_path):
+    import shutil
+
+    return shutil.copytree(run_dir, tmp_path / "copy")
+
+
+def test_tampered_weights_are_refused(run_dir, tmp_path):
+    run = copy_run(run_dir, tmp_path)
+    raw = bytearray((run / "model.safetensors").read_bytes())
+    raw[-3] ^= 0x55
+    (run / "model.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(ArtifactError, match=r"model\.safetensors: checksum differs from model\.json"):
+        artifacts.load_run(run)
+
+
+def test_truncated_and_missing_files_are_refused(run_dir, tmp_path):
+    run = copy_run(run_dir, tmp_path)
+    (run / "preprocessing.json").write_text('{"columns": [')
+    with pytest.raises(ArtifactError, match=r"preprocessing\.json: damaged JSON"):
+        artifacts.load_run(run)
+    (run / "model.safetensors").unlink()
+    with pytest.raises(ArtifactError, match=r"incomplete run, model\.safetensors is missing"):
+        artifacts.load_run(run)
+    with pytest.raises(ArtifactError, match=r"no such run folder"):
+        artifacts.load_run(tmp_path / "nowhere")
+    with pytest.raises(ArtifactError, match=r"not a salarynet run \(no model\.json\)"):
+        artifacts.load_run(tmp_path)
+
+
+def test_a_failed_write_leaves_nothing_half_written(run_dir, tmp_path):
+    run = copy_run(run_dir, tmp_path)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with pytest.raises(TypeError):
+        artifacts.write_run(run, {"model.json": b"{}", "metrics.json": None})
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"]
+    with pytest.raises(TypeError):
+        artifacts.write_run(tmp_path / "fresh", {"a": b"x", "b": None})
+    assert not (tmp_path / "fresh").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["copy"]
+
+
+def test_only_runs_are_replaced(tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep me")
+    with pytest.raises(ArtifactError, match=r"notes: exists and is not a salarynet run"):
+        artifacts.write_run(tmp_path / "notes", {"model.json": b"{}"})
+    assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
+    (tmp_path / "empty").mkdir()
+    assert (artifacts.write_run(tmp_path / "empty", {"model.json": b"{}"}) / "model.json").is_file()

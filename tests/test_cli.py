@@ -1,0 +1,147 @@
+"""The command line on the real snapshot: what a user types, what they see, what lands on disk."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from conftest import SNAPSHOT, TIDY, form_rows
+from typer.testing import CliRunner
+
+from salarynet.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_error_line(result, pattern):
+    import re
+
+    assert result.exit_code == 2, result.output
+    errors = [l for l in result.stderr.splitlines() if l.startswith("error: ")]
+    assert len(errors) == 1 and result.stderr.rstrip().endswith(errors[0]), result.stderr
+    assert re.search(pattern, errors[0]), errors[0]
+    assert "Traceback" not in result.output
+
+
+def test_train_writes_a_run_and_prints_metrics(shared, tmp_path):
+    result = invoke("train", "--data", SNAPSHOT, "--out", tmp_path / "run", "--set", "fit.epochs=2", "--seed", 3)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for key in ("accuracy", "auc", "loss"):
+        assert isinstance(metrics["test"][key], float)
+    assert {"read", "kept", "excluded"} <= set(metrics["rows"]) and metrics["seed"] == 3
+    assert "majority_accuracy" in metrics["baseline"] and metrics["fit_seconds"] > 0
+    assert f"{metrics['test']['accuracy']:.4f}" in result.stdout
+    assert f"excluded {metrics['rows']['read'] - metrics['rows']['kept']}" in result.stderr
+    # evaluate on the same file re-derives the test rows and gives the same numbers.
+    evaluated = invoke("evaluate", tmp_path / "run", "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["test"] == metrics["test"]
+
+
+def test_evaluate_on_another_file_uses_all_its_usable_rows(shared, run_dir):
+    result = invoke("evaluate", run_dir, "--data", TIDY, "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["rows_used"] == "every usable row of a new file"
+    assert body["test"]["rows"] == body["rows"]["kept"]
+
+
+def test_predict_a_raw_file_row_for_row(shared, run_dir, tmp_path):
+    out = tmp_path / "pred.csv"
+    result = invoke("predict", run_dir, "--input", TIDY, "--output", out)
+    assert result.exit_code == 0, result.output
+    pred = pd.read_csv(out, keep_default_na=False)
+    raw = pd.read_csv(TIDY, dtype=str)
+    assert len(pred) == len(raw) and pred["row"].tolist() == list(range(1, len(raw) + 1))
+    some_college = (raw["highest_level_of_education_completed"] == "Some college").to_numpy()
+    assert some_college.any()
+    assert (pred["probability"][some_college] == "").all()
+    assert pred["reason"][some_college].str.startswith("education 'Some college' is not one of").all()
+    ok = pred["reason"] == ""
+    probs = pred["probability"][ok].astype(float)
+    assert ((probs >= 0) & (probs <= 1)).all()
+    # A row from the file and the same answers as flags agree.
+    i = int(ok.idxmax())
+    r = raw.iloc[i]
+    single = invoke("predict", run_dir, "--age", r["how_old_are_you"], "--experience",
+                    r["overall_years_of_professional_experience"], "--education",
+                    r["highest_level_of_education_completed"], "--gender", r["gender"])
+    assert single.exit_code == 0, single.output
+    assert f"= {float(pred['probability'][i]):.3f}" in single.stdout
+
+
+def test_predict_to_stdout(shared, run_dir):
+    result = invoke("predict", run_dir, "--input", TIDY)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == "row,probability,prediction,reason"
+    assert len(result.stdout.splitlines()) == 201
+
+
+def test_predict_one_person(run_dir):
+    result = invoke("predict", run_dir, "--age", "25-34", "--experience", "5-7 years",
+                    "--education", "Master's degree", "--gender", "Woman")
+    assert result.exit_code == 0, result.output
+    assert "P(salary > 100,000) = 0." in result.stdout
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["--age", "25-34", "--experience", "5-7 years", "--education", "Some college", "--gender", "Woman"],
+     r"--education: education 'Some college' is not one of: High School, College degree"),
+    (["--age", "25-34", "--experience", "5-7 years", "--education", "PhD", "--gender", "Non-binary"],
+     r"--gender: gender 'Non-binary' is not one of: Woman, Man"),
+    (["--age", "25-34", "--gender", "Woman"], r"the model needs --experience, --education"),
+    (["--answer", "shoe"], r"--answer 'shoe': expected COLUMN=VALUE"),
+])
+def test_predict_flag_errors(run_dir, args, pattern):
+    one_error_line(invoke("predict", run_dir, *args), pattern)
+
+
+def test_user_errors_are_one_line_and_exit_2(shared, tmp_path, run_dir):
+    (tmp_path / "other.csv").write_text("name,score\nann,3\n")
+    form_rows({}).drop(columns="What is your gender?").to_csv(tmp_path / "nogender.csv", index=False)
+    cases = [
+        (["train", "--data", tmp_path / "absent.csv"], r"absent\.csv: no such file"),
+        (["train", "--data", tmp_path / "other.csv"], r"other\.csv: unknown header schema"),
+        (["train", "--data", tmp_path / "nogender.csv"], r"nogender\.csv: missing column 'gender'"),
+        (["train", "--data", SNAPSHOT, "--set", "fit.epochs=0"], r"fit\.epochs: Input should be greater than 0 \(got 0\)"),
+        (["train", "--data", SNAPSHOT, "--recipe", "nope"], r"recipe 'nope': not a shipped recipe"),
+        (["evaluate", tmp_path / "norun"], r"norun: no such run folder"),
+        (["predict", run_dir, "--input", tmp_path / "other.csv"], r"other\.csv: unknown header schema"),
+        (["data", "import", tmp_path / "other.csv"], r"other\.csv: unknown header schema"),
+    ]
+    for args, pattern in cases:
+        one_error_line(invoke(*args), pattern)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_without_data_and_no_network_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    one_error_line(invoke("train"), r"could not download the survey from http://127\.0\.0\.1:9/.*pass --data FILE, "
+                                    r"or run `salarynet data import FILE`")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_import_then_train_offline(shared, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("data", "import", TIDY)
+    assert result.exit_code == 0, result.output
+    assert "imported 200 rows (tidytuesday schema)" in result.stdout
+    info = invoke("data", "info")
+    assert info.exit_code == 0 and "imported from" in info.stdout and "rows: read 200" in info.stdout
+    trained = invoke("train", "--set", "fit.epochs=1")
+    assert trained.exit_code == 0, trained.output
+    data = json.loads((tmp_path / "runs" / "tutorial" / "data.json").read_text())
+    assert data["source"].startswith("imported from") and data["rows"]["read"] == 200
+
+
+def test_the_real_command_exits_2_without_a_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "salarynet", "train", "--data", str(tmp_path / "x.csv")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: {tmp_path / 'x.csv'}: no such file (expected a survey export: .csv, .csv.gz, .xlsx)"]

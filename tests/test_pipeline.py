@@ -1,0 +1,127 @@
+"""Every stage on the real snapshot."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TIDY, TUTORIAL, form_rows
+
+from salarynet import features, model, pipeline
+from salarynet.data import parse_money, read_survey
+from salarynet.errors import DataError
+from salarynet.losses import binary_crossentropy
+from salarynet.schemas import normalise
+
+
+def test_row_accounting_matches_an_independent_count(snapshot, short_recipe):
+    rows = pipeline.select_rows(snapshot, short_recipe).rows
+    f = snapshot.frame
+    usd = f[f["currency"] == "USD"]
+    salary_ok = usd[parse_money(usd["annual_salary"]).notna()]
+    gender_ok = salary_ok[salary_ok["gender"].isin(["Woman", "Man"])]
+    order = {c.column: c.order for c in short_recipe.features.columns}
+    age_ok = gender_ok[gender_ok["age"].isin(order["age"]) & gender_ok["experience_overall"].isin(order["experience_overall"])]
+    kept = age_ok[age_ok["education"].isin(order["education"])]
+    assert rows["read"] == len(f)
+    assert rows["kept"] == len(kept)
+    assert rows["read"] == rows["kept"] + sum(rows["excluded"].values())
+    assert rows["excluded"]["currency_not_usd"] == len(f) - len(usd)
+    assert rows["excluded"]["gender_blank"] == salary_ok["gender"].isna().sum()
+    assert rows["excluded"]["gender_unlisted"] == (salary_ok["gender"].notna() & ~salary_ok["gender"].isin(["Woman", "Man"])).sum()
+    assert rows["excluded"]["education_blank"] + rows["excluded"]["education_unlisted"] == len(age_ok) - len(kept)
+
+
+def test_tutorial_fixture_keeps_what_the_tidytuesday_fixture_keeps_in_usd(shared, short_recipe):
+    tidy = pipeline.select_rows(read_survey(TIDY), short_recipe)
+    tutorial = pipeline.select_rows(read_survey(TUTORIAL), short_recipe)
+    assert tidy.rows["kept"] == tutorial.rows["kept"]
+    assert tutorial.rows["read"] == tidy.rows["read"] - tidy.rows["excluded"]["currency_not_usd"]
+    np.testing.assert_array_equal(tidy.codes, tutorial.codes)
+    np.testing.assert_array_equal(tidy.labels, tutorial.labels)
+
+
+def test_split_is_stratified_seeded_and_keeps_file_order(snapshot, short_recipe):
+    labels = pipeline.select_rows(snapshot, short_recipe).labels
+    train_idx, test_idx = pipeline.split_indices(labels, 0.7, 42, "s")
+    assert len(np.intersect1d(train_idx, test_idx)) == 0 and len(train_idx) + len(test_idx) == len(labels)
+    assert (np.diff(train_idx) > 0).all() and (np.diff(test_idx) > 0).all()
+    assert len(train_idx) == pytest.approx(0.7 * len(labels), abs=1)
+    assert labels[train_idx].mean() == pytest.approx(labels.mean(), abs=1 / len(train_idx))
+    assert labels[test_idx].mean() == pytest.approx(labels.mean(), abs=1 / len(test_idx))
+    again, _ = pipeline.split_indices(labels, 0.7, 42, "s")
+    other, _ = pipeline.split_indices(labels, 0.7, 43, "s")
+    assert np.array_equal(train_idx, again) and not np.array_equal(train_idx, other)
+
+
+def test_test_rows_are_scaled_with_the_training_rows_min_max(snapshot, short_recipe, trained):
+    sel = pipeline.select_rows(snapshot, short_recipe)
+    train_idx, test_idx = pipeline.split_indices(sel.labels, 0.7, short_recipe.seed, "s")
+    state = trained.prepared.state
+    np.testing.assert_array_equal(state.minimum, sel.codes[train_idx].min(0))
+    np.testing.assert_array_equal(state.maximum, sel.codes[train_idx].max(0))
+    expected = (sel.codes[test_idx] - state.minimum) / (state.maximum - state.minimum)
+    np.testing.assert_allclose(trained.prepared.x_test, expected, rtol=1e-6)
+    assert trained.prepared.x_test.min() >= 0 and trained.prepared.x_test.max() <= 1
+    assert not np.array_equal(trained.prepared.x_test, sel.codes[test_idx])  # the tutorial's mistake
+
+
+def test_validation_rows_are_the_last_training_rows(trained):
+    """Keras's validation_split: history's last val_loss is the final model on the last 20% of x_train."""
+    prep, rows = trained.prepared, trained.prepared.rows
+    assert rows["fit"] == int(np.floor(rows["train"] * 0.8)) and rows["validation"] == rows["train"] - rows["fit"]
+    out = model.apply(trained.spec, trained.params, jnp.asarray(prep.x_train[rows["fit"]:]))
+    y = jnp.asarray(np.eye(2, dtype=np.float32)[prep.y_train[rows["fit"]:]])
+    assert float(jnp.mean(binary_crossentropy(y, out))) == pytest.approx(trained.history["val_loss"][-1], abs=1e-6)
+
+
+def test_metrics_have_what_the_issue_lists(trained):
+    m = trained.metrics
+    for key in ("accuracy", "auc", "loss", "binary_accuracy", "confusion_matrix"):
+        assert key in m["test"]
+    assert m["rows"]["read"] == m["rows"]["kept"] + sum(m["rows"]["excluded"].values())
+    assert m["rows"]["test"] == sum(m["test"]["confusion_matrix"].values())
+    assert m["baseline"]["majority_accuracy"] == pytest.approx(1 - trained.prepared.y_test.mean())
+    assert m["fit_seconds"] > 0
+
+
+def test_same_seed_same_numbers_bit_for_bit(snapshot, short_recipe, trained):
+    again = pipeline.train_run(snapshot, {}, short_recipe)
+    for a, b in zip(again.params, trained.params):
+        assert np.array_equal(a["kernel"], b["kernel"]) and np.array_equal(a["bias"], b["bias"])
+    assert again.metrics["test"] == trained.metrics["test"]
+    other = pipeline.train_run(snapshot, {}, short_recipe.model_copy(update={"seed": 5}))
+    assert not np.array_equal(other.params[0]["kernel"], trained.params[0]["kernel"])
+
+
+def test_too_few_usable_rows(tmp_path, short_recipe):
+    path = tmp_path / "few.csv"
+    form_rows({}, {"annual_salary": "150000"}, {"gender": "Non-binary"}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"few\.csv: 2 usable rows with 1 above the threshold"):
+        pipeline.prepare(read_survey(path), short_recipe)
+
+
+def test_predict_frame_keeps_every_row_in_order(trained, run_dir):
+    from salarynet.artifacts import load_run
+
+    run = load_run(run_dir)
+    rows = pd.DataFrame({"age": ["25-34", "35-44", None, "45-54"],
+                         "experience_overall": ["5-7 years", "11 - 20 years", "2 - 4 years", "8 - 10 years"],
+                         "education": ["PhD", "Some college", "College degree", "Master's degree"],
+                         "gender": ["Woman", "Man", "Man", "Woman"]})
+    out = pipeline.predict_frame(run, rows)
+    assert out["row"].tolist() == [1, 2, 3, 4]
+    assert out["reason"].tolist()[1] == ("education 'Some college' is not one of: High School, College degree, "
+                                         "Master's degree, Professional degree (MD, JD, etc.), PhD")
+    assert out["reason"].tolist()[2] == "age is blank"
+    assert out["probability"].isna().tolist() == [False, True, True, False]
+    # Each prediction is the network's output on that row alone, scaled with the saved min/max.
+    for i in (0, 3):
+        coded, _ = features.encode_answers(rows.iloc[[i]], run.features.columns, run.features.codes)
+        o = np.asarray(model.apply(run.spec, run.params, features.transform(run.features, coded)))[0]
+        assert out["probability"][i] == pytest.approx(o[1] / (o[0] + o[1]), rel=1e-6)
+        assert out["prediction"][i] == int(o[1] > o[0])
+
+
+def test_spelling_keys_are_stable():
+    assert normalise("  Master\u2019s   Degree ") == "master's degree"
