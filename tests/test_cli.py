@@ -145,3 +145,16 @@ def test_the_real_command_exits_2_without_a_traceback(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: {tmp_path / 'x.csv'}: no such file (expected a survey export: .csv, .csv.gz, .xlsx)"]
+
+
+def test_no_validation_split_and_unwritable_outputs(shared, tmp_path, run_dir):
+    result = invoke("train", "--data", TIDY, "--out", tmp_path / "r", "--set", "fit.epochs=1",
+                    "--set", "fit.validation_split=0", "--set", "split.train_fraction=0.5")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["final_epoch"]["val_loss"] is None
+    (tmp_path / "file").write_text("x")
+    one_error_line(invoke("train", "--data", TIDY, "--out", tmp_path / "file" / "run", "--set", "fit.epochs=1"),
+                   r"file/run: cannot write the run folder here")
+    one_error_line(invoke("predict", run_dir, "--input", TIDY, "--output", tmp_path / "no" / "p.csv"),
+                   r"p\.csv: cannot write the predictions")
+    one_error_line(invoke("train", "--data", TIDY, "--set", "name=../../etc"), r"name: String should match pattern")

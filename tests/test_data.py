@@ -100,3 +100,25 @@ def test_missing_salary_column_names_the_file_and_columns(shared):
     with pytest.raises(DataError, match=r"fixture-tidytuesday-200\.csv: missing column 'annual_salary'"):
         salary_rows(survey, "USD")
 
+
+
+def test_semicolons_windows_1252_and_a_byte_order_mark(tmp_path):
+    rows = form_rows({"education": "Master\u2019s degree"})
+    rows.to_csv(tmp_path / "semi.csv", index=False, sep=";", encoding="cp1252")
+    rows.to_csv(tmp_path / "bom.csv", index=False, encoding="utf-8-sig")
+    for name in ("semi.csv", "bom.csv"):
+        survey = read_survey(tmp_path / name)
+        assert survey.schema == "form" and survey.frame["age"].tolist() == ["25-34"]
+        assert survey.frame["education"].tolist() == ["Master\u2019s degree"]
+
+
+def test_a_folder_is_not_a_survey(tmp_path):
+    with pytest.raises(DataError, match=r"is a folder; expected a survey export file"):
+        read_survey(tmp_path)
+
+
+def test_infinite_and_negative_salaries_are_excluded(tmp_path):
+    path = tmp_path / "odd.csv"
+    form_rows({"annual_salary": "inf"}, {"annual_salary": "-5000"}, {"annual_salary": "0"}).to_csv(path, index=False)
+    _, reason = salary_rows(read_survey(path), "USD")
+    assert reason.tolist() == ["salary_unparseable", "salary_negative", ""]

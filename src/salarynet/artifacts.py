@@ -57,24 +57,29 @@ def write_run(out: Path, files: dict[str, bytes]) -> Path:
     out = Path(out)
     if out.exists() and not (out / "model.json").is_file() and (not out.is_dir() or any(out.iterdir())):
         raise ArtifactError(f"{out}: exists and is not a salarynet run; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    except OSError as e:
+        raise ArtifactError(f"{out}: cannot write the run folder here ({e.strerror}); choose another --out") from None
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a run folder is an ordinary folder
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
     try:
         for name, content in files.items():
             (tmp / name).write_bytes(content)
-        old = None
         if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
             os.replace(out, old)
         os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not out.exists():
+            os.replace(old, out)  # put the previous run back
+        if isinstance(e, OSError):
+            raise ArtifactError(f"{out}: could not write the run ({e.strerror}); nothing was changed") from None
         raise
+    shutil.rmtree(old, ignore_errors=True)
     return out
 
 

@@ -160,8 +160,12 @@ def predict(
             sys.stdout.write(result.to_csv(index=False))
         else:
             tmp = output.with_name(f".{output.name}.tmp")
-            result.to_csv(tmp, index=False)
-            tmp.replace(output)
+            try:
+                result.to_csv(tmp, index=False)
+                tmp.replace(output)
+            except OSError as e:
+                tmp.unlink(missing_ok=True)
+                raise DataError(f"{output}: cannot write the predictions ({e.strerror})") from None
             err.print(f"wrote {len(result)} rows to {output} ({int(result['probability'].isna().sum())} without a prediction)")
         return
     answers = {FLAGS[k]: v for k, v in dict(age=age, experience=experience, education=education, gender=gender).items()

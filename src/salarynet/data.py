@@ -24,20 +24,38 @@ class Survey:
     notes: list[str] = field(default_factory=list)
 
 
+def _delimiter(path: Path) -> str:
+    """',' unless the header line has more ';' or tabs (spreadsheets saved in some locales)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+        header = f.readline()
+    return max([",", ";", "\t"], key=header.count)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    sep = _delimiter(path)
+    try:
+        return pd.read_csv(path, dtype=str, sep=sep, encoding="utf-8-sig")
+    except UnicodeDecodeError:  # an export saved as Windows-1252 rather than UTF-8
+        return pd.read_csv(path, dtype=str, sep=sep, encoding="cp1252", encoding_errors="replace")
+
+
 def _read_table(path: Path) -> pd.DataFrame:
     name = path.name.lower()
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; expected a survey export file ({', '.join(READABLE)})")
     if not path.is_file():
         raise DataError(f"{path}: no such file (expected a survey export: {', '.join(READABLE)})")
+    if not name.endswith((".xlsx", ".csv", ".gz")):
+        raise DataError(f"{path}: unsupported file type (expected {', '.join(READABLE)})")
     try:
         if name.endswith(".xlsx"):
             return pd.read_excel(path, dtype=str, engine="openpyxl")
-        if name.endswith(".csv") or name.endswith(".csv.gz") or name.endswith(".gz"):
-            return pd.read_csv(path, dtype=str, encoding_errors="replace", skipinitialspace=False)
+        return _read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, gzip.BadGzipFile, zipfile.BadZipFile,
             EOFError, OSError, ValueError, KeyError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(f"{path}: cannot read as {'XLSX' if name.endswith('.xlsx') else 'CSV'}: {reason}") from None
-    raise DataError(f"{path}: unsupported file type (expected {', '.join(READABLE)})")
 
 
 def canonicalise(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, str]:
@@ -75,7 +93,8 @@ def read_survey(path: str | Path) -> Survey:
 def parse_money(values: pd.Series) -> pd.Series:
     """Salaries as numbers: '55,000', '$55000', ' 55000 ' -> 55000.0; anything else NaN."""
     text = values.astype("string").str.replace(r"[,\s$_]", "", regex=True)
-    return pd.to_numeric(text, errors="coerce").astype(float)
+    number = pd.to_numeric(text, errors="coerce").astype(float)
+    return number.where(np.isfinite(number))  # 'inf' and 'infinity' parse, but are no salary
 
 
 def require_columns(survey: Survey, columns: list[str], purpose: str) -> None:

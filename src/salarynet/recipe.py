@@ -91,7 +91,7 @@ class FitSection(_Section):
 
 
 class Recipe(_Section):
-    name: str = "custom"
+    name: str = Field("custom", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # also the default run folder's name
     seed: int = 42
     data: DataSection = DataSection()
     features: FeaturesSection

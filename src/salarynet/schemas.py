@@ -89,7 +89,7 @@ SCHEMA_NAMES = {
 
 def normalise(text: str) -> str:
     """Fold case, curly quotes and runs of white space, so that spellings compare equal."""
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    text = text.replace("\ufeff", "").replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
     return re.sub(r"\s+", " ", text.strip().casefold())
 
 
