@@ -51,10 +51,9 @@ def reference_fit(fit_spec, params, data, epochs):
 def test_compiled_fit_equals_the_step_by_step_loop(optimizer, loss):
     fit_spec = train.FitSpec(SPEC, loss, optimizer, 0.05, batch_size=5, shuffle=False)
     data = toy_data()
-    key = jax.random.key(4)
     init, _ = train.make_train(fit_spec)
-    params, history = train.fit(fit_spec, key, data, epochs=3)
-    ref_params, ref_history = reference_fit(fit_spec, init(key).params, data, 3)
+    params, history = train.fit(fit_spec, 4, data, epochs=3)
+    ref_params, ref_history = reference_fit(fit_spec, init(train.seed_streams(4)[0]).params, data, 3)
     for got, want in zip(params, ref_params):
         np.testing.assert_allclose(got["kernel"], want["kernel"], atol=1e-6)
         np.testing.assert_allclose(got["bias"], want["bias"], atol=1e-6)
@@ -78,9 +77,9 @@ def test_validation_split_takes_the_last_rows_by_floor():
 def test_shuffle_is_seeded_and_changes_the_batches():
     data = toy_data(n=40)
     spec = train.FitSpec(SPEC, "binary_crossentropy", "adagrad", 0.05, 5, True)
-    a, ha = train.fit(spec, jax.random.key(1), data, 4)
-    b, hb = train.fit(spec, jax.random.key(1), data, 4)
-    c, _ = train.fit(spec._replace(shuffle=False), jax.random.key(1), data, 4)
+    a, ha = train.fit(spec, 1, data, 4)
+    b, hb = train.fit(spec, 1, data, 4)
+    c, _ = train.fit(spec._replace(shuffle=False), 1, data, 4)
     assert all(np.array_equal(x["kernel"], y["kernel"]) for x, y in zip(a, b))
     assert all(np.array_equal(ha[k], hb[k]) for k in ha)
     assert not np.allclose(a[0]["kernel"], c[0]["kernel"])
@@ -90,8 +89,8 @@ def test_progress_in_chunks_gives_the_same_fit():
     data = toy_data(n=40)
     spec = train.FitSpec(SPEC, "binary_crossentropy", "adagrad", 0.05, 5, True)
     seen = []
-    chunked, h1 = train.fit(spec, jax.random.key(2), data, 20, on_chunk=lambda done, m: seen.append((done, m)))
-    whole, h2 = train.fit(spec, jax.random.key(2), data, 20)
+    chunked, h1 = train.fit(spec, 2, data, 20, on_chunk=lambda done, m: seen.append((done, m)))
+    whole, h2 = train.fit(spec, 2, data, 20)
     assert [d for d, _ in seen] == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
     assert set(seen[-1][1]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     for x, y in zip(chunked, whole):
@@ -101,8 +100,16 @@ def test_progress_in_chunks_gives_the_same_fit():
 
 def test_no_validation_rows_gives_nan_validation_metrics():
     data = toy_data(n=10, n_val=0)
-    _, history = train.fit(train.FitSpec(SPEC, "mse", "sgd", None, 4, True), jax.random.key(0), data, 2)
+    _, history = train.fit(train.FitSpec(SPEC, "mse", "sgd", None, 4, True), 0, data, 2)
     assert np.isnan(history["val_loss"]).all() and np.isfinite(history["loss"]).all()
+
+
+def test_epoch_orders():
+    rng = np.random.default_rng(0)
+    orders = train.epoch_orders(rng, 6, 3, shuffle=True)
+    assert orders.shape == (3, 6) and orders.dtype == np.int32
+    assert all(sorted(o) == list(range(6)) for o in orders) and len({tuple(o) for o in orders}) == 3
+    assert train.epoch_orders(rng, 4, 2, shuffle=False).tolist() == [[0, 1, 2, 3]] * 2
 
 
 def test_chunk_length_divides_epochs():
@@ -115,5 +122,5 @@ def test_one_output_targets_and_accuracy():
     x = rng.random((64, 3), dtype=np.float32)
     y = train.targets((x[:, 0] > 0.5).astype(int), 1)
     assert y.shape == (64, 1)
-    _, history = train.fit(spec, jax.random.key(0), train.FitData(x[:48], y[:48], x[48:], y[48:]), 60)
+    _, history = train.fit(spec, 0, train.FitData(x[:48], y[:48], x[48:], y[48:]), 60)
     assert history["accuracy"][-1] > 0.8 and history["loss"][-1] < history["loss"][0]

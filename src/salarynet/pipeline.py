@@ -113,7 +113,7 @@ def train_run(survey: Survey, provenance: dict[str, Any], recipe: Recipe,
     y = train.targets(prep.y_train, spec.out_size)
     data = train.FitData(*(jnp.asarray(a) for a in (prep.x_train[:n_fit], y[:n_fit], prep.x_train[n_fit:], y[n_fit:])))
     started = time.perf_counter()
-    params, history = train.fit(fit_spec(recipe, spec), jax.random.key(recipe.seed), data, recipe.fit.epochs, on_chunk)
+    params, history = train.fit(fit_spec(recipe, spec), recipe.seed, data, recipe.fit.epochs, on_chunk)
     fit_seconds = time.perf_counter() - started
     majority = int(np.mean(prep.y_train) > 0.5)
     result = {

@@ -1,4 +1,4 @@
-"""The fit, as Keras's model.fit does it, compiled once: nested lax.scan over epochs and batches."""
+"""The fit, as Keras's model.fit runs it, compiled once: lax.scan over epochs, and over batches within each."""
 
 import math
 from collections.abc import Callable
@@ -37,8 +37,6 @@ class FitData(NamedTuple):
 class TrainState(NamedTuple):
     params: model.Params
     opt_state: optax.OptState
-    shuffle_key: jax.Array
-    epoch: jax.Array  # int32 scalar: epochs done, so chunked fits shuffle as one long fit
 
 
 class EpochMetrics(NamedTuple):
@@ -84,57 +82,72 @@ def validation_split(n_rows: int, fraction: float) -> int:
     return int(math.floor(n_rows * (1.0 - fraction)))
 
 
-def make_train(spec: FitSpec) -> tuple[Callable[[jax.Array], TrainState], Callable[..., tuple[TrainState, EpochMetrics]]]:
-    """init(key) -> state; run(state, data, n_epochs) -> (state, EpochMetrics), compiled once per n_epochs."""
+def make_train(spec: FitSpec) -> tuple[Callable[[np.random.Generator], TrainState], Callable[..., tuple[TrainState, EpochMetrics]]]:
+    """init(rng) -> state; run(state, data, orders int32[epochs, rows]) -> (state, EpochMetrics).
+
+    `run` is pure and compiled once per shape; each row of `orders` is one epoch's order of the rows.
+    """
     optimizer = make_optimizer(spec.optimizer, spec.learning_rate)
     loss_per_example = LOSSES[spec.loss]
     bs = spec.batch_size
 
-    def init(key: jax.Array) -> TrainState:
-        init_key, shuffle_key = jax.random.split(key)
-        params = model.init(init_key, spec.model)
-        return TrainState(params, optimizer.init(params), shuffle_key, jnp.zeros((), jnp.int32))
+    def init(rng: np.random.Generator) -> TrainState:
+        params = model.init(rng, spec.model)
+        return TrainState(params, optimizer.init(params))
 
     def _loss_fn(params, x, y, weight):
         outputs = model.apply(spec.model, params, x)
-        per_example = loss_per_example(y, outputs)
-        return jnp.sum(per_example * weight) / jnp.sum(weight), outputs
+        return jnp.sum(loss_per_example(y, outputs) * weight) / jnp.sum(weight), outputs
 
-    def _epoch(state: TrainState, data: FitData) -> tuple[TrainState, tuple[jax.Array, ...]]:
+    def _update_step(state: TrainState, batch):
+        x, y, weight = batch
+        (loss, outputs), grads = jax.value_and_grad(_loss_fn, has_aux=True)(state.params, x, y, weight)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return TrainState(params, opt_state), (loss * jnp.sum(weight), jnp.sum(hits(outputs, y) * weight))
+
+    def _epoch(state: TrainState, order: jax.Array, data: FitData):
         n = data.x.shape[0]
         steps = -(-n // bs)
-        key = jax.random.fold_in(state.shuffle_key, state.epoch)
-        order = jax.random.permutation(key, n) if spec.shuffle else jnp.arange(n)
-        # The last partial batch is padded with weight-0 rows: it trains on its real rows only, as Keras's does.
         pad = steps * bs - n
-        index = jnp.concatenate([order, jnp.zeros(pad, order.dtype)]).reshape(steps, bs)
-        weight = jnp.concatenate([jnp.ones(n, jnp.float32), jnp.zeros(pad, jnp.float32)]).reshape(steps, bs)
 
-        def _update_step(carry, batch):
-            params, opt_state = carry
-            rows, w = batch
-            x, y = data.x[rows], data.y[rows]
-            (loss, outputs), grads = jax.value_and_grad(_loss_fn, has_aux=True)(params, x, y, w)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            return (params, opt_state), (loss * jnp.sum(w), jnp.sum(hits(outputs, y) * w))
+        def batches(a):  # rows in this epoch's order, cut into batches; the padding rows weigh 0
+            a = jnp.concatenate([a[order], jnp.zeros((pad, *a.shape[1:]), a.dtype)])
+            return a.reshape(steps, bs, *a.shape[1:])
 
-        (params, opt_state), (loss_sums, hit_sums) = jax.lax.scan(
-            _update_step, (state.params, state.opt_state), (index, weight))
+        # The last partial batch trains on its real rows only, as Keras's does.
+        weight = batches(jnp.ones(n, jnp.float32))
+        state, (loss_sums, hit_sums) = jax.lax.scan(_update_step, state, (batches(data.x), batches(data.y), weight))
         if data.x_val.shape[0]:
-            val_out = model.apply(spec.model, params, data.x_val)
+            val_out = model.apply(spec.model, state.params, data.x_val)
             val_loss = jnp.mean(loss_per_example(data.y_val, val_out))
             val_acc = jnp.mean(hits(val_out, data.y_val))
         else:
             val_loss = val_acc = jnp.float32(jnp.nan)
-        new_state = TrainState(params, opt_state, state.shuffle_key, state.epoch + 1)
-        return new_state, (jnp.sum(loss_sums) / n, jnp.sum(hit_sums) / n, val_loss, val_acc)
+        return state, (jnp.sum(loss_sums) / n, jnp.sum(hit_sums) / n, val_loss, val_acc)
 
-    def run(state: TrainState, data: FitData, n_epochs: int) -> tuple[TrainState, EpochMetrics]:
-        state, per_epoch = jax.lax.scan(lambda s, _: _epoch(s, data), state, None, length=n_epochs)
+    def run(state: TrainState, data: FitData, orders: jax.Array) -> tuple[TrainState, EpochMetrics]:
+        state, per_epoch = jax.lax.scan(lambda s, order: _epoch(s, order, data), state, orders)
         return state, EpochMetrics(*per_epoch)
 
-    return init, jax.jit(run, static_argnames="n_epochs")
+    return init, jax.jit(run)
+
+
+def epoch_orders(rng: np.random.Generator, n_rows: int, epochs: int, shuffle: bool) -> np.ndarray:
+    """int32[epochs, rows]: a fresh permutation per epoch (Keras's shuffle=True), else the rows in order.
+
+    Drawn on the host with numpy: in the compiled loop a random permutation (threefry + sort)
+    doubled the compile time and cost a third of the run.
+    """
+    if not shuffle:
+        return np.broadcast_to(np.arange(n_rows, dtype=np.int32), (epochs, n_rows))
+    return np.stack([rng.permutation(n_rows).astype(np.int32) for _ in range(epochs)])
+
+
+def seed_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent generators for the initial weights and the epochs' orders."""
+    init_rng, shuffle_rng = np.random.default_rng(seed).spawn(2)
+    return init_rng, shuffle_rng
 
 
 def chunk_length(epochs: int, updates: int = 10) -> int:
@@ -143,18 +156,21 @@ def chunk_length(epochs: int, updates: int = 10) -> int:
     return max(d for d in range(1, target + 1) if epochs % d == 0)
 
 
-def fit(spec: FitSpec, key: jax.Array, data: FitData, epochs: int,
+def fit(spec: FitSpec, seed: int, data: FitData, epochs: int,
         on_chunk: Callable[[int, dict[str, float]], None] | None = None) -> tuple[model.Params, dict[str, np.ndarray]]:
     """Train for `epochs`; call on_chunk(epochs_done, latest metrics) between compiled chunks.
 
-    Returns the trained params and the history {loss, accuracy, val_loss, val_accuracy: float32[epochs]}.
+    The seed's generator draws the initial weights, then each epoch's order: the same seed gives
+    the same numbers however the epochs are chunked. Returns the trained params and the history
+    {loss, accuracy, val_loss, val_accuracy: float32[epochs]}.
     """
     init, run = make_train(spec)
-    state = init(key)
+    init_rng, shuffle_rng = seed_streams(seed)
+    state = init(init_rng)
     chunk = chunk_length(epochs) if on_chunk else epochs
     parts = []
     for done in range(chunk, epochs + 1, chunk):
-        state, metrics = run(state, data, chunk)
+        state, metrics = run(state, data, epoch_orders(shuffle_rng, data.x.shape[0], chunk, spec.shuffle))
         parts.append(jax.device_get(metrics))
         if on_chunk:
             on_chunk(done, {k: float(v[-1]) for k, v in parts[-1]._asdict().items()})
