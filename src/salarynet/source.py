@@ -27,6 +27,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SALARYNET_CACHE_DIR") or platformdirs.user_cache_dir("salarynet"))
 
 
+def compile_cache_dir() -> Path | None:
+    """Where compiled fits are kept between runs: SALARYNET_COMPILE_CACHE ('off' to disable), else <cache>/xla."""
+    setting = os.environ.get("SALARYNET_COMPILE_CACHE", "")
+    if setting.lower() in ("off", "0", "false", "no"):
+        return None
+    return Path(setting) if setting else cache_dir() / "xla"
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
