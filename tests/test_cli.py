@@ -158,3 +158,15 @@ def test_no_validation_split_and_unwritable_outputs(shared, tmp_path, run_dir):
     one_error_line(invoke("predict", run_dir, "--input", TIDY, "--output", tmp_path / "no" / "p.csv"),
                    r"p\.csv: cannot write the predictions")
     one_error_line(invoke("train", "--data", TIDY, "--set", "name=../../etc"), r"name: String should match pattern")
+
+
+def test_many_seeds_report_mean_and_sd(shared, tmp_path):
+    result = invoke("train", "--data", TIDY, "--out", tmp_path / "r", "--set", "fit.epochs=2", "--seeds", 3)
+    assert result.exit_code == 0, result.output
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    seeds = m["seeds"]
+    assert seeds["seeds"] == [42, 43, 44] and seeds["models_per_second"] > 0
+    acc = seeds["test"]["accuracy"]
+    assert len(acc["values"]) == 3 and acc["values"][0] == m["test"]["accuracy"]
+    assert acc["mean"] == pytest.approx(sum(acc["values"]) / 3)
+    assert "3 seeds (42..44)" in result.stdout

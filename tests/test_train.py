@@ -124,3 +124,16 @@ def test_one_output_targets_and_accuracy():
     assert y.shape == (64, 1)
     _, history = train.fit(spec, 0, train.FitData(x[:48], y[:48], x[48:], y[48:]), 60)
     assert history["accuracy"][-1] > 0.8 and history["loss"][-1] < history["loss"][0]
+
+
+def test_many_seeds_in_one_call_equal_one_by_one():
+    datas = [toy_data(n=40, seed=s) for s in (0, 1, 2)]  # different rows per seed, as different splits give
+    stacked = train.FitData(*(np.stack(parts) for parts in zip(*datas)))
+    spec = train.FitSpec(SPEC, "binary_crossentropy", "adagrad", 0.05, 5, True)
+    params, history = train.fit_many(spec, [7, 8, 9], stacked, 6)
+    assert history["loss"].shape == (3, 6)
+    for i, (seed, data) in enumerate(zip([7, 8, 9], datas)):
+        one, one_history = train.fit(spec, seed, data, 6)
+        np.testing.assert_allclose(params[0]["kernel"][i], one[0]["kernel"], atol=1e-6)
+        np.testing.assert_allclose(history["val_loss"][i], one_history["val_loss"], atol=1e-6)
+    assert not np.allclose(history["loss"][0], history["loss"][1])

@@ -82,6 +82,16 @@ def _metrics_table(test: dict[str, Any], baseline: float | None) -> Table:
     return table
 
 
+def _seeds_table(seeds: dict[str, Any]) -> Table:
+    table = Table(title=f"test rows, {len(seeds['seeds'])} seeds ({seeds['seeds'][0]}..{seeds['seeds'][-1]}): "
+                        f"{seeds['models_per_second']:.2f} models/s")
+    for column in ("metric", "mean", "sd", "min", "max"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for name, s in seeds["test"].items():
+        table.add_row(name, f"{s['mean']:.4f}", f"{s['sd']:.4f}", f"{min(s['values']):.4f}", f"{max(s['values']):.4f}")
+    return table
+
+
 def _rows_line(rows: dict[str, Any]) -> str:
     excluded = ", ".join(f"{k} {v}" for k, v in rows["excluded"].items()) or "none"
     return f"rows: read {rows['read']}, kept {rows['kept']}, excluded {rows['read'] - rows['kept']} ({excluded})"
@@ -95,6 +105,7 @@ def train(
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder to write (default: runs/<recipe name>).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (split, initial weights, shuffling).")] = None,
     set_: SetOpt = None,
+    seeds: Annotated[int, typer.Option(min=1, max=256, help="Train this many seeds (seed, seed+1, ...) in one compiled call and report mean ± sd.")] = 1,
 ) -> None:
     """Train a recipe on the survey and save the run: weights, preprocessing, metrics, curves."""
     from . import pipeline
@@ -112,13 +123,15 @@ def train(
             shown = " ".join(f"{k} {v:.4f}" for k, v in latest.items())
             bar.update(task, completed=done, description=shown)
 
-        trained = pipeline.train_run(survey, provenance, spec, on_chunk)
+        trained = pipeline.train_run(survey, provenance, spec, on_chunk, seeds)
     written = pipeline.save_run(trained, target)
     m = trained.metrics
     err.print(_rows_line(m["rows"]), highlight=False)
     err.print(f"split: train {m['rows']['train']} (fit {m['rows']['fit']}, validation {m['rows']['validation']}), "
               f"test {m['rows']['test']}; fit took {m['fit_seconds']:.2f} s", highlight=False)
     out.print(_metrics_table(m["test"], m["baseline"]["majority_accuracy"]))
+    if "seeds" in m:
+        out.print(_seeds_table(m["seeds"]))
     out.print(f"saved {written}/ (metrics.json, curves.png, model.safetensors)", highlight=False)
 
 

@@ -62,11 +62,15 @@ def split_indices(labels: np.ndarray, train_fraction: float, seed: int, source: 
     return np.sort(train_idx), np.sort(test_idx)
 
 
-def prepare(survey: Survey, recipe: Recipe) -> Prepared:
-    sel = select_rows(survey, recipe)
-    train_idx, test_idx = split_indices(sel.labels, recipe.split.train_fraction, recipe.seed, survey.path)
+def prepare(survey: Survey, recipe: Recipe, seed: int | None = None, sel: Selection | None = None) -> Prepared:
+    """Select rows, split them with the seed (default: the recipe's), fit the scaler on the training part."""
+    sel = sel or select_rows(survey, recipe)
+    seed = recipe.seed if seed is None else seed
+    train_idx, test_idx = split_indices(sel.labels, recipe.split.train_fraction, seed, survey.path)
     state = features.fit_from_recipe(sel.codes[train_idx], recipe.features)
     n_fit = train.validation_split(len(train_idx), recipe.fit.validation_split)
+    if n_fit == 0:
+        raise DataError(f"{survey.path}: fit.validation_split={recipe.fit.validation_split} leaves no rows to fit on")
     rows = sel.rows | {"train": len(train_idx), "fit": n_fit, "validation": len(train_idx) - n_fit,
                        "test": len(test_idx)}
     return Prepared(features.transform(state, sel.codes[train_idx]), sel.labels[train_idx],
@@ -103,29 +107,61 @@ class Trained:
     provenance: dict[str, Any]
 
 
-def train_run(survey: Survey, provenance: dict[str, Any], recipe: Recipe,
-              on_chunk: Callable[[int, dict[str, float]], None] | None = None) -> Trained:
-    prep = prepare(survey, recipe)
+def fit_data(prep: Prepared, out_size: int) -> train.FitData:
+    """Keras's validation_split: the last rows of the training part, before any shuffling."""
     n_fit = prep.rows["fit"]
-    if n_fit == 0:
-        raise DataError(f"{survey.path}: fit.validation_split={recipe.fit.validation_split} leaves no rows to fit on")
-    spec = model_spec(recipe, prep.x_train.shape[1])
-    y = train.targets(prep.y_train, spec.out_size)
-    data = train.FitData(*(jnp.asarray(a) for a in (prep.x_train[:n_fit], y[:n_fit], prep.x_train[n_fit:], y[n_fit:])))
+    y = train.targets(prep.y_train, out_size)
+    return train.FitData(*(jnp.asarray(a) for a in (prep.x_train[:n_fit], y[:n_fit], prep.x_train[n_fit:], y[n_fit:])))
+
+
+def summarise(values: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, sample sd and the values of every numeric test metric over seeds."""
+    out = {}
+    for key, first in values[0].items():
+        if isinstance(first, float) and all(isinstance(v[key], float) for v in values):
+            column = np.array([v[key] for v in values], dtype=float)
+            out[key] = {"mean": float(column.mean()), "sd": float(column.std(ddof=1)) if len(column) > 1 else 0.0,
+                        "values": column.tolist()}
+    return out
+
+
+def train_run(survey: Survey, provenance: dict[str, Any], recipe: Recipe,
+              on_chunk: Callable[[int, dict[str, float]], None] | None = None, seeds: int = 1) -> Trained:
+    """Train the recipe; with seeds > 1, models for seeds recipe.seed, +1, ... in one compiled call.
+
+    The run's model is the recipe's seed; metrics["seeds"] holds every seed's test metrics and their spread.
+    """
+    sel = select_rows(survey, recipe)
+    seed_list = [recipe.seed + i for i in range(seeds)]
+    preps = [prepare(survey, recipe, seed, sel) for seed in seed_list]
+    spec = model_spec(recipe, preps[0].x_train.shape[1])
+    fitting = fit_spec(recipe, spec)
     started = time.perf_counter()
-    params, history = train.fit(fit_spec(recipe, spec), recipe.seed, data, recipe.fit.epochs, on_chunk)
+    if seeds == 1:
+        params, history = train.fit(fitting, recipe.seed, fit_data(preps[0], spec.out_size), recipe.fit.epochs, on_chunk)
+        all_params, all_history = [params], [history]
+    else:
+        datas = [fit_data(p, spec.out_size) for p in preps]
+        stacked = train.FitData(*(jnp.stack(parts) for parts in zip(*datas)))
+        params, history = train.fit_many(fitting, seed_list, stacked, recipe.fit.epochs, on_chunk)
+        all_params = [jax.tree.map(lambda a, i=i: a[i], params) for i in range(seeds)]
+        all_history = [{k: v[i] for k, v in history.items()} for i in range(seeds)]
     fit_seconds = time.perf_counter() - started
-    majority = int(np.mean(prep.y_train) > 0.5)
+    majority = [int(np.mean(p.y_train) > 0.5) for p in preps]
+    tests = [score(spec, p, recipe.compile.loss, prep.x_test, prep.y_test, m)
+             for p, prep, m in zip(all_params, preps, majority)]
     result = {
-        "test": score(spec, params, recipe.compile.loss, prep.x_test, prep.y_test, majority),
-        "baseline": {"majority_class": majority,
-                     "majority_accuracy": float(np.mean(prep.y_test == majority))},
-        "final_epoch": {k: float(v[-1]) if np.isfinite(v[-1]) else None for k, v in history.items()},
-        "rows": prep.rows,
+        "test": tests[0],
+        "baseline": {"majority_class": majority[0], "majority_accuracy": tests[0]["majority_accuracy"]},
+        "final_epoch": {k: float(v[-1]) if np.isfinite(v[-1]) else None for k, v in all_history[0].items()},
+        "rows": preps[0].rows,
         "fit_seconds": round(fit_seconds, 3),
         "seed": recipe.seed,
     }
-    return Trained(recipe, prep, spec, params, history, result, provenance)
+    if seeds > 1:
+        result["seeds"] = {"seeds": seed_list, "models_per_second": round(seeds / fit_seconds, 3),
+                           "test": summarise(tests)}
+    return Trained(recipe, preps[0], spec, all_params[0], all_history[0], result, provenance)
 
 
 def save_run(trained: Trained, out) -> Any:

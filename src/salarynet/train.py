@@ -1,5 +1,6 @@
 """The fit, as Keras's model.fit runs it, compiled once: lax.scan over epochs, and over batches within each."""
 
+import functools
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -82,6 +83,7 @@ def validation_split(n_rows: int, fraction: float) -> int:
     return int(math.floor(n_rows * (1.0 - fraction)))
 
 
+@functools.lru_cache(maxsize=32)  # one compile per spec and shapes, however many fits a process runs
 def make_train(spec: FitSpec) -> tuple[Callable[[np.random.Generator], TrainState], Callable[..., tuple[TrainState, EpochMetrics]]]:
     """init(rng) -> state; run(state, data, orders int32[epochs, rows]) -> (state, EpochMetrics).
 
@@ -156,6 +158,19 @@ def chunk_length(epochs: int, updates: int = 10) -> int:
     return max(d for d in range(1, target + 1) if epochs % d == 0)
 
 
+def _chunked(run, state, orders_for: Callable[[int], np.ndarray], epochs: int, on_chunk) -> tuple:
+    """Run the compiled epochs in even chunks, reporting between them; history arrays end in [..., epochs]."""
+    chunk = chunk_length(epochs) if on_chunk else epochs
+    parts = []
+    for done in range(chunk, epochs + 1, chunk):
+        state, metrics = run(state, orders_for(chunk))
+        parts.append(jax.device_get(metrics))
+        if on_chunk:
+            on_chunk(done, {k: float(np.mean(v[..., -1])) for k, v in parts[-1]._asdict().items()})
+    history = {k: np.concatenate([getattr(p, k) for p in parts], axis=-1) for k in EpochMetrics._fields}
+    return jax.device_get(state.params), history
+
+
 def fit(spec: FitSpec, seed: int, data: FitData, epochs: int,
         on_chunk: Callable[[int, dict[str, float]], None] | None = None) -> tuple[model.Params, dict[str, np.ndarray]]:
     """Train for `epochs`; call on_chunk(epochs_done, latest metrics) between compiled chunks.
@@ -166,13 +181,26 @@ def fit(spec: FitSpec, seed: int, data: FitData, epochs: int,
     """
     init, run = make_train(spec)
     init_rng, shuffle_rng = seed_streams(seed)
-    state = init(init_rng)
-    chunk = chunk_length(epochs) if on_chunk else epochs
-    parts = []
-    for done in range(chunk, epochs + 1, chunk):
-        state, metrics = run(state, data, epoch_orders(shuffle_rng, data.x.shape[0], chunk, spec.shuffle))
-        parts.append(jax.device_get(metrics))
-        if on_chunk:
-            on_chunk(done, {k: float(v[-1]) for k, v in parts[-1]._asdict().items()})
-    history = {k: np.concatenate([getattr(p, k) for p in parts]) for k in EpochMetrics._fields}
-    return jax.device_get(state.params), history
+    n = data.x.shape[0]
+    return _chunked(lambda state, orders: run(state, data, orders), init(init_rng),
+                    lambda chunk: epoch_orders(shuffle_rng, n, chunk, spec.shuffle), epochs, on_chunk)
+
+
+def fit_many(spec: FitSpec, seeds: list[int], data: FitData, epochs: int,
+             on_chunk: Callable[[int, dict[str, float]], None] | None = None) -> tuple[model.Params, dict[str, np.ndarray]]:
+    """Train one model per seed in one compiled, vmapped call; `data` has a leading seed axis.
+
+    Each model sees exactly what fit(spec, seed, data[i]) would show it. Returns params and
+    history with a leading seed axis; on_chunk gets the mean over seeds.
+    """
+    init, run = make_train(spec)
+    streams = [seed_streams(s) for s in seeds]
+    states = [init(init_rng) for init_rng, _ in streams]
+    state = jax.tree.map(lambda *leaves: np.stack(leaves), *states)
+    n = data.x.shape[1]
+    run_many = jax.jit(jax.vmap(run))
+
+    def orders_for(chunk: int) -> np.ndarray:
+        return np.stack([epoch_orders(rng, n, chunk, spec.shuffle) for _, rng in streams])
+
+    return _chunked(lambda st, orders: run_many(st, data, orders), state, orders_for, epochs, on_chunk)
