@@ -130,7 +130,7 @@ def test_many_seeds_in_one_call_equal_one_by_one():
     datas = [toy_data(n=40, seed=s) for s in (0, 1, 2)]  # different rows per seed, as different splits give
     stacked = train.FitData(*(np.stack(parts) for parts in zip(*datas)))
     spec = train.FitSpec(SPEC, "binary_crossentropy", "adagrad", 0.05, 5, True)
-    params, history = train.fit_many(spec, [7, 8, 9], stacked, 6)
+    params, history = train.fit_many(spec, [7, 8, 9], stacked, 6, workers=2)  # 2 groups, the last padded
     assert history["loss"].shape == (3, 6)
     for i, (seed, data) in enumerate(zip([7, 8, 9], datas)):
         one, one_history = train.fit(spec, seed, data, 6)

@@ -43,18 +43,6 @@ def user_errors(command):
     return wrapper
 
 
-def _use_compile_cache() -> None:
-    """JAX's persistent compilation cache: a second run with the same shapes skips the compile."""
-    from . import source
-
-    folder = source.compile_cache_dir()
-    if folder is not None:
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", str(folder))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-
-
 def _open(data: Path | None):
     from . import source
 
@@ -108,12 +96,12 @@ def train(
     seeds: Annotated[int, typer.Option(min=1, max=256, help="Train this many seeds (seed, seed+1, ...) in one compiled call and report mean ± sd.")] = 1,
 ) -> None:
     """Train a recipe on the survey and save the run: weights, preprocessing, metrics, curves."""
-    from . import pipeline
+    from . import pipeline, source
     from .recipe import load_recipe
 
     spec = load_recipe(recipe, set_, seed)
     survey, provenance = _open(data)
-    _use_compile_cache()
+    source.use_compile_cache()
     target = out_dir or Path("runs") / spec.name
     with Progress(TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
                   TimeElapsedColumn(), TextColumn("{task.description}"), console=err, transient=False) as bar:

@@ -35,6 +35,17 @@ def compile_cache_dir() -> Path | None:
     return Path(setting) if setting else cache_dir() / "xla"
 
 
+def use_compile_cache() -> Path | None:
+    """Turn on JAX's persistent compilation cache: a later run with the same shapes skips the compile."""
+    folder = compile_cache_dir()
+    if folder is not None:
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", str(folder))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return folder
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -2,6 +2,8 @@
 
 import functools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -159,7 +161,7 @@ def chunk_length(epochs: int, updates: int = 10) -> int:
 
 
 def _chunked(run, state, orders_for: Callable[[int], np.ndarray], epochs: int, on_chunk) -> tuple:
-    """Run the compiled epochs in even chunks, reporting between them; history arrays end in [..., epochs]."""
+    """Run the compiled epochs in even chunks, reporting between them -> (final state, history [..., epochs])."""
     chunk = chunk_length(epochs) if on_chunk else epochs
     parts = []
     for done in range(chunk, epochs + 1, chunk):
@@ -168,7 +170,7 @@ def _chunked(run, state, orders_for: Callable[[int], np.ndarray], epochs: int, o
         if on_chunk:
             on_chunk(done, {k: float(np.mean(v[..., -1])) for k, v in parts[-1]._asdict().items()})
     history = {k: np.concatenate([getattr(p, k) for p in parts], axis=-1) for k in EpochMetrics._fields}
-    return jax.device_get(state.params), history
+    return state, history
 
 
 def fit(spec: FitSpec, seed: int, data: FitData, epochs: int,
@@ -182,25 +184,49 @@ def fit(spec: FitSpec, seed: int, data: FitData, epochs: int,
     init, run = make_train(spec)
     init_rng, shuffle_rng = seed_streams(seed)
     n = data.x.shape[0]
-    return _chunked(lambda state, orders: run(state, data, orders), init(init_rng),
-                    lambda chunk: epoch_orders(shuffle_rng, n, chunk, spec.shuffle), epochs, on_chunk)
+    state, history = _chunked(lambda st, orders: run(st, data, orders), init(init_rng),
+                              lambda chunk: epoch_orders(shuffle_rng, n, chunk, spec.shuffle), epochs, on_chunk)
+    return jax.device_get(state.params), history
+
+
+@functools.lru_cache(maxsize=32)
+def _run_many(spec: FitSpec):
+    return jax.jit(jax.vmap(make_train(spec)[1]))
 
 
 def fit_many(spec: FitSpec, seeds: list[int], data: FitData, epochs: int,
-             on_chunk: Callable[[int, dict[str, float]], None] | None = None) -> tuple[model.Params, dict[str, np.ndarray]]:
-    """Train one model per seed in one compiled, vmapped call; `data` has a leading seed axis.
+             on_chunk: Callable[[int, dict[str, float]], None] | None = None,
+             workers: int | None = None) -> tuple[model.Params, dict[str, np.ndarray]]:
+    """Train one model per seed with one compiled, vmapped program; `data` has a leading seed axis.
 
-    Each model sees exactly what fit(spec, seed, data[i]) would show it. Returns params and
-    history with a leading seed axis; on_chunk gets the mean over seeds.
+    Each model sees exactly what fit(spec, seed, data[i]) would show it. The seeds are cut into
+    one equal group per core (the last padded with a repeat, so that one compile serves all) and
+    the groups run side by side: XLA:CPU runs a loop on one core. Returns params and history
+    with a leading seed axis; on_chunk gets the mean over seeds.
     """
-    init, run = make_train(spec)
-    streams = [seed_streams(s) for s in seeds]
-    states = [init(init_rng) for init_rng, _ in streams]
-    state = jax.tree.map(lambda *leaves: np.stack(leaves), *states)
+    init = make_train(spec)[0]
+    run_many = _run_many(spec)
+    count = len(seeds)
+    workers = max(1, min(workers or os.cpu_count() or 1, count))
+    per_group = -(-count // workers)
+    members = np.minimum(np.arange(per_group * workers), count - 1).reshape(workers, per_group)
+    streams = [seed_streams(seeds[i]) for i in members.ravel()]
+    states = [jax.tree.map(lambda *leaves: np.stack(leaves), *(init(streams[j][0]) for j in row))
+              for row in np.arange(members.size).reshape(members.shape)]
+    datas = [jax.tree.map(lambda a, row=row: a[row], data) for row in members]
     n = data.x.shape[1]
-    run_many = jax.jit(jax.vmap(run))
+
+    def run(states, orders):
+        with ThreadPoolExecutor(workers) as pool:
+            done = list(pool.map(lambda g: run_many(states[g], datas[g], orders[g]), range(workers)))
+        metrics = EpochMetrics(*(np.concatenate([np.asarray(getattr(m, k)) for _, m in done])[:count]
+                                 for k in EpochMetrics._fields))
+        return [st for st, _ in done], metrics
 
     def orders_for(chunk: int) -> np.ndarray:
-        return np.stack([epoch_orders(rng, n, chunk, spec.shuffle) for _, rng in streams])
+        every = np.stack([epoch_orders(rng, n, chunk, spec.shuffle) for _, rng in streams])
+        return every.reshape(workers, per_group, chunk, n)
 
-    return _chunked(lambda st, orders: run_many(st, data, orders), state, orders_for, epochs, on_chunk)
+    states, history = _chunked(run, states, orders_for, epochs, on_chunk)
+    params = jax.tree.map(lambda *groups: np.concatenate(groups)[:count], *(jax.device_get(st.params) for st in states))
+    return params, history
