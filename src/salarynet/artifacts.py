@@ -15,7 +15,7 @@ from safetensors.numpy import load, save
 
 from .errors import ArtifactError
 from .features import FeatureState
-from .model import ModelSpec, Params
+from .model import ModelSpec, Params, flatten, shapes, unflatten
 from .recipe import Recipe, validate_recipe
 
 FORMAT = "salarynet-run/1"
@@ -35,9 +35,7 @@ class Run:
 
 
 def weights_bytes(params: Params) -> bytes:
-    tensors = {f"layer_{i}.{name}": np.asarray(value, np.float32) for i, layer in enumerate(params)
-               for name, value in layer.items()}
-    return save(tensors, metadata={"format": FORMAT})
+    return save({k: np.asarray(v, np.float32) for k, v in flatten(params).items()}, metadata={"format": FORMAT})
 
 
 def model_json(spec: ModelSpec, loss: str, weights: bytes) -> dict[str, Any]:
@@ -105,13 +103,11 @@ def load_run(path: str | Path) -> Run:
         if hashlib.sha256(raw).hexdigest() != meta["weights"]["sha256"]:
             raise ArtifactError(f"{path / WEIGHTS}: checksum differs from model.json; the weights were changed or truncated")
         tensors = load(raw)
-        sizes = (spec.in_size, *spec.units)
-        params = []
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            kernel, bias = tensors[f"layer_{i}.kernel"], tensors[f"layer_{i}.bias"]
-            if kernel.shape != (fan_in, fan_out) or bias.shape != (fan_out,):
-                raise ArtifactError(f"{path / WEIGHTS}: layer {i} has shape {kernel.shape}, expected {(fan_in, fan_out)}")
-            params.append({"kernel": kernel, "bias": bias})
+        for name, shape in shapes(spec).items():
+            if name not in tensors or tensors[name].shape != shape:
+                got = tensors[name].shape if name in tensors else "nothing"
+                raise ArtifactError(f"{path / WEIGHTS}: {name} has shape {got}, expected {shape}")
+        params = unflatten(spec, tensors)
         features = FeatureState.from_json(_read_json(path / "preprocessing.json"))
     except FileNotFoundError as e:
         raise ArtifactError(f"{path}: incomplete run, {Path(e.filename).name} is missing") from None

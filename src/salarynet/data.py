@@ -3,11 +3,13 @@
 import gzip
 import zipfile
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .answers import canonical_country, currency_code, us_states
 from .errors import DataError
 from .schemas import SCHEMA_NAMES, canonical_name
 
@@ -84,10 +86,21 @@ def canonicalise(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, str]:
     return out.reset_index(drop=True), schema
 
 
+def tidy_answers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Free-text countries to canonical names (an unrecognised answer is kept as written) and the
+    multi-select state answer to canonical state names, joined with ', '."""
+    frame = frame.copy()
+    if "country" in frame.columns:
+        frame["country"] = [canonical_country(c) or c for c in frame["country"]]
+    if "state" in frame.columns:
+        frame["state"] = [", ".join(us_states(s)) or (s if isinstance(s, str) else None) for s in frame["state"]]
+    return frame
+
+
 def read_survey(path: str | Path) -> Survey:
     path = Path(path)
     frame, schema = canonicalise(_read_table(path), str(path))
-    return Survey(frame=frame, path=str(path), schema=schema)
+    return Survey(frame=tidy_answers(frame), path=str(path), schema=schema)
 
 
 def parse_money(values: pd.Series) -> pd.Series:
@@ -106,21 +119,47 @@ def require_columns(survey: Survey, columns: list[str], purpose: str) -> None:
         )
 
 
-def salary_rows(survey: Survey, currency: str | None) -> tuple[pd.Series, pd.Series]:
+def exchange_rates() -> dict[str, float]:
+    """Units of each currency per US dollar, 2021 annual averages (the file's header says where from)."""
+    with resources.files("salarynet").joinpath("exchange_rates_2021.csv").open() as f:
+        table = pd.read_csv(f, comment="#")
+    return dict(zip(table["currency"], table["per_usd"].astype(float)))
+
+
+def salary_rows(survey: Survey, currency: str | None, min_salary: float | None = None,
+                max_salary: float | None = None) -> tuple[pd.Series, pd.Series]:
     """(salary, reason) per row: the reason is '' for a usable salary, else why the row is excluded.
 
-    Reasons are checked in order (currency, then salary), so that each row has one.
+    currency "USD" (or another code) keeps that currency's rows as they are; "convert" converts every
+    row to USD at 2021 average rates ("AUD/NZD" by the country, "Other" from the free-text answer
+    where it names a known code); None keeps every row unconverted. Salaries outside
+    [min_salary, max_salary] (after conversion) are excluded as implausible. Reasons are checked in
+    that order, so that each row has one.
     """
     require_columns(survey, ["annual_salary"], "the salary to label")
     frame = survey.frame
     reason = pd.Series("", index=frame.index, dtype=object)
-    if currency is not None:
+    salary = parse_money(frame["annual_salary"])
+    if currency == "convert":
+        rates = exchange_rates()
+        if "currency" in frame.columns:
+            codes = [currency_code(c, o, k, known=frozenset(rates)) for c, o, k in zip(
+                frame["currency"], frame.get("currency_other", pd.Series(index=frame.index, dtype=object)),
+                frame.get("country", pd.Series(index=frame.index, dtype=object)))]
+            per_usd = pd.Series([rates.get(c, np.nan) if c else np.nan for c in codes], index=frame.index)
+            reason[per_usd.isna()] = "currency_without_rate"
+            salary = salary / per_usd
+        else:
+            survey.notes.append("no currency column: every salary assumed USD")
+    elif currency is not None:
         if "currency" in frame.columns:
             other = frame["currency"].fillna("").str.upper() != currency.upper()
             reason[other] = f"currency_not_{currency.lower()}"
         else:
             survey.notes.append(f"no currency column: every salary assumed {currency}")
-    salary = parse_money(frame["annual_salary"])
     reason[(reason == "") & salary.isna()] = "salary_unparseable"
     reason[(reason == "") & (salary < 0)] = "salary_negative"
+    low = salary < (min_salary if min_salary is not None else -np.inf)
+    high = salary > (max_salary if max_salary is not None else np.inf)
+    reason[(reason == "") & (low | high)] = "salary_implausible"
     return salary, reason

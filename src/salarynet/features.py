@@ -1,5 +1,7 @@
-"""Answers -> numbers: the recipe's codes, min-max scaling fitted on training rows, the label."""
+"""Answers -> model inputs: ordinal codes, learned vocabularies, hashed text n-grams, min-max scaling; labels."""
 
+import re
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -7,103 +9,294 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .recipe import FeaturesSection
+from .model import Inputs
+from .recipe import ColumnEncoding, FeaturesSection, TextSection
 from .schemas import normalise
+
+
+@dataclass(frozen=True)
+class ColumnState:
+    """One answer's encoding. codes: ordinal answer -> number; category answer -> index (0 is reserved
+    for unseen, rare and blank); multi option -> position among its 0/1 inputs."""
+
+    column: str
+    encoding: str
+    codes: dict[str, float]
+    unlisted: str = "exclude"
+
+    def width(self) -> int:
+        """Numeric inputs this column contributes."""
+        return {"ordinal": 1, "multi": len(self.codes), "category": 0}[self.encoding]
+
+
+@dataclass(frozen=True)
+class TextState:
+    """The n-grams are hashed into `buckets`; those seen at least min_count times in training get a
+    compact index 1..len(seen) (their order in `seen`), every other one the reserved index 0."""
+
+    columns: tuple[str, ...]
+    buckets: int
+    max_tokens: int
+    seen: tuple[int, ...]
+    idf: tuple[float, ...]  # per seen n-gram: log((1 + rows) / (1 + rows with it)) + 1, as scikit-learn's
+
+    @property
+    def index(self) -> dict[int, int]:
+        return {b: i + 1 for i, b in enumerate(self.seen)}
+
+    @property
+    def vocabulary(self) -> int:
+        return len(self.seen) + 1
 
 
 @dataclass(frozen=True)
 class FeatureState:
     """Everything a prediction needs to turn answers into the network's inputs.
 
-    codes: per column, answer (recipe spelling) -> number; minimum/maximum: float32[features],
-    fitted on the training rows; threshold: salary above which the label is 1.
+    minimum/maximum: float32[numeric inputs], fitted on the training rows; task/threshold/bands:
+    what the label is.
     """
 
-    columns: tuple[str, ...]
-    codes: tuple[dict[str, float], ...]
+    columns: tuple[ColumnState, ...]
     minimum: np.ndarray
     maximum: np.ndarray
+    text: TextState | None
+    task: str
     threshold: float
+    bands: tuple[float, ...]
     scale: str
+    # Regression: the network learns (log salary - shift) / spread, fitted on the training rows,
+    # so that its outputs start near the answer and every weight works at the same scale.
+    shift: float = 0.0
+    spread: float = 1.0
+
+    def unscale(self, outputs: np.ndarray) -> np.ndarray:
+        return np.asarray(outputs, dtype=np.float64) * self.spread + self.shift
+
+    @property
+    def categories(self) -> tuple[ColumnState, ...]:
+        return tuple(c for c in self.columns if c.encoding == "category")
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "columns": [
-                {"column": c, "codes": codes, "min": float(lo), "max": float(hi)}
-                for c, codes, lo, hi in zip(self.columns, self.codes, self.minimum, self.maximum)
-            ],
-            "threshold": self.threshold,
-            "scale": self.scale,
+            "columns": [{"column": c.column, "encoding": c.encoding, "codes": c.codes, "unlisted": c.unlisted}
+                        for c in self.columns],
+            "min": self.minimum.tolist(), "max": self.maximum.tolist(),
+            "text": None if self.text is None else {"columns": list(self.text.columns), "buckets": self.text.buckets,
+                                                    "max_tokens": self.text.max_tokens, "seen": list(self.text.seen),
+                                                    "idf": list(self.text.idf)},
+            "task": self.task, "threshold": self.threshold, "bands": list(self.bands), "scale": self.scale,
+            "shift": self.shift, "spread": self.spread,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "FeatureState":
-        cols = data["columns"]
+        text = data.get("text")
         return cls(
-            columns=tuple(c["column"] for c in cols),
-            codes=tuple({str(k): float(v) for k, v in c["codes"].items()} for c in cols),
-            minimum=np.array([c["min"] for c in cols], np.float32),
-            maximum=np.array([c["max"] for c in cols], np.float32),
-            threshold=float(data["threshold"]),
-            scale=str(data["scale"]),
+            columns=tuple(ColumnState(c["column"], c["encoding"], {str(k): float(v) for k, v in c["codes"].items()},
+                                      c.get("unlisted", "exclude")) for c in data["columns"]),
+            minimum=np.array(data["min"], np.float32), maximum=np.array(data["max"], np.float32),
+            text=None if text is None else TextState(tuple(text["columns"]), int(text["buckets"]),
+                                                     int(text["max_tokens"]), tuple(int(b) for b in text["seen"]),
+                                                     tuple(float(v) for v in text["idf"])),
+            task=str(data["task"]), threshold=float(data["threshold"]),
+            bands=tuple(float(b) for b in data["bands"]), scale=str(data["scale"]),
+            shift=float(data.get("shift", 0.0)), spread=float(data.get("spread", 1.0)),
         )
 
 
-def encode_answers(frame: pd.DataFrame, columns: tuple[str, ...], codes: tuple[dict[str, float], ...],
-                   source: str = "input") -> tuple[np.ndarray, np.ndarray]:
-    """(codes float64[rows, features], reason object[rows]): NaN codes where an answer is unusable.
+# ---------------------------------------------------------------- single answers
 
-    Answers match the recipe's spelling up to case, white space and curly quotes. The reason
-    is '' for an encodable row, else the first column's problem: '<column>_blank' or
-    '<column>_unlisted'.
+def _keys(answers: pd.Series) -> pd.Series:
+    return answers.fillna("").astype(str).map(normalise)
+
+
+def options(answer: str) -> list[str]:
+    """A multi-select answer's options. The form joins them with ', '; an option that itself holds a
+    comma ("Hispanic, Latino, or Spanish origin") becomes fragments that always occur together."""
+    return [o for o in (p.strip() for p in normalise(answer).split(",")) if o]
+
+
+def ordinal_codes(frame: pd.DataFrame, columns: list[ColumnEncoding] | tuple[ColumnState, ...],
+                  source: str = "input") -> tuple[np.ndarray, np.ndarray]:
+    """(codes float64[rows, ordinal columns], reason object[rows]) for the ordinal columns.
+
+    Answers match the recipe's spelling up to case, white space and curly quotes. The reason is ''
+    for an encodable row, else the first column's problem: '<column>_blank' or '<column>_unlisted'
+    (answers outside the list are coded 0 instead where the column says unlisted = "zero").
     """
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(f"{source}: missing column {missing[0]!r}; the model needs {', '.join(columns)}")
-    out = np.full((len(frame), len(columns)), np.nan)
+    ordinal = [c for c in columns if c.encoding == "ordinal"]
+    require(frame, [c.column for c in ordinal], source)
+    out = np.full((len(frame), len(ordinal)), np.nan)
     reason = np.full(len(frame), "", dtype=object)
-    for j, (column, mapping) in enumerate(zip(columns, codes)):
+    for j, col in enumerate(ordinal):
+        mapping = col.codes if isinstance(col, ColumnState) else col.mapping()
         lookup = {normalise(k): v for k, v in mapping.items()}
-        answers = frame[column]
-        keys = answers.fillna("").astype(str).map(normalise)
-        out[:, j] = keys.map(lookup).astype(float).to_numpy()
-        blank = answers.isna().to_numpy()
+        out[:, j] = _keys(frame[col.column]).map(lookup).astype(float).to_numpy()
+        if col.unlisted == "zero":
+            out[:, j] = np.nan_to_num(out[:, j], nan=0.0)
+            continue
+        blank = frame[col.column].isna().to_numpy()
         unlisted = np.isnan(out[:, j]) & ~blank
-        reason[(reason == "") & blank] = f"{column}_blank"
-        reason[(reason == "") & unlisted] = f"{column}_unlisted"
+        reason[(reason == "") & blank] = f"{col.column}_blank"
+        reason[(reason == "") & unlisted] = f"{col.column}_unlisted"
     return out, reason
 
 
-def fit(x_train: np.ndarray, columns: tuple[str, ...], codes: tuple[dict[str, float], ...],
-        threshold: float, scale: str) -> FeatureState:
-    """Learn min/max per column from the training rows (x_train: float[rows, features])."""
-    if scale == "minmax":
-        lo, hi = x_train.min(axis=0), x_train.max(axis=0)
+def require(frame: pd.DataFrame, columns: list[str], source: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{source}: missing column {missing[0]!r}; the model needs {', '.join(columns)}")
+
+
+# ---------------------------------------------------------------- text
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def ngrams(text: str) -> list[str]:
+    """Words, word pairs, and the 2-5 letter pieces of each word (marked with < >): a title's
+    vocabulary, its phrases ("data scientist") and its spellings ("sr", "senior", "engineer/ing")."""
+    words = _WORD.findall(text.casefold())
+    grams = [f"w {w}" for w in words] + [f"p {a} {b}" for a, b in zip(words, words[1:])]
+    for w in words:
+        marked = f"<{w}>"
+        grams += [f"c {marked[i:i + n]}" for n in (2, 3, 4, 5) for i in range(len(marked) - n + 1)]
+    return grams
+
+
+def bucket(gram: str, buckets: int) -> int:
+    """A stable hash into 1..buckets-1 (Python's hash() changes between processes)."""
+    return 1 + zlib.crc32(gram.encode()) % (buckets - 1)
+
+
+def text_of(frame: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.Series:
+    return frame[list(columns)].fillna("").astype(str).agg(" ".join, axis=1)
+
+
+def hashed(texts: pd.Series, buckets: int) -> list[list[int]]:
+    """Each row's n-gram buckets; rows with the same text (titles repeat) are hashed once."""
+    memo: dict[str, list[int]] = {}
+    for t in texts.unique():
+        memo[t] = [bucket(g, buckets) for g in ngrams(t)]
+    return [memo[t] for t in texts]
+
+
+def tokens(state: TextState, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(int32[rows, max_tokens] the n-grams' indices in order, unseen ones 0, padded with 0;
+    float32[rows, max_tokens] their IDF weights, 0 for padding and unseen)."""
+    ids_out = np.zeros((len(frame), state.max_tokens), np.int32)
+    index = state.index
+    for i, ids in enumerate(hashed(text_of(frame, state.columns), state.buckets)):
+        kept = [index.get(b, 0) for b in ids][: state.max_tokens]
+        ids_out[i, : len(kept)] = kept
+    idf = np.concatenate([[0.0], np.asarray(state.idf, np.float32)]).astype(np.float32)
+    return ids_out, idf[ids_out]
+
+
+def fit_text(section: TextSection, frame: pd.DataFrame) -> TextState:
+    counts: dict[int, int] = {}
+    for ids in hashed(text_of(frame, section.columns), section.buckets):
+        for b in set(ids):
+            counts[b] = counts.get(b, 0) + 1
+    seen = tuple(sorted(b for b, n in counts.items() if n >= section.min_count))
+    idf = tuple(float(np.log((1 + len(frame)) / (1 + counts[b])) + 1) for b in seen)
+    return TextState(tuple(section.columns), section.buckets, section.max_tokens, seen, idf)
+
+
+# ---------------------------------------------------------------- fit and encode
+
+def _vocabulary(values: list[str], min_count: int) -> dict[str, float]:
+    """Answers seen at least min_count times, most frequent first, numbered from 1 (0 is reserved)."""
+    counts = pd.Series(values, dtype=object).value_counts()
+    kept = counts[counts >= min_count].index
+    return {str(v): float(i + 1) for i, v in enumerate(kept)}
+
+
+def fit(section: FeaturesSection, frame: pd.DataFrame, labels: np.ndarray | None = None) -> FeatureState:
+    """Learn the vocabularies, the min/max of the numeric inputs and (regression) the label's
+    location and spread from the training rows."""
+    columns = []
+    for col in section.columns:
+        require(frame, [col.column], "training rows")
+        if col.encoding == "ordinal":
+            columns.append(ColumnState(col.column, "ordinal", col.mapping(), col.unlisted))
+        elif col.encoding == "category":
+            keys = _keys(frame[col.column]).replace("", "(blank)").tolist()
+            columns.append(ColumnState(col.column, "category", _vocabulary(keys, col.min_count)))
+        else:
+            opts = [o for a in frame[col.column].fillna("") for o in options(a)]
+            vocab = _vocabulary(opts, col.min_count)
+            columns.append(ColumnState(col.column, "multi", {k: v - 1 for k, v in vocab.items()}))
+    text = fit_text(section.text, frame) if section.text else None
+    unscaled = FeatureState(tuple(columns), np.zeros(0, np.float32), np.zeros(0, np.float32), text, section.task,
+                            section.threshold, tuple(section.bands), section.scale)
+    numeric = _numeric(unscaled, frame)[0]
+    if section.scale == "minmax" and len(numeric):
+        lo, hi = numeric.min(axis=0), numeric.max(axis=0)
     else:
-        lo, hi = np.zeros(x_train.shape[1]), np.ones(x_train.shape[1])
-    return FeatureState(columns, codes, lo.astype(np.float32), hi.astype(np.float32), float(threshold), scale)
+        lo, hi = np.zeros(numeric.shape[1]), np.ones(numeric.shape[1])
+    shift, spread = 0.0, 1.0
+    if section.task == "regression" and labels is not None and len(labels) > 1:
+        shift, spread = float(np.mean(labels)), float(np.std(labels)) or 1.0
+    return FeatureState(tuple(columns), lo.astype(np.float32), hi.astype(np.float32), text, section.task,
+                        section.threshold, tuple(section.bands), section.scale, shift, spread)
 
 
-def fit_from_recipe(x_train: np.ndarray, section: FeaturesSection) -> FeatureState:
-    columns, codes = recipe_codes(section)
-    return fit(x_train, columns, codes, section.threshold, section.scale)
+def _numeric(state: FeatureState, frame: pd.DataFrame, source: str = "input") -> tuple[np.ndarray, np.ndarray]:
+    """The unscaled numeric block float64[rows, inputs], in column order, and the ordinal reasons."""
+    codes, reason = ordinal_codes(frame, state.columns, source)
+    parts, j = [], 0
+    for col in state.columns:
+        if col.encoding == "ordinal":
+            parts.append(codes[:, j:j + 1])
+            j += 1
+        elif col.encoding == "multi":
+            block = np.zeros((len(frame), len(col.codes)))
+            for i, answer in enumerate(frame[col.column].fillna("")):
+                for o in options(answer):
+                    if o in col.codes:
+                        block[i, int(col.codes[o])] = 1.0
+            parts.append(block)
+    return (np.concatenate(parts, axis=1) if parts else np.zeros((len(frame), 0))), reason
 
 
-def recipe_codes(section: FeaturesSection) -> tuple[tuple[str, ...], tuple[dict[str, float], ...]]:
-    return tuple(c.column for c in section.columns), tuple(c.mapping() for c in section.columns)
-
-
-def transform(state: FeatureState, codes: np.ndarray) -> np.ndarray:
-    """Scale coded answers with the training rows' min/max -> float32[rows, features].
-
-    A column constant on the training rows is divided by 1, not 0 (R would give NaN).
-    Rows outside the training range scale outside [0, 1], as scikit-learn's MinMaxScaler does.
-    """
+def scale(state: FeatureState, numeric: np.ndarray) -> np.ndarray:
+    """Scale with the training rows' min/max -> float32. A column constant on the training rows is
+    divided by 1, not 0 (R would give NaN); rows outside the training range land outside [0, 1]."""
     span = np.where(state.maximum > state.minimum, state.maximum - state.minimum, 1.0)
-    return ((codes - state.minimum) / span).astype(np.float32)
+    return ((numeric - state.minimum) / span).astype(np.float32)
 
 
-def label(salary: np.ndarray, threshold: float) -> np.ndarray:
-    """1 where salary > threshold, else 0 (the tutorial's 'categories') -> int32[rows]."""
-    return (np.asarray(salary) > threshold).astype(np.int32)
+def encode(state: FeatureState, frame: pd.DataFrame, source: str = "input") -> tuple[Inputs, np.ndarray]:
+    """(Inputs, reason object[rows]): rows with a reason have unusable ordinal answers; everything else
+    (an unseen category, a new word) maps to the reserved index 0 and never fails."""
+    numeric, reason = _numeric(state, frame, source)
+    cats = np.zeros((len(frame), len(state.categories)), np.int32)
+    for j, col in enumerate(state.categories):
+        require(frame, [col.column], source)
+        cats[:, j] = _keys(frame[col.column]).replace("", "(blank)").map(col.codes).fillna(0).astype(np.int32)
+    if state.text:
+        require(frame, list(state.text.columns), source)
+        toks, weights = tokens(state.text, frame)
+    else:
+        toks, weights = np.zeros((len(frame), 0), np.int32), np.zeros((len(frame), 0), np.float32)
+    return Inputs(scale(state, np.nan_to_num(numeric)), cats, toks, weights), reason
 
+
+def embedding_width(vocabulary: int, dim: int | None) -> int:
+    return dim or min(16, 1 + int(np.ceil(np.sqrt(vocabulary))))
+
+
+# ---------------------------------------------------------------- labels
+
+def label(salary: np.ndarray, state_or_section: "FeatureState | FeaturesSection") -> np.ndarray:
+    """binary: 1 where salary > threshold (the tutorial's 'categories'); bands: the band's index;
+    regression: log salary -> int32[rows] or float32[rows]."""
+    salary = np.asarray(salary, dtype=float)
+    task = state_or_section.task
+    if task == "binary":
+        return (salary > state_or_section.threshold).astype(np.int32)
+    if task == "bands":
+        return np.searchsorted(np.asarray(state_or_section.bands), salary, side="left").astype(np.int32)
+    return np.log(salary).astype(np.float32)

@@ -1,4 +1,4 @@
-"""Keras's losses, per example, over the network's outputs (not logits)."""
+"""Keras's losses, per example, over the network's outputs (not logits); and the range loss for salaries."""
 
 import jax.numpy as jnp
 
@@ -22,4 +22,24 @@ def mse(y: jnp.ndarray, p: jnp.ndarray) -> jnp.ndarray:
     return jnp.mean(jnp.square(y - p), axis=-1)
 
 
-LOSSES = {"binary_crossentropy": binary_crossentropy, "categorical_crossentropy": categorical_crossentropy, "mse": mse}
+def pinball(y: jnp.ndarray, q: jnp.ndarray, level: float) -> jnp.ndarray:
+    """The quantile loss: minimised when q is the `level` quantile of y."""
+    diff = y - q
+    return jnp.maximum(level * diff, (level - 1.0) * diff)
+
+
+def mse_quantiles(y: jnp.ndarray, p: jnp.ndarray, quantiles: tuple[float, float] = (0.1, 0.9)) -> jnp.ndarray:
+    """y: float32[batch, 1] log salary; p: [batch, 3] = (estimate, low quantile, high quantile)."""
+    y0 = y[:, 0]
+    return jnp.square(p[:, 0] - y0) + pinball(y0, p[:, 1], quantiles[0]) + pinball(y0, p[:, 2], quantiles[1])
+
+
+LOSSES = {"binary_crossentropy": binary_crossentropy, "categorical_crossentropy": categorical_crossentropy,
+          "mse": mse, "mse_quantiles": mse_quantiles}
+
+
+def loss_function(name: str, quantiles: tuple[float, float] = (0.1, 0.9)):
+    """The per-example loss for a recipe's compile.loss."""
+    if name == "mse_quantiles":
+        return lambda y, p: mse_quantiles(y, p, quantiles)
+    return LOSSES[name]

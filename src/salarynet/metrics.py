@@ -1,26 +1,34 @@
-"""Pure array metrics for a two-class model's outputs."""
+"""Pure array metrics: classes (binary or bands) and salary ranges."""
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, roc_auc_score
+from sklearn.metrics import confusion_matrix, log_loss, roc_auc_score
 
 
-def probability(outputs: np.ndarray, last_activation: str) -> np.ndarray:
-    """P(salary > threshold) per row from outputs float[rows, 1 or 2] -> float[rows].
+def class_probabilities(outputs: np.ndarray, last_activation: str) -> np.ndarray:
+    """Outputs float[rows, 1 or K] -> probabilities float[rows, K >= 2] summing to one.
 
-    Two sigmoid outputs are independent scores; their normalised class-1 share is a probability
-    whose 0.5 cut is exactly Keras's argmax decision. Softmax outputs already sum to one.
+    Two sigmoid outputs are independent scores; their normalised shares make a probability whose
+    0.5 cut is exactly Keras's argmax decision. Softmax outputs already sum to one.
     """
     outputs = np.asarray(outputs, dtype=np.float64)
     if outputs.shape[1] == 1:
-        return np.clip(outputs[:, 0], 0.0, 1.0)
-    if last_activation == "sigmoid":
-        total = outputs.sum(axis=1)
-        return np.divide(outputs[:, 1], total, out=np.full(len(outputs), 0.5), where=total > 0)
-    return np.clip(outputs[:, 1], 0.0, 1.0)
+        p = np.clip(outputs[:, 0], 0.0, 1.0)
+        return np.stack([1 - p, p], axis=1)
+    if last_activation == "softmax":
+        return outputs / outputs.sum(axis=1, keepdims=True)
+    clipped = np.clip(outputs, 0.0, None)
+    total = clipped.sum(axis=1, keepdims=True)
+    return np.divide(clipped, total, out=np.full_like(clipped, 1.0 / clipped.shape[1]), where=total > 0)
+
+
+def probability(outputs: np.ndarray, last_activation: str) -> np.ndarray:
+    """P(salary > threshold) for a binary model; for bands, the probability of the predicted band -> float[rows]."""
+    p = class_probabilities(outputs, last_activation)
+    return p[:, 1] if p.shape[1] == 2 else p.max(axis=1)
 
 
 def predicted_class(outputs: np.ndarray) -> np.ndarray:
-    """Keras's decision: argmax of two outputs, or > 0.5 for one -> int[rows]."""
+    """Keras's decision: argmax of two or more outputs, or > 0.5 for one -> int[rows]."""
     outputs = np.asarray(outputs)
     if outputs.shape[1] == 1:
         return (outputs[:, 0] > 0.5).astype(np.int64)
@@ -30,24 +38,51 @@ def predicted_class(outputs: np.ndarray) -> np.ndarray:
 def binary_accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
     """Keras 2's 'accuracy' for binary cross-entropy: every output thresholded at 0.5 against the one-hot target."""
     outputs = np.asarray(outputs)
-    target = np.eye(2)[labels] if outputs.shape[1] == 2 else np.asarray(labels)[:, None]
+    target = np.eye(outputs.shape[1])[labels] if outputs.shape[1] > 1 else np.asarray(labels)[:, None]
     return float(np.mean((outputs > 0.5) == (target > 0.5)))
 
 
 def classification_metrics(labels: np.ndarray, outputs: np.ndarray, last_activation: str,
                            majority_class: int) -> dict:
-    """labels: int[rows] in {0, 1}; outputs: float[rows, 1 or 2]."""
+    """labels: int[rows] in 0..K-1; outputs: float[rows, 1 or K]."""
     labels = np.asarray(labels)
     pred = predicted_class(outputs)
-    prob = probability(outputs, last_activation)
-    both = len(np.unique(labels)) == 2
-    tn, fp, fn, tp = confusion_matrix(labels, pred, labels=[0, 1]).ravel()
-    return {
+    probs = class_probabilities(outputs, last_activation)
+    k = probs.shape[1]
+    present = len(np.unique(labels))
+    if k == 2:
+        auc = float(roc_auc_score(labels, probs[:, 1])) if present == 2 else None
+    else:  # bands: one band against the rest, averaged over bands
+        auc = float(roc_auc_score(labels, probs, multi_class="ovr", labels=list(range(k)))) if present == k else None
+    result = {
         "accuracy": float(np.mean(pred == labels)),
         "binary_accuracy": binary_accuracy(outputs, labels),
-        "auc": float(roc_auc_score(labels, prob)) if both else None,
-        "confusion_matrix": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
-        "positive_rate": float(np.mean(labels)),
+        "auc": auc,
+        "log_loss": float(log_loss(labels, np.clip(probs, 1e-7, 1), labels=list(range(k)))),
+        "positive_rate": float(np.mean(labels)) if k == 2 else None,
         "majority_accuracy": float(np.mean(labels == majority_class)),
         "rows": int(len(labels)),
+    }
+    matrix = confusion_matrix(labels, pred, labels=list(range(k)))
+    if k == 2:
+        tn, fp, fn, tp = matrix.ravel()
+        result["confusion_matrix"] = {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)}
+    else:
+        result["confusion_matrix"] = matrix.tolist()
+    return result
+
+
+def regression_metrics(salary: np.ndarray, outputs: np.ndarray) -> dict:
+    """salary: float[rows] in dollars; outputs: float[rows, 3] = log (estimate, low, high)."""
+    salary = np.asarray(salary, dtype=float)
+    estimate, low, high = (np.exp(np.asarray(outputs[:, j], dtype=float)) for j in range(3))
+    error = np.abs(estimate - salary)
+    log_error = np.log(salary) - np.asarray(outputs[:, 0], dtype=float)
+    return {
+        "median_absolute_error": float(np.median(error)),
+        "mean_absolute_error": float(np.mean(error)),
+        "coverage": float(np.mean((low <= salary) & (salary <= high))),
+        "median_range_width": float(np.median(high - low)),
+        "r2_log": float(1 - np.sum(log_error**2) / np.sum((np.log(salary) - np.log(salary).mean()) ** 2)),
+        "rows": int(len(salary)),
     }

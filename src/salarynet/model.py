@@ -1,4 +1,4 @@
-"""Dense networks in Keras's vocabulary, as pure functions: init(key, spec) -> params; apply."""
+"""Dense networks in Keras's vocabulary, with embeddings for answers and a bag of text n-grams: pure functions."""
 
 from typing import NamedTuple
 
@@ -15,45 +15,107 @@ ACTIVATIONS = {
 }
 
 
+class Inputs(NamedTuple):
+    """One batch of encoded answers.
+
+    numeric: float32[batch, in_size] (ordinal codes, multi-select 0/1, scaled);
+    cats: int32[batch, categories] (vocabulary index, 0 = unseen or rare);
+    tokens: int32[batch, max_tokens] (n-gram index, 0 = padding or unseen);
+    weights: float32[batch, max_tokens] (each n-gram's inverse document frequency, 0 for padding).
+    """
+
+    numeric: jax.Array
+    cats: jax.Array
+    tokens: jax.Array
+    weights: jax.Array
+
+
 class ModelSpec(NamedTuple):
-    """The layer stack: hashable, so it can be a static argument of a compiled function."""
+    """The network's shape: hashable, so it can be a static argument of a compiled function."""
 
     in_size: int
     units: tuple[int, ...]
     activations: tuple[str, ...]
+    embeddings: tuple[tuple[int, int], ...] = ()  # per categorical answer: (vocabulary incl. index 0, width)
+    text: tuple[int, int] | None = None  # (buckets incl. index 0, width)
+    dropout: float = 0.0
+    wide: bool = False  # add a linear model of every input (categories, n-grams) to the last layer
 
     @property
     def out_size(self) -> int:
         return self.units[-1]
 
+    @property
+    def first_width(self) -> int:
+        return self.in_size + sum(w for _, w in self.embeddings) + (self.text[1] if self.text else 0)
+
     def to_json(self) -> dict:
         return {
             "in_size": self.in_size,
             "layers": [{"units": u, "activation": a} for u, a in zip(self.units, self.activations)],
+            "embeddings": [list(e) for e in self.embeddings],
+            "text": list(self.text) if self.text else None,
+            "dropout": self.dropout,
+            "wide": self.wide,
         }
 
     @classmethod
     def from_json(cls, data: dict) -> "ModelSpec":
         layers = data["layers"]
         return cls(int(data["in_size"]), tuple(int(l["units"]) for l in layers),
-                   tuple(str(l["activation"]) for l in layers))
+                   tuple(str(l["activation"]) for l in layers),
+                   tuple((int(v), int(w)) for v, w in data.get("embeddings", [])),
+                   tuple(int(v) for v in data["text"]) if data.get("text") else None,
+                   float(data.get("dropout", 0.0)), bool(data.get("wide", False)))
 
 
-Params = list[dict[str, jax.Array]]  # per layer: kernel float32[in, out], bias float32[out]
+Params = dict  # {"dense": [{"kernel": f32[in, out], "bias": f32[out]}], "embed": [f32[vocab, width]], "text": f32[buckets, width]}
 
 
 def init(rng: np.random.Generator, spec: ModelSpec) -> Params:
-    """Keras's defaults: glorot_uniform kernels, U(-l, l) with l = sqrt(6 / (fan_in + fan_out)), zero biases.
+    """Keras's defaults: glorot_uniform kernels, U(-l, l) with l = sqrt(6 / (fan_in + fan_out)), zero biases;
+    embeddings U(-0.05, 0.05) like Keras's Embedding.
 
     Drawn with numpy: the seed's generator is the run's explicit key, and it costs no compile.
     """
-    sizes = (spec.in_size, *spec.units)
-    params = []
+    sizes = (spec.first_width, *spec.units)
+    dense = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         limit = np.sqrt(6.0 / (fan_in + fan_out))
         kernel = rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32)
-        params.append({"kernel": kernel, "bias": np.zeros((fan_out,), np.float32)})
+        dense.append({"kernel": kernel, "bias": np.zeros((fan_out,), np.float32)})
+    params: Params = {"dense": dense}
+    if spec.embeddings:
+        params["embed"] = [rng.uniform(-0.05, 0.05, shape).astype(np.float32) for shape in spec.embeddings]
+    if spec.text:
+        params["text"] = rng.uniform(-0.05, 0.05, spec.text).astype(np.float32)
+    if spec.wide:  # starts at zero: the network begins as the deep part alone
+        wide = {"numeric": np.zeros((spec.in_size, spec.out_size), np.float32)}
+        if spec.embeddings:
+            wide["embed"] = [np.zeros((v, spec.out_size), np.float32) for v, _ in spec.embeddings]
+        if spec.text:
+            wide["text"] = np.zeros((spec.text[0], spec.out_size), np.float32)
+        params["wide"] = wide
     return params
+
+
+def shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    """Every weight's flat name and shape, to check saved weights against the spec."""
+    return {name: value.shape for name, value in flatten(init(np.random.default_rng(0), spec)).items()}
+
+
+def flatten(params: Params) -> dict[str, np.ndarray]:
+    """{"dense.0.kernel": ..., "embed.1": ..., "text": ...}: names for saving."""
+    flat = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        flat[".".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)] = np.asarray(leaf)
+    return flat
+
+
+def unflatten(spec: ModelSpec, flat: dict[str, np.ndarray]) -> Params:
+    skeleton = init(np.random.default_rng(0), spec)
+    names = list(flatten(skeleton))
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(skeleton), [flat[n] for n in names])
 
 
 # Below this many multiply-adds a layer is computed as broadcast-multiply-sum rather than a dot:
@@ -70,8 +132,54 @@ def dense(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
     return x @ kernel + bias
 
 
-def apply(spec: ModelSpec, params: Params, x: jax.Array) -> jax.Array:
-    """x: float32[batch, in_size] -> outputs float32[batch, out_size] (after the last activation)."""
-    for layer, activation in zip(params, spec.activations):
-        x = ACTIVATIONS[activation](dense(x, layer["kernel"], layer["bias"]))
-    return x
+def _dropout(key: jax.Array | None, rate: float, x: jax.Array) -> tuple[jax.Array | None, jax.Array]:
+    if key is None or rate == 0.0:
+        return key, x
+    key, sub = jax.random.split(key)
+    return key, jnp.where(jax.random.bernoulli(sub, 1.0 - rate, x.shape), x / (1.0 - rate), 0.0)
+
+
+def first_inputs(spec: ModelSpec, params: Params, x: "Inputs | jax.Array") -> jax.Array:
+    """The first dense layer's input: numeric answers, embedded categories, the mean of the text n-grams."""
+    if not isinstance(x, Inputs):
+        return x
+    parts = [x.numeric]
+    for i in range(len(spec.embeddings)):
+        parts.append(params["embed"][i][x.cats[:, i]])
+    if spec.text:
+        parts.append(_bag(params["text"], x.tokens, x.weights))
+    return jnp.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+def _bag(table: jax.Array, tokens: jax.Array, weights: jax.Array) -> jax.Array:
+    """The n-grams' rows weighted by TF-IDF, over the weights' norm: common n-grams ("manager") count
+    less than telling ones ("counsel"), and long titles don't shout."""
+    summed = jnp.einsum("bt,btd->bd", weights, table[tokens])
+    return summed / jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(weights), axis=1, keepdims=True)), 1e-6)
+
+
+def _wide(spec: ModelSpec, wide: dict, x: "Inputs") -> jax.Array:
+    z = x.numeric @ wide["numeric"]
+    for i in range(len(spec.embeddings)):
+        z = z + wide["embed"][i][x.cats[:, i]]
+    if spec.text:
+        z = z + _bag(wide["text"], x.tokens, x.weights)
+    return z
+
+
+def apply(spec: ModelSpec, params: Params, x: "Inputs | jax.Array", key: jax.Array | None = None) -> jax.Array:
+    """x: Inputs (or float32[batch, in_size]) -> outputs float32[batch, out_size] (after the last activation).
+
+    With a `key`, dropout is applied to the first layer's inputs and after each hidden layer (training).
+    """
+    h = first_inputs(spec, params, x)
+    key, h = _dropout(key, spec.dropout, h)
+    last = len(params["dense"]) - 1
+    for i, (layer, activation) in enumerate(zip(params["dense"], spec.activations)):
+        z = dense(h, layer["kernel"], layer["bias"])
+        if i == last and spec.wide and isinstance(x, Inputs):
+            z = z + _wide(spec, params["wide"], x)
+        h = ACTIVATIONS[activation](z)
+        if i < last:
+            key, h = _dropout(key, spec.dropout, h)
+    return h

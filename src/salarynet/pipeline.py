@@ -1,4 +1,4 @@
-"""data -> features -> train -> metrics -> artifacts: the tutorial's steps, end to end."""
+"""data -> features -> train -> metrics -> artifacts: the tutorial's steps, end to end, for every task."""
 
 import time
 from collections import Counter
@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -15,46 +14,55 @@ from sklearn.model_selection import train_test_split
 from . import artifacts, features, metrics, model, plots, train
 from .data import Survey, salary_rows
 from .errors import DataError
-from .losses import LOSSES
 from .recipe import Recipe
 
 
 @dataclass
 class Selection:
-    """The rows a recipe can use: coded answers float64[kept, features], labels int32[kept]."""
+    """The rows a recipe can use: their answers, salaries (USD where converted) and labels."""
 
-    codes: np.ndarray
-    labels: np.ndarray
+    frame: pd.DataFrame
+    salary: np.ndarray  # float64[kept]
+    labels: np.ndarray  # int32[kept] classes, or float32[kept] log salary
     rows: dict[str, Any]  # read, kept, excluded {reason: count}
 
 
 @dataclass
 class Prepared:
-    x_train: np.ndarray  # float32[train, features], scaled
-    y_train: np.ndarray  # int32[train]
-    x_test: np.ndarray
+    x_train: model.Inputs
+    y_train: np.ndarray
+    x_test: model.Inputs
     y_test: np.ndarray
+    salary_test: np.ndarray
     state: features.FeatureState
     rows: dict[str, Any]
 
 
 def select_rows(survey: Survey, recipe: Recipe) -> Selection:
     """Keep the rows with a usable salary and encodable answers; count every other row by its first reason."""
-    salary, reason = salary_rows(survey, recipe.data.currency)
-    columns, codes = features.recipe_codes(recipe.features)
-    coded, answer_reason = features.encode_answers(survey.frame, columns, codes, survey.path)
+    salary, reason = salary_rows(survey, recipe.data.currency, recipe.data.min_salary, recipe.data.max_salary)
+    _, answer_reason = features.ordinal_codes(survey.frame, recipe.features.columns, survey.path)
     reason = np.where(reason.to_numpy() == "", answer_reason, reason.to_numpy())
     keep = reason == ""
-    excluded = Counter(reason[~keep].tolist())
-    rows = {"read": int(len(keep)), "kept": int(keep.sum()), "excluded": dict(excluded.most_common())}
-    return Selection(coded[keep], features.label(salary.to_numpy()[keep], recipe.features.threshold), rows)
+    rows = {"read": int(len(keep)), "kept": int(keep.sum()), "excluded": dict(Counter(reason[~keep].tolist()).most_common())}
+    kept_salary = salary.to_numpy()[keep]
+    return Selection(survey.frame[keep].reset_index(drop=True), kept_salary,
+                     features.label(kept_salary, recipe.features), rows)
+
+
+def strata(sel: Selection, task: str) -> np.ndarray:
+    """What a split is stratified on: the class, or for regression the salary's decile."""
+    if task != "regression":
+        return sel.labels
+    return np.searchsorted(np.quantile(sel.labels, np.linspace(0.1, 0.9, 9)), sel.labels)
 
 
 def split_indices(labels: np.ndarray, train_fraction: float, seed: int, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified on the label (the seed's sample.split); both parts keep the file's order, as R's subset() does."""
-    if len(labels) < 10 or np.bincount(labels, minlength=2).min() < 2:
+    """Stratified (the seed's sample.split); both parts keep the file's order, as R's subset() does."""
+    counts = np.bincount(labels, minlength=2)
+    if len(labels) < 10 or counts.min() < 2:
         raise DataError(
-            f"{source}: {len(labels)} usable rows with {int(labels.sum())} above the threshold; "
+            f"{source}: {len(labels)} usable rows, the rarest class has {int(counts.min())}; "
             "a stratified split needs at least 10 rows and 2 of each class"
         )
     train_idx, test_idx = train_test_split(np.arange(len(labels)), train_size=train_fraction,
@@ -62,38 +70,86 @@ def split_indices(labels: np.ndarray, train_fraction: float, seed: int, source: 
     return np.sort(train_idx), np.sort(test_idx)
 
 
-def prepare(survey: Survey, recipe: Recipe, seed: int | None = None, sel: Selection | None = None) -> Prepared:
-    """Select rows, split them with the seed (default: the recipe's), fit the scaler on the training part."""
+def take(inputs: model.Inputs, rows) -> model.Inputs:
+    return model.Inputs(*(a[rows] for a in inputs))
+
+
+def prepare(survey: Survey, recipe: Recipe, seed: int | None = None, sel: Selection | None = None,
+            split: tuple[np.ndarray, np.ndarray] | None = None) -> Prepared:
+    """Select rows, split them with the seed (default: the recipe's) unless given a split, fit the
+    features on the training part, encode both parts."""
     sel = sel or select_rows(survey, recipe)
     seed = recipe.seed if seed is None else seed
-    train_idx, test_idx = split_indices(sel.labels, recipe.split.train_fraction, seed, survey.path)
-    state = features.fit_from_recipe(sel.codes[train_idx], recipe.features)
+    train_idx, test_idx = split or split_indices(strata(sel, recipe.features.task), recipe.split.train_fraction,
+                                                 seed, survey.path)
+    state = features.fit(recipe.features, sel.frame.iloc[train_idx], sel.labels[train_idx])
+    x_all, _ = features.encode(state, sel.frame, survey.path)
     n_fit = train.validation_split(len(train_idx), recipe.fit.validation_split)
     if n_fit == 0:
         raise DataError(f"{survey.path}: fit.validation_split={recipe.fit.validation_split} leaves no rows to fit on")
+    if recipe.fit.early_stopping and n_fit == len(train_idx):
+        raise DataError(f"{survey.path}: fit.early_stopping needs validation rows; set fit.validation_split > 0")
     rows = sel.rows | {"train": len(train_idx), "fit": n_fit, "validation": len(train_idx) - n_fit,
                        "test": len(test_idx)}
-    return Prepared(features.transform(state, sel.codes[train_idx]), sel.labels[train_idx],
-                    features.transform(state, sel.codes[test_idx]), sel.labels[test_idx], state, rows)
+    return Prepared(take(x_all, train_idx), sel.labels[train_idx], take(x_all, test_idx), sel.labels[test_idx],
+                    sel.salary[test_idx], state, rows)
 
 
-def model_spec(recipe: Recipe, in_size: int) -> model.ModelSpec:
+def model_spec(recipe: Recipe, state: features.FeatureState) -> model.ModelSpec:
     layers = recipe.model.layers
-    return model.ModelSpec(in_size, tuple(l.units for l in layers), tuple(l.activation for l in layers))
+    by_name = {c.column: c for c in recipe.features.columns}
+    embeddings = tuple((len(c.codes) + 1, features.embedding_width(len(c.codes) + 1, by_name[c.column].dim))
+                       for c in state.categories)
+    text = (state.text.vocabulary, recipe.features.text.dim) if state.text and recipe.features.text else None
+    in_size = int(sum(c.width() for c in state.columns))
+    return model.ModelSpec(in_size, tuple(l.units for l in layers), tuple(l.activation for l in layers),
+                           embeddings, text, recipe.model.dropout, recipe.model.wide)
 
 
 def fit_spec(recipe: Recipe, spec: model.ModelSpec) -> train.FitSpec:
     return train.FitSpec(spec, recipe.compile.loss, recipe.compile.optimizer, recipe.compile.learning_rate,
-                         recipe.fit.batch_size, recipe.fit.shuffle)
+                         recipe.fit.batch_size, recipe.fit.shuffle, recipe.model.l2, recipe.fit.early_stopping,
+                         tuple(recipe.features.quantiles))
 
 
-def score(spec: model.ModelSpec, params: model.Params, loss: str, x: np.ndarray, labels: np.ndarray,
-          majority_class: int) -> dict[str, Any]:
-    """Test metrics: the recipe's loss and accuracy, as Keras's evaluate() reports them, and more."""
-    outputs = np.asarray(model.apply(spec, params, jnp.asarray(x)))
-    y = train.targets(labels, spec.out_size)
-    result = metrics.classification_metrics(labels, outputs, spec.activations[-1], majority_class)
-    return {"loss": float(jnp.mean(LOSSES[loss](jnp.asarray(y), jnp.asarray(outputs))))} | result
+def targets(labels: np.ndarray, spec: model.ModelSpec, state: features.FeatureState) -> np.ndarray:
+    """Labels -> float32[rows, outputs]: one-hot classes, one 0/1 column, or the scaled log salary."""
+    if labels.dtype.kind == "f":
+        return ((labels - state.shift) / state.spread).astype(np.float32)[:, None]
+    if spec.out_size == 1:
+        return labels.astype(np.float32)[:, None]
+    return np.eye(spec.out_size, dtype=np.float32)[labels]
+
+
+def sample_weights(labels: np.ndarray, how: str) -> np.ndarray:
+    if how == "none" or labels.dtype.kind == "f":
+        return np.ones(len(labels), np.float32)
+    counts = np.bincount(labels)
+    return (len(labels) / (np.count_nonzero(counts) * counts[labels])).astype(np.float32)
+
+
+def fit_data(prep: Prepared, spec: model.ModelSpec, recipe: Recipe) -> train.FitData:
+    """Keras's validation_split: the last rows of the training part, before any shuffling."""
+    n_fit = prep.rows["fit"]
+    y = targets(prep.y_train, spec, prep.state)
+    w = sample_weights(prep.y_train[:n_fit], recipe.fit.class_weight)
+    x = prep.x_train
+    return train.FitData(take(x, slice(0, n_fit)), y[:n_fit], w, take(x, slice(n_fit, None)), y[n_fit:])
+
+
+def outputs_of(spec: model.ModelSpec, params: model.Params, x: model.Inputs) -> np.ndarray:
+    return np.asarray(model.apply(spec, params, x))
+
+
+def score(spec: model.ModelSpec, params: model.Params, recipe: Recipe, state: features.FeatureState,
+          x: model.Inputs, labels: np.ndarray, majority_class: int, salary: np.ndarray | None = None) -> dict[str, Any]:
+    """Test metrics for the recipe's task: the recipe's loss, and accuracy/AUC or dollars and coverage."""
+    outputs = outputs_of(spec, params, x)
+    loss = float(np.mean(train.loss_function(recipe.compile.loss, tuple(recipe.features.quantiles))(
+        targets(labels, spec, state), outputs)))
+    if recipe.features.task == "regression":
+        return {"loss": loss} | metrics.regression_metrics(salary, state.unscale(outputs))
+    return {"loss": loss} | metrics.classification_metrics(labels, outputs, spec.activations[-1], majority_class)
 
 
 @dataclass
@@ -107,13 +163,6 @@ class Trained:
     provenance: dict[str, Any]
 
 
-def fit_data(prep: Prepared, out_size: int) -> train.FitData:
-    """Keras's validation_split: the last rows of the training part, before any shuffling."""
-    n_fit = prep.rows["fit"]
-    y = train.targets(prep.y_train, out_size)
-    return train.FitData(*(jnp.asarray(a) for a in (prep.x_train[:n_fit], y[:n_fit], prep.x_train[n_fit:], y[n_fit:])))
-
-
 def summarise(values: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean, sample sd and the values of every numeric test metric over seeds."""
     out = {}
@@ -125,6 +174,28 @@ def summarise(values: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def majority(labels: np.ndarray) -> int:
+    return int(np.bincount(labels).argmax()) if labels.dtype.kind != "f" else 0
+
+
+def train_prepared(recipe: Recipe, preps: list[Prepared], seeds: list[int],
+                   on_chunk: Callable[[int, dict[str, float]], None] | None = None):
+    """Fit one model per prepared split (with its seed), in one compiled call -> (spec, params list, history list, seconds)."""
+    spec = model_spec(recipe, preps[0].state)
+    fitting = fit_spec(recipe, spec)
+    started = time.perf_counter()
+    if len(seeds) == 1:
+        params, history = train.fit(fitting, seeds[0], fit_data(preps[0], spec, recipe), recipe.fit.epochs, on_chunk)
+        all_params, all_history = [params], [history]
+    else:
+        datas = [fit_data(p, spec, recipe) for p in preps]
+        stacked = jax.tree.map(lambda *parts: np.stack(parts), *datas)
+        params, history = train.fit_many(fitting, seeds, stacked, recipe.fit.epochs, on_chunk)
+        all_params = [jax.tree.map(lambda a, i=i: a[i], params) for i in range(len(seeds))]
+        all_history = [{k: v[i] for k, v in history.items()} for i in range(len(seeds))]
+    return spec, all_params, all_history, time.perf_counter() - started
+
+
 def train_run(survey: Survey, provenance: dict[str, Any], recipe: Recipe,
               on_chunk: Callable[[int, dict[str, float]], None] | None = None, seeds: int = 1) -> Trained:
     """Train the recipe; with seeds > 1, models for seeds recipe.seed, +1, ... in one compiled call.
@@ -133,27 +204,21 @@ def train_run(survey: Survey, provenance: dict[str, Any], recipe: Recipe,
     """
     sel = select_rows(survey, recipe)
     seed_list = [recipe.seed + i for i in range(seeds)]
-    preps = [prepare(survey, recipe, seed, sel) for seed in seed_list]
-    spec = model_spec(recipe, preps[0].x_train.shape[1])
-    fitting = fit_spec(recipe, spec)
-    started = time.perf_counter()
-    if seeds == 1:
-        params, history = train.fit(fitting, recipe.seed, fit_data(preps[0], spec.out_size), recipe.fit.epochs, on_chunk)
-        all_params, all_history = [params], [history]
-    else:
-        datas = [fit_data(p, spec.out_size) for p in preps]
-        stacked = train.FitData(*(jnp.stack(parts) for parts in zip(*datas)))
-        params, history = train.fit_many(fitting, seed_list, stacked, recipe.fit.epochs, on_chunk)
-        all_params = [jax.tree.map(lambda a, i=i: a[i], params) for i in range(seeds)]
-        all_history = [{k: v[i] for k, v in history.items()} for i in range(seeds)]
-    fit_seconds = time.perf_counter() - started
-    majority = [int(np.mean(p.y_train) > 0.5) for p in preps]
-    tests = [score(spec, p, recipe.compile.loss, prep.x_test, prep.y_test, m)
-             for p, prep, m in zip(all_params, preps, majority)]
+    first = prepare(survey, recipe, recipe.seed, sel)
+    # Vocabularies learned on different splits differ in size, and one compiled call needs one shape:
+    # such recipes keep the recipe seed's split, and the seeds vary the weights, shuffles and dropout.
+    learned = first.state.categories or first.state.text or any(c.encoding == "multi" for c in first.state.columns)
+    preps = [first] + [first if learned else prepare(survey, recipe, seed, sel) for seed in seed_list[1:]]
+    spec, all_params, all_history, fit_seconds = train_prepared(recipe, preps, seed_list, on_chunk)
+    majorities = [majority(p.y_train) for p in preps]
+    tests = [score(spec, p, recipe, prep.state, prep.x_test, prep.y_test, m, prep.salary_test)
+             for p, prep, m in zip(all_params, preps, majorities)]
     result = {
+        "task": recipe.features.task,
         "test": tests[0],
-        "baseline": {"majority_class": majority[0], "majority_accuracy": tests[0]["majority_accuracy"]},
+        "baseline": {"majority_class": majorities[0], "majority_accuracy": tests[0].get("majority_accuracy")},
         "final_epoch": {k: float(v[-1]) if np.isfinite(v[-1]) else None for k, v in all_history[0].items()},
+        "epochs_run": int(len(all_history[0]["loss"])),
         "rows": preps[0].rows,
         "fit_seconds": round(fit_seconds, 3),
         "seed": recipe.seed,
@@ -167,6 +232,7 @@ def train_run(survey: Survey, provenance: dict[str, Any], recipe: Recipe,
 def save_run(trained: Trained, out) -> Any:
     weights = artifacts.weights_bytes(trained.params)
     history = pd.DataFrame({"epoch": np.arange(1, len(trained.history["loss"]) + 1)} | trained.history)
+    metric = train.metric_name(trained.recipe.compile.loss)
     files = {
         artifacts.WEIGHTS: weights,
         "model.json": artifacts.to_json_bytes(artifacts.model_json(trained.spec, trained.recipe.compile.loss, weights)),
@@ -174,9 +240,10 @@ def save_run(trained: Trained, out) -> Any:
         "recipe.json": artifacts.to_json_bytes(trained.recipe.model_dump(mode="json")),
         "data.json": artifacts.to_json_bytes(trained.provenance | {"rows": trained.prepared.rows}),
         "metrics.json": artifacts.to_json_bytes(trained.metrics),
-        "history.csv": history.to_csv(index=False, float_format="%.6g").encode(),
+        "history.csv": history.rename(columns={"accuracy": metric, "val_accuracy": f"val_{metric}"})
+                              .to_csv(index=False, float_format="%.6g").encode(),
         "curves.png": plots.curves_png(trained.history, f"salarynet: {trained.recipe.name} recipe",
-                                       trained.metrics["baseline"]["majority_accuracy"]),
+                                       trained.metrics["baseline"]["majority_accuracy"], metric),
     }
     return artifacts.write_run(out, files)
 
@@ -186,13 +253,15 @@ def evaluate_run(run: artifacts.Run, survey: Survey, provenance: dict[str, Any])
     sel = select_rows(survey, run.recipe)
     same = provenance.get("sha256") == run.data.get("sha256")
     if same:
-        _, rows = split_indices(sel.labels, run.recipe.split.train_fraction, run.recipe.seed, survey.path)
+        _, rows = split_indices(strata(sel, run.recipe.features.task), run.recipe.split.train_fraction,
+                                run.recipe.seed, survey.path)
     else:
         rows = np.arange(len(sel.labels))
-    majority = int(run.metrics.get("baseline", {}).get("majority_class", 0))
-    x = features.transform(run.features, sel.codes[rows])
-    return {"rows_used": "the run's test rows" if same else "every usable row of a new file",
-            "rows": sel.rows, "test": score(run.spec, run.params, run.loss, x, sel.labels[rows], majority)}
+    x, _ = features.encode(run.features, sel.frame.iloc[rows], survey.path)
+    test = score(run.spec, run.params, run.recipe, run.features, x, sel.labels[rows],
+                 int(run.metrics.get("baseline", {}).get("majority_class", 0)), sel.salary[rows])
+    return {"rows_used": "the run's test rows" if same else "every usable row of a new file", "rows": sel.rows,
+            "test": test}
 
 
 def _reason_text(reason: str, value: Any, codes: dict[str, float]) -> str:
@@ -202,20 +271,34 @@ def _reason_text(reason: str, value: Any, codes: dict[str, float]) -> str:
     return f"{column} {value!r} is not one of: {', '.join(codes)}"
 
 
+def band_names(bands: tuple[float, ...]) -> list[str]:
+    edges = [f"{b:,.0f}" for b in bands]
+    return [f"<= {edges[0]}"] + [f"{a}-{b}" for a, b in zip(edges, edges[1:])] + [f"> {edges[-1]}"]
+
+
 def predict_frame(run: artifacts.Run, frame: pd.DataFrame, source: str = "input") -> pd.DataFrame:
-    """One output row per input row, in order: probability and prediction, or an empty probability and a reason."""
+    """One output row per input row, in order: the prediction, or empty values and a reason."""
     state = run.features
-    coded, reason = features.encode_answers(frame, state.columns, state.codes, source)
+    x, reason = features.encode(state, frame, source)
     ok = reason == ""
-    prob = np.full(len(frame), np.nan)
-    pred = pd.array([pd.NA] * len(frame), dtype="Int64")
-    if ok.any():
-        outputs = np.asarray(model.apply(run.spec, run.params, jnp.asarray(features.transform(state, coded[ok]))))
-        prob[ok] = metrics.probability(outputs, run.spec.activations[-1])
-        pred[ok] = metrics.predicted_class(outputs)
-    by_column = dict(zip(state.columns, state.codes))
-    text = [
-        "" if r == "" else _reason_text(r, frame.at[i, r.rpartition("_")[0]], by_column[r.rpartition("_")[0]])
-        for i, r in zip(frame.index, reason)
-    ]
-    return pd.DataFrame({"row": np.arange(1, len(frame) + 1), "probability": prob, "prediction": pred, "reason": text})
+    n = len(frame)
+    out = pd.DataFrame({"row": np.arange(1, n + 1)})
+    outputs = outputs_of(run.spec, run.params, take(x, ok)) if ok.any() else np.zeros((0, run.spec.out_size))
+    if state.task == "regression":
+        for j, name in enumerate(("salary", "low", "high")):
+            out[name] = np.nan
+            out.loc[ok, name] = np.round(np.exp(state.unscale(outputs[:, j])), 0)
+    else:
+        prob = np.full(n, np.nan)
+        pred = pd.array([pd.NA] * n, dtype="Int64")
+        if ok.any():
+            prob[ok] = metrics.probability(outputs, run.spec.activations[-1])
+            pred[ok] = metrics.predicted_class(outputs)
+        out["probability"], out["prediction"] = prob, pred
+        if state.task == "bands":
+            names = band_names(state.bands)
+            out["band"] = [names[p] if p is not pd.NA else "" for p in pred]
+    ordinal = {c.column: c.codes for c in state.columns if c.encoding == "ordinal"}
+    out["reason"] = ["" if r == "" else _reason_text(r, frame.iloc[i][r.rpartition("_")[0]], ordinal[r.rpartition("_")[0]])
+                     for i, r in enumerate(reason)]
+    return out

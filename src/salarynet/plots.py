@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def curves_png(history: dict[str, np.ndarray], title: str, majority_accuracy: float | None = None) -> bytes:
+def curves_png(history: dict[str, np.ndarray], title: str, majority_accuracy: float | None = None,
+               metric_label: str = "accuracy") -> bytes:
     """Loss and accuracy per epoch, training vs validation, like R keras's plot(history).
 
     The majority class's accuracy is drawn as a dashed line: a model must rise above it to have learned anything.
@@ -22,7 +23,7 @@ def curves_png(history: dict[str, np.ndarray], title: str, majority_accuracy: fl
             ax.plot(epochs, history[f"val_{metric}"], "o-", ms=2.5, label="validation")
         if metric == "accuracy" and majority_accuracy is not None:
             ax.axhline(majority_accuracy, color="grey", ls="--", lw=1, label="majority class (test)")
-        ax.set_ylabel(metric)
+        ax.set_ylabel(metric_label if metric == "accuracy" else metric)
         ax.grid(alpha=0.3)
         ax.legend()
     axes[-1].set_xlabel("epoch")

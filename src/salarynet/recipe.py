@@ -13,7 +13,9 @@ from .schemas import COLUMNS
 
 FeatureColumn = Literal[tuple(COLUMNS)]  # type: ignore[valid-type]
 Activation = Literal["relu", "sigmoid", "softmax", "tanh", "linear"]
-Loss = Literal["binary_crossentropy", "categorical_crossentropy", "mse"]
+Loss = Literal["binary_crossentropy", "categorical_crossentropy", "mse", "mse_quantiles"]
+# The currencies with a 2021 exchange rate (exchange_rates_2021.csv).
+CURRENCIES = ("USD", "CAD", "GBP", "EUR", "AUD", "NZD", "CHF", "SEK", "JPY", "ZAR", "HKD")
 Optimizer = Literal["adagrad", "sgd", "adam", "rmsprop"]
 
 
@@ -22,17 +24,33 @@ class _Section(BaseModel):
 
 
 class DataSection(_Section):
-    # Rows in other currencies are excluded; None keeps every currency as it is.
+    # "USD": keep US-dollar rows as they are (the tutorial). "convert": every row, converted to USD
+    # with 2021 average exchange rates; rows whose currency has no rate are excluded and counted.
     currency: str | None = "USD"
+    # Salaries (in USD) outside [min_salary, max_salary] are excluded as implausible; None: no bound.
+    min_salary: float | None = Field(None, ge=0)
+    max_salary: float | None = Field(None, gt=0)
 
 
 class ColumnEncoding(_Section):
     column: FeatureColumn
-    order: list[str] | None = None  # ordinal: 1-based positions, like R factor codes
-    codes: dict[str, float] | None = None  # explicit answer -> number
+    # ordinal: the answer's number from `order` (1-based, like R factor codes) or `codes`.
+    # category: an index into a vocabulary learned on the training rows, embedded; rare answers pooled.
+    # multi: a multi-select answer (comma-separated), one 0/1 input per option seen in training.
+    encoding: Literal["ordinal", "category", "multi"] = "ordinal"
+    order: list[str] | None = None
+    codes: dict[str, float] | None = None
+    # An ordinal answer that is not listed: exclude the row (the tutorial) or code it 0.
+    unlisted: Literal["exclude", "zero"] = "exclude"
+    min_count: int = Field(10, ge=1)  # category/multi: answers seen fewer times share the reserved index
+    dim: int | None = Field(None, gt=0)  # category: embedding width; default min(16, 1 + sqrt(vocabulary))
 
     @model_validator(mode="after")
     def _one_of(self) -> "ColumnEncoding":
+        if self.encoding != "ordinal":
+            if self.order is not None or self.codes is not None:
+                raise ValueError(f"column {self.column!r}: 'order' and 'codes' are for encoding = \"ordinal\"")
+            return self
         if (self.order is None) == (self.codes is None):
             raise ValueError(f"column {self.column!r} needs exactly one of 'order' or 'codes'")
         answers = self.order if self.order is not None else list(self.codes or {})
@@ -43,23 +61,50 @@ class ColumnEncoding(_Section):
         return self
 
     def mapping(self) -> dict[str, float]:
-        """Answer -> number, in the recipe's spelling."""
+        """Answer -> number, in the recipe's spelling (ordinal columns)."""
         if self.order is not None:
             return {answer: float(i + 1) for i, answer in enumerate(self.order)}
         return dict(self.codes or {})
 
 
+class TextSection(_Section):
+    """Free text (the job title and its context) as a bag of hashed word and character n-grams."""
+
+    columns: list[FeatureColumn] = Field(min_length=1)
+    # Hash space: large enough that two n-grams rarely share a bucket. Only buckets seen min_count
+    # times in training get a row of the embedding table; the rest map to the reserved index 0.
+    buckets: int = Field(1 << 20, ge=16)
+    min_count: int = Field(2, ge=1)
+    max_tokens: int = Field(96, ge=1)  # n-grams kept per row, words first
+    dim: int = Field(64, gt=0)
+
+
 class FeaturesSection(_Section):
+    # binary: salary > threshold; bands: which of the bands (edges in USD); regression: log salary
+    # with a low-high range from quantile outputs.
+    task: Literal["binary", "bands", "regression"] = "binary"
     threshold: float = 100_000
+    bands: list[float] = [50_000, 100_000, 150_000]
+    quantiles: tuple[float, float] = (0.1, 0.9)
     scale: Literal["minmax", "none"] = "minmax"
     columns: list[ColumnEncoding] = Field(min_length=1)
+    text: TextSection | None = None
 
     @model_validator(mode="after")
     def _distinct(self) -> "FeaturesSection":
         names = [c.column for c in self.columns]
         if len(set(names)) != len(names):
             raise ValueError(f"a column is listed twice in {names}")
+        if sorted(self.bands) != self.bands or len(set(self.bands)) != len(self.bands):
+            raise ValueError(f"features.bands must increase: {self.bands}")
+        if not 0 < self.quantiles[0] < 0.5 < self.quantiles[1] < 1:
+            raise ValueError(f"features.quantiles must be (low < 0.5 < high) in (0, 1): {self.quantiles}")
         return self
+
+    @property
+    def classes(self) -> int:
+        """Label width: 2 for binary, one per band, 0 for regression."""
+        return {"binary": 2, "bands": len(self.bands) + 1, "regression": 0}[self.task]
 
 
 class SplitSection(_Section):
@@ -73,6 +118,9 @@ class LayerSpec(_Section):
 
 class ModelSection(_Section):
     layers: list[LayerSpec] = Field(min_length=1)
+    dropout: float = Field(0.0, ge=0, lt=1)  # after each hidden layer and on the embeddings, in training only
+    l2: float = Field(0.0, ge=0)  # penalty on the dense kernels, added to the loss
+    wide: bool = False  # wide & deep: a linear model of every input added to the last layer
 
 
 class CompileSection(_Section):
@@ -88,6 +136,10 @@ class FitSection(_Section):
     batch_size: int = Field(5, gt=0)
     validation_split: float = Field(0.2, ge=0, lt=1)
     shuffle: bool = True
+    # Stop when the validation loss has not improved for this many epochs, and keep the best epoch's weights.
+    early_stopping: int | None = Field(None, gt=0)
+    # balanced: weigh each class by rows / (classes * its rows), as scikit-learn's "balanced".
+    class_weight: Literal["none", "balanced"] = "none"
 
 
 class Recipe(_Section):
@@ -102,14 +154,25 @@ class Recipe(_Section):
 
     @model_validator(mode="after")
     def _label_width(self) -> "Recipe":
-        units = self.model.layers[-1].units
-        if units not in (1, 2):
+        units, task, loss = self.model.layers[-1].units, self.features.task, self.compile.loss
+        if task == "regression":
+            if loss != "mse_quantiles" or units != 3:
+                raise ValueError("features.task regression needs compile.loss = \"mse_quantiles\" and a last layer "
+                                 "of 3 units (log salary, low and high quantiles)")
+        elif loss == "mse_quantiles":
+            raise ValueError(f"compile.loss mse_quantiles is for features.task = \"regression\", not {task!r}")
+        elif task == "bands" and units != self.features.classes:
+            raise ValueError(f"model.layers: the last layer has {units} units; {len(self.features.bands)} band edges "
+                             f"make {self.features.classes} classes")
+        elif task == "binary" and units not in (1, 2):
             raise ValueError(
                 f"model.layers: the last layer has {units} units; the >threshold label needs "
                 "1 (one probability) or 2 (one per class, as the tutorial's to_categorical)"
             )
-        if self.compile.loss == "categorical_crossentropy" and units != 2:
-            raise ValueError("compile.loss categorical_crossentropy needs a last layer of 2 units")
+        if loss == "categorical_crossentropy" and units < 2:
+            raise ValueError("compile.loss categorical_crossentropy needs a last layer of 2 or more units")
+        if self.data.currency not in (None, "convert") and self.data.currency.upper() not in CURRENCIES:
+            raise ValueError(f"data.currency {self.data.currency!r}: expected \"convert\" or one of {', '.join(CURRENCIES)}")
         return self
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import optax
 
 from . import model
-from .losses import LOSSES
+from .losses import loss_function
 
 # Keras's default learning rates; the other defaults are passed where optax's differ.
 KERAS_LEARNING_RATES = {"adagrad": 0.001, "sgd": 0.01, "adam": 0.001, "rmsprop": 0.001}
@@ -26,20 +26,33 @@ class FitSpec(NamedTuple):
     learning_rate: float | None
     batch_size: int
     shuffle: bool
+    l2: float = 0.0
+    early_stopping: int | None = None
+    quantiles: tuple[float, float] = (0.1, 0.9)
 
 
 class FitData(NamedTuple):
-    """x: float32[rows, features]; y: float32[rows, outputs] (targets); *_val likewise."""
+    """x: model.Inputs or float32[rows, features]; y: float32[rows, outputs] (targets);
+    w: float32[rows] sample weights (class weights; ones for none); *_val likewise, unweighted."""
 
-    x: jax.Array
+    x: "model.Inputs | jax.Array"
     y: jax.Array
-    x_val: jax.Array
+    w: jax.Array
+    x_val: "model.Inputs | jax.Array"
     y_val: jax.Array
+
+
+def rows(x) -> int:
+    return jax.tree.leaves(x)[0].shape[-2] if not isinstance(x, model.Inputs) else x.numeric.shape[-2]
 
 
 class TrainState(NamedTuple):
     params: model.Params
     opt_state: optax.OptState
+    best_params: model.Params  # the weights of the epoch with the lowest validation loss so far
+    best_loss: jax.Array
+    bad_epochs: jax.Array  # epochs since the validation loss last improved
+    key: jax.Array  # dropout
 
 
 class EpochMetrics(NamedTuple):
@@ -73,11 +86,21 @@ def targets(labels: np.ndarray, out_size: int) -> np.ndarray:
     return labels.astype(np.float32)[:, None]
 
 
-def hits(outputs: jax.Array, y: jax.Array) -> jax.Array:
-    """Per-example accuracy: argmax agreement for two outputs, 0.5 threshold for one -> float32[batch]."""
+def hits(outputs: jax.Array, y: jax.Array, loss: str = "") -> jax.Array:
+    """Per-example accuracy: argmax agreement for two or more outputs, 0.5 threshold for one -> float32[batch].
+
+    For a salary range (mse_quantiles) it is the coverage: the true value inside the low-high range.
+    """
+    if loss == "mse_quantiles":
+        return ((outputs[:, 1] <= y[:, 0]) & (y[:, 0] <= outputs[:, 2])).astype(jnp.float32)
     if outputs.shape[-1] == 1:
         return ((outputs[:, 0] > 0.5) == (y[:, 0] > 0.5)).astype(jnp.float32)
     return (jnp.argmax(outputs, -1) == jnp.argmax(y, -1)).astype(jnp.float32)
+
+
+def metric_name(loss: str) -> str:
+    """What hits() measures: accuracy, or for a salary range its coverage."""
+    return "coverage" if loss == "mse_quantiles" else "accuracy"
 
 
 def validation_split(n_rows: int, fraction: float) -> int:
@@ -92,26 +115,36 @@ def make_train(spec: FitSpec) -> tuple[Callable[[np.random.Generator], TrainStat
     `run` is pure and compiled once per shape; each row of `orders` is one epoch's order of the rows.
     """
     optimizer = make_optimizer(spec.optimizer, spec.learning_rate)
-    loss_per_example = LOSSES[spec.loss]
+    loss_per_example = loss_function(spec.loss, spec.quantiles)
     bs = spec.batch_size
 
     def init(rng: np.random.Generator) -> TrainState:
         params = model.init(rng, spec.model)
-        return TrainState(params, optimizer.init(params))
+        # A raw uint32[2] key (not a typed one), so that fit_many can stack states with numpy.
+        key = np.asarray(jax.random.PRNGKey(int(rng.integers(2**31))) if spec.model.dropout else np.zeros(2, np.uint32))
+        return TrainState(params, optimizer.init(params), params, jnp.float32(jnp.inf), jnp.int32(0), key)
 
-    def _loss_fn(params, x, y, weight):
-        outputs = model.apply(spec.model, params, x)
-        return jnp.sum(loss_per_example(y, outputs) * weight) / jnp.sum(weight), outputs
+    def _loss_fn(params, x, y, weight, key):
+        outputs = model.apply(spec.model, params, x, key if spec.model.dropout else None)
+        loss = jnp.sum(loss_per_example(y, outputs) * weight) / jnp.sum(weight > 0)
+        if spec.l2:
+            penalised = ([l["kernel"] for l in params["dense"]] + jax.tree.leaves(params.get("wide", {}))
+                         + jax.tree.leaves(params.get("embed", [])) + jax.tree.leaves(params.get("text", [])))
+            loss = loss + spec.l2 * sum(jnp.sum(jnp.square(k)) for k in penalised)
+        return loss, outputs
 
     def _update_step(state: TrainState, batch):
         x, y, weight = batch
-        (loss, outputs), grads = jax.value_and_grad(_loss_fn, has_aux=True)(state.params, x, y, weight)
+        key, sub = jax.random.split(state.key) if spec.model.dropout else (state.key, None)
+        (loss, outputs), grads = jax.value_and_grad(_loss_fn, has_aux=True)(state.params, x, y, weight, sub)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        return TrainState(params, opt_state), (loss * jnp.sum(weight), jnp.sum(hits(outputs, y) * weight))
+        real = (weight > 0).astype(jnp.float32)
+        return (state._replace(params=params, opt_state=opt_state, key=key),
+                (loss * jnp.sum(real), jnp.sum(hits(outputs, y, spec.loss) * real)))
 
     def _epoch(state: TrainState, order: jax.Array, data: FitData):
-        n = data.x.shape[0]
+        n = rows(data.x)
         steps = -(-n // bs)
         pad = steps * bs - n
 
@@ -120,12 +153,17 @@ def make_train(spec: FitSpec) -> tuple[Callable[[np.random.Generator], TrainStat
             return a.reshape(steps, bs, *a.shape[1:])
 
         # The last partial batch trains on its real rows only, as Keras's does.
-        weight = batches(jnp.ones(n, jnp.float32))
-        state, (loss_sums, hit_sums) = jax.lax.scan(_update_step, state, (batches(data.x), batches(data.y), weight))
-        if data.x_val.shape[0]:
+        xs, ys, ws = jax.tree.map(batches, (data.x, data.y, data.w))
+        state, (loss_sums, hit_sums) = jax.lax.scan(_update_step, state, (xs, ys, ws))
+        if rows(data.x_val):
             val_out = model.apply(spec.model, state.params, data.x_val)
             val_loss = jnp.mean(loss_per_example(data.y_val, val_out))
-            val_acc = jnp.mean(hits(val_out, data.y_val))
+            val_acc = jnp.mean(hits(val_out, data.y_val, spec.loss))
+            better = val_loss < state.best_loss
+            state = state._replace(
+                best_params=jax.tree.map(lambda new, old: jnp.where(better, new, old), state.params, state.best_params),
+                best_loss=jnp.where(better, val_loss, state.best_loss),
+                bad_epochs=jnp.where(better, 0, state.bad_epochs + 1))
         else:
             val_loss = val_acc = jnp.float32(jnp.nan)
         return state, (jnp.sum(loss_sums) / n, jnp.sum(hit_sums) / n, val_loss, val_acc)
@@ -154,23 +192,38 @@ def seed_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     return init_rng, shuffle_rng
 
 
-def chunk_length(epochs: int, updates: int = 10) -> int:
-    """The largest divisor of epochs giving at least `updates` progress updates: one compile, even chunks."""
-    target = max(1, epochs // updates)
+def chunk_length(epochs: int, updates: int = 10, most: int | None = None) -> int:
+    """The largest divisor of epochs giving at least `updates` progress updates (and at most `most`
+    epochs a chunk): one compile, even chunks."""
+    target = max(1, min(epochs // updates, most or epochs))
     return max(d for d in range(1, target + 1) if epochs % d == 0)
 
 
-def _chunked(run, state, orders_for: Callable[[int], np.ndarray], epochs: int, on_chunk) -> tuple:
-    """Run the compiled epochs in even chunks, reporting between them -> (final state, history [..., epochs])."""
-    chunk = chunk_length(epochs) if on_chunk else epochs
+def _chunked(run, state, orders_for: Callable[[int], np.ndarray], epochs: int, on_chunk,
+             patience: int | None) -> tuple:
+    """Run the compiled epochs in even chunks, reporting between them and stopping early when every
+    model's validation loss has not improved for `patience` epochs -> (final state, history [..., epochs run])."""
+    chunk = chunk_length(epochs, most=patience) if (on_chunk or patience) else epochs
     parts = []
     for done in range(chunk, epochs + 1, chunk):
         state, metrics = run(state, orders_for(chunk))
         parts.append(jax.device_get(metrics))
         if on_chunk:
             on_chunk(done, {k: float(np.mean(v[..., -1])) for k, v in parts[-1]._asdict().items()})
+        if patience and np.all(np.asarray(state.bad_epochs) >= patience):
+            break
     history = {k: np.concatenate([getattr(p, k) for p in parts], axis=-1) for k in EpochMetrics._fields}
     return state, history
+
+
+def _result(spec: FitSpec, params, best_params, history: dict[str, np.ndarray]) -> tuple[model.Params, dict]:
+    """With early stopping, Keras's restore_best_weights: the best epoch's weights, the history to where it stopped."""
+    if not spec.early_stopping:
+        return jax.device_get(params), history
+    if history["val_loss"].ndim == 1:
+        stop = int(np.argmin(history["val_loss"])) + spec.early_stopping + 1
+        history = {k: v[:stop] for k, v in history.items()}
+    return jax.device_get(best_params), history
 
 
 def fit(spec: FitSpec, seed: int, data: FitData, epochs: int,
@@ -183,10 +236,11 @@ def fit(spec: FitSpec, seed: int, data: FitData, epochs: int,
     """
     init, run = make_train(spec)
     init_rng, shuffle_rng = seed_streams(seed)
-    n = data.x.shape[0]
+    n = rows(data.x)
     state, history = _chunked(lambda st, orders: run(st, data, orders), init(init_rng),
-                              lambda chunk: epoch_orders(shuffle_rng, n, chunk, spec.shuffle), epochs, on_chunk)
-    return jax.device_get(state.params), history
+                              lambda chunk: epoch_orders(shuffle_rng, n, chunk, spec.shuffle), epochs, on_chunk,
+                              spec.early_stopping)
+    return _result(spec, state.params, state.best_params, history)
 
 
 @functools.lru_cache(maxsize=32)
@@ -214,19 +268,29 @@ def fit_many(spec: FitSpec, seeds: list[int], data: FitData, epochs: int,
     states = [jax.tree.map(lambda *leaves: np.stack(leaves), *(init(streams[j][0]) for j in row))
               for row in np.arange(members.size).reshape(members.shape)]
     datas = [jax.tree.map(lambda a, row=row: a[row], data) for row in members]
-    n = data.x.shape[1]
+    n = rows(data.x)
 
     def run(states, orders):
         with ThreadPoolExecutor(workers) as pool:
             done = list(pool.map(lambda g: run_many(states[g], datas[g], orders[g]), range(workers)))
         metrics = EpochMetrics(*(np.concatenate([np.asarray(getattr(m, k)) for _, m in done])[:count]
                                  for k in EpochMetrics._fields))
-        return [st for st, _ in done], metrics
+        return _Groups(st for st, _ in done), metrics
 
     def orders_for(chunk: int) -> np.ndarray:
         every = np.stack([epoch_orders(rng, n, chunk, spec.shuffle) for _, rng in streams])
         return every.reshape(workers, per_group, chunk, n)
 
-    states, history = _chunked(run, states, orders_for, epochs, on_chunk)
-    params = jax.tree.map(lambda *groups: np.concatenate(groups)[:count], *(jax.device_get(st.params) for st in states))
-    return params, history
+    states, history = _chunked(run, _Groups(states), orders_for, epochs, on_chunk, spec.early_stopping)
+    def merged(field: str):
+        return jax.tree.map(lambda *groups: np.concatenate(groups)[:count], *(jax.device_get(getattr(st, field)) for st in states))
+
+    return _result(spec, merged("params"), merged("best_params"), history)
+
+
+class _Groups(list):
+    """fit_many's per-core states, seen by _chunked's early stop as one state."""
+
+    @property
+    def bad_epochs(self) -> np.ndarray:
+        return np.concatenate([np.atleast_1d(np.asarray(st.bad_epochs)) for st in self])
