@@ -9,10 +9,11 @@ from salarynet.errors import ArtifactError
 
 def test_round_trip_gives_identical_predictions(trained, run_dir):
     run = artifacts.load_run(run_dir)
-    for a, b in zip(run.params, trained.params):
+    for a, b in zip(run.params["dense"], trained.params["dense"]):
         assert np.array_equal(a["kernel"], b["kernel"]) and np.array_equal(a["bias"], b["bias"])
     assert run.spec == trained.spec and run.recipe == trained.recipe
-    again = pipeline.score(run.spec, run.params, run.loss, trained.prepared.x_test, trained.prepared.y_test, 0)
+    again = pipeline.score(run.spec, run.params, run.recipe, run.features, trained.prepared.x_test,
+                           trained.prepared.y_test, 0)
     assert again == trained.metrics["test"]
     assert json.loads((run_dir / "metrics.json").read_text())["test"] == trained.metrics["test"]
 

@@ -6,7 +6,8 @@ from salarynet import features
 from salarynet.errors import DataError
 from salarynet.recipe import load_recipe
 
-COLUMNS, CODES = features.recipe_codes(load_recipe("tutorial").features)
+TUTORIAL = load_recipe("tutorial").features
+RECOMMENDED = load_recipe("recommended").features
 
 
 def frame(*rows):
@@ -14,54 +15,124 @@ def frame(*rows):
 
 
 def test_ordinal_codes_are_one_based_and_gender_is_zero_one():
-    coded, reason = features.encode_answers(
+    coded, reason = features.ordinal_codes(
         frame(["under 18", "1 year or less", "Woman", "High School"],
-              ["65 or over", "41 years or more", "Man", "PhD"]), COLUMNS, CODES)
+              ["65 or over", "41 years or more", "Man", "PhD"]), TUTORIAL.columns)
     assert coded.tolist() == [[1, 1, 0, 1], [7, 8, 1, 5]]
     assert reason.tolist() == ["", ""]
 
 
 def test_answers_match_up_to_case_spacing_and_curly_quotes():
-    coded, reason = features.encode_answers(frame(["25-34", "5-7  YEARS", "woman", "Master\u2019s degree"]), COLUMNS, CODES)
+    coded, reason = features.ordinal_codes(frame(["25-34", "5-7  YEARS", "woman", "Master\u2019s degree"]), TUTORIAL.columns)
     assert coded.tolist() == [[3, 3, 0, 3]] and reason.tolist() == [""]
 
 
 def test_unusable_answers_get_the_first_columns_reason():
-    coded, reason = features.encode_answers(
+    coded, reason = features.ordinal_codes(
         frame(["25-34", "5-7 years", "Non-binary", "Some college"],
               ["25-34", "5-7 years", None, "PhD"],
               ["25-34", "5-7 years", "Man", None],
-              ["25-34", "5-7 years", "Man", "PhD"]), COLUMNS, CODES)
+              ["25-34", "5-7 years", "Man", "PhD"]), TUTORIAL.columns)
     assert reason.tolist() == ["gender_unlisted", "gender_blank", "education_blank", ""]
     assert np.isnan(coded[0, 2]) and np.isnan(coded[0, 3]) and not np.isnan(coded[3]).any()
 
 
+def test_unlisted_zero_codes_instead_of_excluding():
+    section = load_recipe("tutorial", ["features.columns.3.unlisted=\"zero\""]).features
+    coded, reason = features.ordinal_codes(frame(["25-34", "5-7 years", "Man", "Some college"]), section.columns)
+    assert coded.tolist() == [[3, 3, 1, 0]] and reason.tolist() == [""]
+
+
 def test_a_missing_column_is_a_data_error():
     with pytest.raises(DataError, match=r"new\.csv: missing column 'education'; the model needs age, experience_overall, gender, education"):
-        features.encode_answers(frame()[["age", "experience_overall", "gender"]], COLUMNS, CODES, "new.csv")
+        features.ordinal_codes(frame()[["age", "experience_overall", "gender"]], TUTORIAL.columns, "new.csv")
 
 
 def test_minmax_is_fitted_on_training_rows_and_applied_to_others():
-    x_train = np.array([[2.0, 1.0, 0.0, 1.0], [4.0, 5.0, 1.0, 1.0]])
-    state = features.fit(x_train, COLUMNS, CODES, 100000, "minmax")
-    np.testing.assert_array_equal(features.transform(state, x_train), [[0, 0, 0, 0], [1, 1, 1, 0]])
-    # A test row outside the training range lands outside [0, 1]; a constant column divides by 1, never NaN.
-    np.testing.assert_allclose(features.transform(state, np.array([[6.0, 3.0, 1.0, 3.0]])), [[2.0, 0.5, 1.0, 2.0]])
-    assert features.transform(state, x_train).dtype == np.float32
+    train = frame(["18-24", "1 year or less", "Woman", "High School"], ["35-44", "11 - 20 years", "Man", "High School"])
+    state = features.fit(TUTORIAL, train)
+    x, _ = features.encode(state, train)
+    np.testing.assert_array_equal(x.numeric, [[0, 0, 0, 0], [1, 1, 1, 0]])
+    # A row outside the training range lands outside [0, 1]; a constant column divides by 1, never NaN.
+    other, _ = features.encode(state, frame(["55-64", "5-7 years", "Man", "PhD"]))
+    np.testing.assert_allclose(other.numeric, [[2.0, 0.5, 1.0, 4.0]])
+    assert x.numeric.dtype == np.float32 and x.cats.shape == (2, 0) and x.tokens.shape == (2, 0)
 
 
-def test_no_scaling_keeps_codes():
-    state = features.fit(np.array([[2.0, 1, 0, 1], [4, 5, 1, 1]]), COLUMNS, CODES, 1, "none")
-    np.testing.assert_array_equal(features.transform(state, np.array([[3.0, 2, 1, 5]])), [[3, 2, 1, 5]])
+def survey_rows():
+    rows = pd.DataFrame({
+        "age": ["25-34"] * 3 + ["35-44"] * 2, "experience_overall": ["5-7 years"] * 5,
+        "experience_field": ["2 - 4 years"] * 5, "education": ["PhD", "Some college", None, "PhD", "PhD"],
+        "gender": ["Woman", "Man", "Non-binary", None, "Woman"], "industry": ["Law"] * 4 + ["Rare"],
+        "country": ["United States"] * 5, "state": ["California, Oregon", "Ohio", None, "Ohio", "Ohio"],
+        "race": ["White", "Hispanic, Latino, or Spanish origin, White", "White", "Asian or Asian American", "White"],
+        "job_title": ["Senior Counsel", "Data Scientist", "Counsel", "Data Engineer", "Librarian"],
+        "job_context": [None, "ML", None, None, None],
+    })
+    return rows
 
 
-def test_label_is_strictly_above_the_threshold():
-    assert features.label(np.array([99999, 100000, 100000.01, 250000]), 100000).tolist() == [0, 0, 1, 1]
+def test_categories_learn_a_vocabulary_and_map_the_unseen_to_zero():
+    section = load_recipe("recommended", ["features.columns.5.min_count=2", "features.columns.3.min_count=1", "features.columns.0.min_count=1",
+                                          "features.columns.7.min_count=1", "features.columns.8.min_count=1",
+                                          "features.text.min_count=2"]).features
+    state = features.fit(section, survey_rows())
+    by_name = {c.column: c for c in state.columns}
+    assert by_name["industry"].codes == {"law": 1.0}  # "Rare" once: pooled into the reserved 0
+    assert set(by_name["gender"].codes) == {"woman", "man", "non-binary", "(blank)"}
+    assert set(by_name["education"].codes) == {"phd", "some college", "(blank)"}
+    assert set(by_name["state"].codes) == {"ohio", "california", "oregon"}
+    assert "hispanic" in by_name["race"].codes and "latino" in by_name["race"].codes
+    new = survey_rows().iloc[[0]].assign(industry="Space", gender="Prefer not to say", state="Ohio, Texas",
+                                         job_title="Counsel to the Wizard")
+    x, reason = features.encode(state, new)
+    assert reason.tolist() == [""]
+    cats = dict(zip([c.column for c in state.categories], x.cats[0]))
+    assert cats["industry"] == 0 and cats["gender"] == 0 and cats["age"] == by_name["age"].codes["25-34"]
+    seen = {i for i in x.tokens[0] if i}
+    assert seen and all(w > 0 for i, w in zip(x.tokens[0], x.weights[0]) if i)
+    assert all(w == 0 for i, w in zip(x.tokens[0], x.weights[0]) if i == 0)  # "wizard" was never seen
+
+
+def test_ngrams_are_words_pairs_and_pieces():
+    grams = features.ngrams("Sr. Data-Scientist")
+    assert {"w sr", "w data", "w scientist", "p sr data", "p data scientist", "c <sr>", "c <d", "c ist>"} <= set(grams)
+    assert features.bucket("w data", 1 << 20) == features.bucket("w data", 1 << 20) and 1 <= features.bucket("x", 16) < 16
+
+
+def test_idf_weighs_common_ngrams_less():
+    section = load_recipe("recommended", ["features.text.min_count=1"]).features
+    state = features.fit(section, survey_rows())
+    x, _ = features.encode(state, pd.DataFrame({"job_title": ["Counsel Librarian"], "job_context": [None]}).reindex(
+        columns=survey_rows().columns).fillna({"age": "25-34"}))
+    weights = dict(zip(features.hashed(pd.Series(["Counsel Librarian"]), state.text.buckets)[0], x.weights[0]))
+    counsel, librarian = (weights[features.bucket(f"w {w}", state.text.buckets)] for w in ("counsel", "librarian"))
+    assert counsel < librarian  # "counsel" is in two training titles, "librarian" in one
+
+
+@pytest.mark.parametrize("recipe, expected", [
+    ("recommended", [0, 0, 1, 1]), ("recommended-bands", [0, 1, 2, 3]),
+])
+def test_labels(recipe, expected):
+    section = load_recipe(recipe).features
+    assert features.label(np.array([50000, 100000, 100000.01, 250000]), section).tolist() == expected
+
+
+def test_regression_label_is_log_salary_and_state_learns_its_scale():
+    section = load_recipe("recommended-range").features
+    labels = features.label(np.array([50000.0, 100000.0]), section)
+    np.testing.assert_allclose(labels, np.log([50000.0, 100000.0]), rtol=1e-6)
+    state = features.fit(section, survey_rows().iloc[:2], labels)
+    assert state.shift == pytest.approx(np.log([50000, 100000]).mean(), rel=1e-6)
+    np.testing.assert_allclose(state.unscale((labels - state.shift) / state.spread), labels, rtol=1e-6)
 
 
 def test_state_json_round_trip():
-    state = features.fit(np.array([[2.0, 1, 0, 1], [4, 5, 1, 3]]), COLUMNS, CODES, 100000, "minmax")
+    section = load_recipe("recommended", ["features.text.min_count=1"]).features
+    state = features.fit(section, survey_rows())
     back = features.FeatureState.from_json(state.to_json())
-    assert back.columns == state.columns and back.codes == state.codes and back.threshold == state.threshold
-    np.testing.assert_array_equal(back.minimum, state.minimum)
-    np.testing.assert_array_equal(back.maximum, state.maximum)
+    assert back.columns == state.columns and back.text == state.text and back.threshold == state.threshold
+    x1, _ = features.encode(state, survey_rows())
+    x2, _ = features.encode(back, survey_rows())
+    for a, b in zip(x1, x2):
+        np.testing.assert_array_equal(a, b)

@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from salarynet import model, pipeline, train  # noqa: E402
+from salarynet.recipe import load_recipe  # noqa: E402
 
 TOL = 1e-4
 
@@ -23,14 +24,14 @@ def keras_tutorial_model(in_size: int, seed: int) -> keras.Model:
 
 
 def params_of(net: keras.Model) -> model.Params:
-    return [{"kernel": np.asarray(l.kernel), "bias": np.asarray(l.bias)} for l in net.layers]
+    return {"dense": [{"kernel": np.asarray(l.kernel), "bias": np.asarray(l.bias)} for l in net.layers]}
 
 
 @pytest.fixture(scope="module")
 def one_epoch(trained):
     """The tutorial's data, one epoch without shuffling, in Keras and in salarynet from the same weights."""
     prep = trained.prepared
-    x, y = prep.x_train, train.targets(prep.y_train, 2)
+    x, y = prep.x_train.numeric, train.targets(prep.y_train, 2)
     net = keras_tutorial_model(x.shape[1], seed=0)
     initial = params_of(net)
     history = net.fit(x, y, batch_size=5, epochs=1, shuffle=False, validation_split=0.2, verbose=0).history
@@ -38,7 +39,7 @@ def one_epoch(trained):
     spec = train.FitSpec(trained.spec, "binary_crossentropy", "adagrad", None, 5, False)
     init, run = train.make_train(spec)
     n_fit = train.validation_split(len(x), 0.2)
-    data = train.FitData(*(jnp.asarray(a) for a in (x[:n_fit], y[:n_fit], x[n_fit:], y[n_fit:])))
+    data = train.FitData(*(jnp.asarray(a) for a in (x[:n_fit], y[:n_fit], np.ones(n_fit, np.float32), x[n_fit:], y[n_fit:])))
     state = init(np.random.default_rng(0))._replace(params=initial)
     state = state._replace(opt_state=train.make_optimizer("adagrad", None).init(initial))
     state, ours = run(state, data, train.epoch_orders(None, n_fit, 1, shuffle=False))
@@ -47,11 +48,11 @@ def one_epoch(trained):
 
 def test_weights_after_one_epoch_agree(one_epoch):
     net, _, params, _, _, initial = one_epoch
-    for got, want in zip(params, params_of(net)):
+    for got, want in zip(params["dense"], params_of(net)["dense"]):
         np.testing.assert_allclose(got["kernel"], want["kernel"], atol=TOL)
         np.testing.assert_allclose(got["bias"], want["bias"], atol=TOL)
     # ... and they moved: an epoch of Adagrad at 0.001 is not nothing.
-    assert np.abs(np.asarray(params[0]["kernel"]) - initial[0]["kernel"]).max() > 10 * TOL
+    assert np.abs(np.asarray(params["dense"][0]["kernel"]) - initial["dense"][0]["kernel"]).max() > 10 * TOL
 
 
 def test_epoch_loss_accuracy_and_validation_agree(one_epoch):
@@ -64,9 +65,9 @@ def test_epoch_loss_accuracy_and_validation_agree(one_epoch):
 
 def test_evaluate_agrees_on_the_test_rows(one_epoch):
     net, _, params, _, prep, _ = one_epoch
-    loss, accuracy = net.evaluate(prep.x_test, train.targets(prep.y_test, 2), verbose=0)
-    ours = pipeline.score(model.ModelSpec(prep.x_test.shape[1], (10, 10, 2), ("relu", "relu", "sigmoid")),
-                          params, "binary_crossentropy", prep.x_test, prep.y_test, 0)
+    loss, accuracy = net.evaluate(prep.x_test.numeric, train.targets(prep.y_test, 2), verbose=0)
+    trained = load_recipe("tutorial")
+    ours = pipeline.score(pipeline.model_spec(trained, prep.state), params, trained, prep.state, prep.x_test, prep.y_test, 0)
     assert ours["loss"] == pytest.approx(loss, abs=TOL) and ours["accuracy"] == pytest.approx(accuracy, abs=TOL)
 
 
@@ -74,7 +75,7 @@ def test_glorot_uniform_ranges_agree():
     keras.utils.set_random_seed(1)
     layer = keras.layers.Dense(200)
     layer.build((None, 300))
-    ours = model.init(np.random.default_rng(1), model.ModelSpec(300, (200,), ("linear",)))[0]["kernel"]
+    ours = model.init(np.random.default_rng(1), model.ModelSpec(300, (200,), ("linear",)))["dense"][0]["kernel"]
     keras_kernel = np.asarray(layer.kernel)
     assert np.abs(ours).max() == pytest.approx(np.abs(keras_kernel).max(), rel=1e-3)
     assert np.std(ours) == pytest.approx(np.std(keras_kernel), rel=0.01)

@@ -63,7 +63,7 @@ def test_encoding_needs_exactly_one_of_order_or_codes(tmp_path):
 @pytest.mark.parametrize("name, content, message", [
     ("missing.toml", None, r"recipe .*missing\.toml: no such file"),
     ("bad.toml", "name = [unclosed", r"recipe .*bad\.toml: not valid TOML"),
-    ("nameonly", None, r"recipe 'nameonly': not a shipped recipe \(tutorial"),
+    ("nameonly", None, r"recipe 'nameonly': not a shipped recipe \(recommended, recommended-bands, recommended-range, tutorial\)"),
 ])
 def test_unreadable_recipes(tmp_path, monkeypatch, name, content, message):
     monkeypatch.chdir(tmp_path)

@@ -16,7 +16,7 @@ def toy_data(n=13, n_val=4, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.random((n + n_val, 3), dtype=np.float32)
     y = train.targets((x.sum(1) > 1.5).astype(int), 2)
-    return train.FitData(x[:n], y[:n], x[n:], y[n:])
+    return train.FitData(x[:n], y[:n], np.ones(n, np.float32), x[n:], y[n:])
 
 
 def reference_fit(fit_spec, params, data, epochs):
@@ -54,7 +54,7 @@ def test_compiled_fit_equals_the_step_by_step_loop(optimizer, loss):
     init, _ = train.make_train(fit_spec)
     params, history = train.fit(fit_spec, 4, data, epochs=3)
     ref_params, ref_history = reference_fit(fit_spec, init(train.seed_streams(4)[0]).params, data, 3)
-    for got, want in zip(params, ref_params):
+    for got, want in zip(params["dense"], ref_params["dense"]):
         np.testing.assert_allclose(got["kernel"], want["kernel"], atol=1e-6)
         np.testing.assert_allclose(got["bias"], want["bias"], atol=1e-6)
     got = np.stack([history[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy")], 1)
@@ -80,9 +80,9 @@ def test_shuffle_is_seeded_and_changes_the_batches():
     a, ha = train.fit(spec, 1, data, 4)
     b, hb = train.fit(spec, 1, data, 4)
     c, _ = train.fit(spec._replace(shuffle=False), 1, data, 4)
-    assert all(np.array_equal(x["kernel"], y["kernel"]) for x, y in zip(a, b))
+    assert all(np.array_equal(x["kernel"], y["kernel"]) for x, y in zip(a["dense"], b["dense"]))
     assert all(np.array_equal(ha[k], hb[k]) for k in ha)
-    assert not np.allclose(a[0]["kernel"], c[0]["kernel"])
+    assert not np.allclose(a["dense"][0]["kernel"], c["dense"][0]["kernel"])
 
 
 def test_progress_in_chunks_gives_the_same_fit():
@@ -93,7 +93,7 @@ def test_progress_in_chunks_gives_the_same_fit():
     whole, h2 = train.fit(spec, 2, data, 20)
     assert [d for d, _ in seen] == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
     assert set(seen[-1][1]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
-    for x, y in zip(chunked, whole):
+    for x, y in zip(chunked["dense"], whole["dense"]):
         np.testing.assert_allclose(x["kernel"], y["kernel"], atol=1e-7)
     np.testing.assert_allclose(h1["loss"], h2["loss"], atol=1e-7)
 
@@ -122,7 +122,7 @@ def test_one_output_targets_and_accuracy():
     x = rng.random((64, 3), dtype=np.float32)
     y = train.targets((x[:, 0] > 0.5).astype(int), 1)
     assert y.shape == (64, 1)
-    _, history = train.fit(spec, 0, train.FitData(x[:48], y[:48], x[48:], y[48:]), 60)
+    _, history = train.fit(spec, 0, train.FitData(x[:48], y[:48], np.ones(48, np.float32), x[48:], y[48:]), 60)
     assert history["accuracy"][-1] > 0.8 and history["loss"][-1] < history["loss"][0]
 
 
@@ -134,6 +134,28 @@ def test_many_seeds_in_one_call_equal_one_by_one():
     assert history["loss"].shape == (3, 6)
     for i, (seed, data) in enumerate(zip([7, 8, 9], datas)):
         one, one_history = train.fit(spec, seed, data, 6)
-        np.testing.assert_allclose(params[0]["kernel"][i], one[0]["kernel"], atol=1e-6)
+        np.testing.assert_allclose(params["dense"][0]["kernel"][i], one["dense"][0]["kernel"], atol=1e-6)
         np.testing.assert_allclose(history["val_loss"][i], one_history["val_loss"], atol=1e-6)
     assert not np.allclose(history["loss"][0], history["loss"][1])
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    data = toy_data(n=30, n_val=30)
+    spec = train.FitSpec(SPEC, "binary_crossentropy", "adam", 0.5, 5, True, early_stopping=2)  # a rate that overshoots
+    params, history = train.fit(spec, 0, data, 40)
+    best = int(np.argmin(history["val_loss"]))
+    assert len(history["val_loss"]) == best + 3 < 40
+    out = model.apply(SPEC, params, data.x_val)
+    loss = float(jnp.mean(LOSSES["binary_crossentropy"](data.y_val, out)))
+    assert loss == pytest.approx(history["val_loss"][best], rel=1e-5)
+
+
+def test_sample_weights_scale_the_loss():
+    data = toy_data(n=20, n_val=5)
+    spec = train.FitSpec(SPEC, "binary_crossentropy", "sgd", 0.1, 20, False)
+    doubled = data._replace(w=np.full(20, 2.0, np.float32))
+    (p1, _), (p2, _) = train.fit(spec, 0, data, 1), train.fit(spec, 0, doubled, 1)
+    init = train.make_train(spec)[0](train.seed_streams(0)[0]).params
+    step1 = p1["dense"][0]["kernel"] - init["dense"][0]["kernel"]
+    step2 = p2["dense"][0]["kernel"] - init["dense"][0]["kernel"]
+    np.testing.assert_allclose(step2, 2 * step1, rtol=1e-4, atol=1e-7)  # plain SGD: twice the gradient

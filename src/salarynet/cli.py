@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import SalarynetError
+from .errors import DataError, SalarynetError
 
 app = typer.Typer(help="Deep learning on the Ask A Manager 2021 salary survey.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -145,7 +145,9 @@ def evaluate(
     out.print(_metrics_table(result["test"], None))
 
 
-FLAGS = {"age": "age", "experience": "experience_overall", "education": "education", "gender": "gender"}
+FLAGS = {"age": "age", "experience": "experience_overall", "experience_field": "experience_field",
+         "education": "education", "gender": "gender", "industry": "industry", "title": "job_title",
+         "country": "country", "state": "state", "race": "race"}
 
 
 @app.command()
@@ -156,51 +158,80 @@ def predict(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the predictions CSV (default: stdout).")] = None,
     age: Annotated[str | None, typer.Option(help="One person's age band, e.g. 25-34.")] = None,
     experience: Annotated[str | None, typer.Option(help="Years of professional experience overall, e.g. '5-7 years'.")] = None,
+    experience_field: Annotated[str | None, typer.Option(help="Years of experience in the field, e.g. '2 - 4 years'.")] = None,
     education: Annotated[str | None, typer.Option(help="Highest education, e.g. \"Master's degree\".")] = None,
     gender: Annotated[str | None, typer.Option(help="Gender, e.g. Woman.")] = None,
+    industry: Annotated[str | None, typer.Option(help="Industry, e.g. 'Computing or Tech'.")] = None,
+    title: Annotated[str | None, typer.Option(help="Job title, e.g. 'Data Scientist'.")] = None,
+    country: Annotated[str | None, typer.Option(help="Country, e.g. USA.")] = None,
+    state: Annotated[str | None, typer.Option(help="US state(s), e.g. California.")] = None,
+    race: Annotated[str | None, typer.Option(help="Race (comma-separated if several), e.g. White.")] = None,
     answer: Annotated[list[str] | None, typer.Option(help="Any other answer as COLUMN=VALUE (repeatable).")] = None,
 ) -> None:
-    """Predict P(salary > threshold) for a file of survey answers, or for one person given by flags."""
-    import pandas as pd
-
-    from . import artifacts, pipeline
-    from .data import read_survey
-    from .errors import DataError
+    """Predict for a file of survey answers, or for one person given by flags (answers not given are blank)."""
+    from . import artifacts
 
     loaded = artifacts.load_run(run)
-    if input_ is not None:
-        result = pipeline.predict_frame(loaded, read_survey(input_).frame, str(input_))
-        if output is None:
-            sys.stdout.write(result.to_csv(index=False))
-        else:
-            tmp = output.with_name(f".{output.name}.tmp")
-            try:
-                result.to_csv(tmp, index=False)
-                tmp.replace(output)
-            except OSError as e:
-                tmp.unlink(missing_ok=True)
-                raise DataError(f"{output}: cannot write the predictions ({e.strerror})") from None
-            err.print(f"wrote {len(result)} rows to {output} ({int(result['probability'].isna().sum())} without a prediction)")
-        return
-    answers = {FLAGS[k]: v for k, v in dict(age=age, experience=experience, education=education, gender=gender).items()
-               if v is not None}
+    given = {FLAGS[k]: v for k, v in dict(age=age, experience=experience, experience_field=experience_field,
+                                          education=education, gender=gender, industry=industry, title=title,
+                                          country=country, state=state, race=race).items() if v is not None}
     for item in answer or []:
         key, sep, value = item.partition("=")
         if not sep:
             raise DataError(f"--answer {item!r}: expected COLUMN=VALUE")
-        answers[key.strip()] = value.strip()
-    flag_of = {v: f"--{k}" for k, v in FLAGS.items()}
-    missing = [c for c in loaded.features.columns if c not in answers]
+        given[key.strip()] = value.strip()
+    if input_ is not None:
+        if given:
+            raise DataError("--input predicts a file; one person's answers (--age, --title, ...) go without it")
+        return _predict_file(loaded, input_, output)
+    if output is not None:
+        raise DataError("--output writes the predictions of an --input file; give --input too")
+    _predict_one(loaded, given, run)
+
+
+def _predict_file(loaded, input_: Path, output: Path | None) -> None:
+    from . import pipeline
+    from .data import read_survey
+
+    result = pipeline.predict_frame(loaded, read_survey(input_).frame, str(input_))
+    if output is None:
+        sys.stdout.write(result.to_csv(index=False))
+        return
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        result.to_csv(tmp, index=False)
+        tmp.replace(output)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"{output}: cannot write the predictions ({e.strerror})") from None
+    err.print(f"wrote {len(result)} rows to {output} ({int((result['reason'] != '').sum())} without a prediction)")
+
+
+def _predict_one(loaded, given: dict[str, str], run: Path) -> None:
+    import pandas as pd
+
+    from . import pipeline
+    from .data import tidy_answers
+
+    flag_of = {v: f"--{k.replace('_', '-')}" for k, v in FLAGS.items()}
+    needed = [c.column for c in loaded.features.columns if c.encoding == "ordinal" and c.unlisted == "exclude"]
+    missing = [c for c in needed if c not in given]
     if missing:
         raise DataError(f"{run}: the model needs {', '.join(flag_of.get(c, f'--answer {c}=...') for c in missing)}")
-    frame = pd.DataFrame([{k: v.strip() or None for k, v in answers.items()}], dtype=object)
+    frame = tidy_answers(pd.DataFrame([{k: v.strip() or None for k, v in given.items()}], dtype=object))
     row = pipeline.predict_frame(loaded, frame, "flags").iloc[0]
     if row["reason"]:
         column = row["reason"].split(" ")[0]
         raise DataError(f"{flag_of.get(column, '--answer ' + column)}: {row['reason']}")
-    threshold = loaded.features.threshold
-    out.print(f"P(salary > {threshold:,.0f}) = {row['probability']:.3f}  ->  "
-              f"{'above' if row['prediction'] == 1 else 'at or below'} {threshold:,.0f}", highlight=False)
+    state = loaded.features
+    if state.task == "regression":
+        out.print(f"salary about ${row['salary']:,.0f} a year (80% range ${row['low']:,.0f} - ${row['high']:,.0f})",
+                  highlight=False)
+    elif state.task == "bands":
+        out.print(f"band {row['band']} (probability {row['probability']:.3f})", highlight=False)
+    else:
+        out.print(f"P(salary > {state.threshold:,.0f}) = {row['probability']:.3f}  ->  "
+                  f"{'above' if row['prediction'] == 1 else 'at or below'} {state.threshold:,.0f}", highlight=False)
 
 
 @data_app.command("import")

@@ -270,14 +270,14 @@ def scale(state: FeatureState, numeric: np.ndarray) -> np.ndarray:
 
 def encode(state: FeatureState, frame: pd.DataFrame, source: str = "input") -> tuple[Inputs, np.ndarray]:
     """(Inputs, reason object[rows]): rows with a reason have unusable ordinal answers; everything else
-    (an unseen category, a new word) maps to the reserved index 0 and never fails."""
+    (an unseen category, a new word, a column the file lacks) maps to the reserved index 0 and never fails."""
+    optional = [c.column for c in state.columns if c.encoding != "ordinal"] + list(state.text.columns if state.text else [])
+    frame = frame.assign(**{c: np.nan for c in optional if c not in frame.columns})
     numeric, reason = _numeric(state, frame, source)
     cats = np.zeros((len(frame), len(state.categories)), np.int32)
     for j, col in enumerate(state.categories):
-        require(frame, [col.column], source)
         cats[:, j] = _keys(frame[col.column]).replace("", "(blank)").map(col.codes).fillna(0).astype(np.int32)
     if state.text:
-        require(frame, list(state.text.columns), source)
         toks, weights = tokens(state.text, frame)
     else:
         toks, weights = np.zeros((len(frame), 0), np.int32), np.zeros((len(frame), 0), np.float32)
