@@ -47,14 +47,30 @@ def to_json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode()
 
 
-def write_run(out: Path, files: dict[str, bytes]) -> Path:
+def _ours(folder: Path, kind: str) -> bool:
+    """A folder salarynet wrote: its marker file is there and holds only salarynet's files."""
+    marker = folder / kind
+    try:
+        ok = kind != "model.json" or json.loads(marker.read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+    return ok and all(p.name in OUR_FILES for p in folder.iterdir())
+
+
+OUR_FILES = {WEIGHTS, "model.json", "preprocessing.json", "recipe.json", "data.json", "metrics.json", "history.csv",
+             "curves.png", "compare.md", "compare.json", "roc.png"}
+
+
+def write_run(out: Path, files: dict[str, bytes], kind: str = "model.json") -> Path:
     """Write every file into a temporary sibling folder, then swap it in: no half-written run.
 
-    An existing run folder at `out` is replaced; any other non-empty folder is left alone.
+    An existing folder salarynet wrote (marked by `kind`, holding only its files) is replaced; an empty
+    folder is used; any other folder is left alone.
     """
     out = Path(out)
-    if out.exists() and not (out / "model.json").is_file() and (not out.is_dir() or any(out.iterdir())):
-        raise ArtifactError(f"{out}: exists and is not a salarynet run; choose another --out")
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or _ours(out, kind))):
+        raise ArtifactError(f"{out}: exists and is not a salarynet {'run' if kind == 'model.json' else 'folder'} "
+                            "(or holds other files); choose another --out")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))

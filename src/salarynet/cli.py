@@ -234,6 +234,44 @@ def _predict_one(loaded, given: dict[str, str], run: Path) -> None:
                   f"{'above' if row['prediction'] == 1 else 'at or below'} {state.threshold:,.0f}", highlight=False)
 
 
+@app.command()
+@user_errors
+def compare(
+    recipe: RecipeOpt = "recommended",
+    data: DataOpt = None,
+    folds: Annotated[int, typer.Option(min=2, max=20, help="Stratified folds; every model sees the same ones.")] = 5,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for compare.md/.json and roc.png (default: runs/compare-<recipe>).")] = None,
+    importance: Annotated[bool, typer.Option(help="Permutation importance per survey question (first fold).")] = True,
+    set_: SetOpt = None,
+) -> None:
+    """Compare majority class, logistic regression, gradient boosting, the tutorial MLP and a recipe, fold by fold."""
+    from . import artifacts, plots, source
+    from .compare import compare as run_compare
+    from .compare import markdown, roc_points
+    from .recipe import load_recipe
+
+    spec = load_recipe(recipe, set_)
+    survey, provenance = _open(data)
+    source.use_compile_cache()
+    with Progress(TextColumn("[bold]compare"), TimeElapsedColumn(), TextColumn("{task.description}"), console=err) as bar:
+        task = bar.add_task("", total=None)
+        report = run_compare(survey, spec, folds, lambda step: bar.update(task, description=escape(step)), importance)
+    text = markdown(report)
+    files = {"compare.md": (f"# {spec.name}: {folds}-fold comparison ({report['task']})\n\n{text}\n").encode()}
+    public = {k: v for k, v in report.items() if not k.startswith("_")} | {"data": provenance}
+    files["compare.json"] = artifacts.to_json_bytes(public)
+    if report["task"] == "binary":
+        aucs = {name: r["mean"].get("auc", float("nan")) for name, r in report["models"].items()}
+        files["roc.png"] = plots.roc_png(roc_points(report), aucs, f"{spec.name}: pooled out-of-fold ROC")
+    if report["importance"]:
+        lines = ["", "| survey question | score drop when shuffled |", "|---|---:|"]
+        lines += [f"| {q} | {d:,.4f} |" for q, d in report["importance"].items()]
+        files["compare.md"] += ("\n".join(lines) + "\n").encode()
+    target = artifacts.write_run(out_dir or Path("runs") / f"compare-{spec.name}", files, kind="compare.json")
+    out.print(files["compare.md"].decode(), highlight=False, markup=False)
+    out.print(f"saved {target}/ ({', '.join(files)})", highlight=False)
+
+
 @data_app.command("import")
 @user_errors
 def data_import(file: Annotated[Path, typer.Argument(help="A survey export (.csv, .csv.gz, .xlsx).")]) -> None:

@@ -108,7 +108,7 @@ class FeatureState:
 # ---------------------------------------------------------------- single answers
 
 def _keys(answers: pd.Series) -> pd.Series:
-    return answers.fillna("").astype(str).map(normalise)
+    return answers.astype(object).where(answers.notna(), "").astype(str).map(normalise)
 
 
 def options(answer: str) -> list[str]:
@@ -225,7 +225,7 @@ def fit(section: FeaturesSection, frame: pd.DataFrame, labels: np.ndarray | None
             keys = _keys(frame[col.column]).replace("", "(blank)").tolist()
             columns.append(ColumnState(col.column, "category", _vocabulary(keys, col.min_count)))
         else:
-            opts = [o for a in frame[col.column].fillna("") for o in options(a)]
+            opts = [o for a in frame[col.column] for o in options(a if isinstance(a, str) else "")]
             vocab = _vocabulary(opts, col.min_count)
             columns.append(ColumnState(col.column, "multi", {k: v - 1 for k, v in vocab.items()}))
     text = fit_text(section.text, frame) if section.text else None
@@ -253,8 +253,8 @@ def _numeric(state: FeatureState, frame: pd.DataFrame, source: str = "input") ->
             j += 1
         elif col.encoding == "multi":
             block = np.zeros((len(frame), len(col.codes)))
-            for i, answer in enumerate(frame[col.column].fillna("")):
-                for o in options(answer):
+            for i, answer in enumerate(frame[col.column]):
+                for o in options(answer if isinstance(answer, str) else ""):
                     if o in col.codes:
                         block[i, int(col.codes[o])] = 1.0
             parts.append(block)
@@ -272,7 +272,8 @@ def encode(state: FeatureState, frame: pd.DataFrame, source: str = "input") -> t
     """(Inputs, reason object[rows]): rows with a reason have unusable ordinal answers; everything else
     (an unseen category, a new word, a column the file lacks) maps to the reserved index 0 and never fails."""
     optional = [c.column for c in state.columns if c.encoding != "ordinal"] + list(state.text.columns if state.text else [])
-    frame = frame.assign(**{c: np.nan for c in optional if c not in frame.columns})
+    frame = frame.assign(**{c: pd.Series([None] * len(frame), index=frame.index, dtype=object)
+                            for c in optional if c not in frame.columns})
     numeric, reason = _numeric(state, frame, source)
     cats = np.zeros((len(frame), len(state.categories)), np.int32)
     for j, col in enumerate(state.categories):

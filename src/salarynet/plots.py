@@ -33,3 +33,21 @@ def curves_png(history: dict[str, np.ndarray], title: str, majority_accuracy: fl
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def roc_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], aucs: dict[str, float], title: str) -> bytes:
+    """ROC curves of several models (pooled out-of-fold predictions), the diagonal for chance."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for name, (fpr, tpr) in curves.items():
+        ax.plot(fpr, tpr, lw=1.5, label=f"{name} (AUC {aucs.get(name, float('nan')):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
