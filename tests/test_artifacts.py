@@ -46,8 +46,13 @@ def test_tampered_weights_are_refused(run_dir, tmp_path):
 def test_truncated_and_missing_files_are_refused(run_dir, tmp_path):
     run = copy_run(run_dir, tmp_path)
     (run / "preprocessing.json").write_text('{"columns": [')
-    with pytest.raises(ArtifactError, match=r"preprocessing\.json: damaged JSON"):
+    with pytest.raises(ArtifactError, match=r"preprocessing\.json: checksum differs from model\.json"):
         artifacts.load_run(run)
+    (run / "model.json").write_text("[]")
+    with pytest.raises(ArtifactError, match=r"model\.json: not a salarynet-run/1 model description"):
+        artifacts.load_run(run)
+    for name in ("model.json", "preprocessing.json"):
+        (run / name).write_bytes((run_dir / name).read_bytes())
     (run / "model.safetensors").unlink()
     with pytest.raises(ArtifactError, match=r"incomplete run, model\.safetensors is missing"):
         artifacts.load_run(run)
@@ -67,6 +72,25 @@ def test_a_failed_write_leaves_nothing_half_written(run_dir, tmp_path):
     with pytest.raises(TypeError):
         artifacts.write_run(tmp_path / "fresh", {"a": b"x", "b": None})
     assert not (tmp_path / "fresh").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["copy"]
+
+
+def test_a_changed_scaler_is_refused(run_dir, tmp_path):
+    run = copy_run(run_dir, tmp_path)
+    state = json.loads((run / "preprocessing.json").read_text())
+    state["max"][0] += 1
+    (run / "preprocessing.json").write_text(json.dumps(state))
+    with pytest.raises(ArtifactError, match=r"preprocessing\.json: checksum differs"):
+        artifacts.load_run(run)
+
+
+def test_a_folder_with_a_model_json_and_other_files_is_not_replaced(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "model.json").write_text("{}")
+    (folder / "thesis.tex").write_text("keep me")
+    with pytest.raises(ArtifactError, match=r"mine: exists and is not a salarynet run"):
+        artifacts.write_run(folder, {"model.json": b"{}"})
+    assert (folder / "thesis.tex").read_text() == "keep me"
 
 
 def test_only_runs_are_replaced(tmp_path):

@@ -15,7 +15,8 @@ from safetensors.numpy import load, save
 
 from .errors import ArtifactError
 from .features import FeatureState
-from .model import ModelSpec, Params, flatten, shapes, unflatten
+from .losses import LOSSES
+from .model import ACTIVATIONS, ModelSpec, Params, flatten, shapes, unflatten
 from .recipe import Recipe, validate_recipe
 
 FORMAT = "salarynet-run/1"
@@ -38,9 +39,12 @@ def weights_bytes(params: Params) -> bytes:
     return save({k: np.asarray(v, np.float32) for k, v in flatten(params).items()}, metadata={"format": FORMAT})
 
 
-def model_json(spec: ModelSpec, loss: str, weights: bytes) -> dict[str, Any]:
+CHECKED = (WEIGHTS, "preprocessing.json", "recipe.json")  # what a prediction depends on, checksummed in model.json
+
+
+def model_json(spec: ModelSpec, loss: str, files: dict[str, bytes]) -> dict[str, Any]:
     return {"format": FORMAT, "model": spec.to_json(), "loss": loss,
-            "weights": {"file": WEIGHTS, "sha256": hashlib.sha256(weights).hexdigest()}}
+            "sha256": {name: hashlib.sha256(files[name]).hexdigest() for name in CHECKED}}
 
 
 def to_json_bytes(obj: Any) -> bytes:
@@ -111,13 +115,16 @@ def load_run(path: str | Path) -> Run:
     if not path.is_dir():
         raise ArtifactError(f"{path}: no such run folder; train one with `salarynet train --out {path}`")
     meta = _read_json(path / "model.json")
-    if meta.get("format") != FORMAT:
-        raise ArtifactError(f"{path / 'model.json'}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ArtifactError(f"{path / 'model.json'}: not a {FORMAT} model description")
     try:
         spec = ModelSpec.from_json(meta["model"])
+        if any(a not in ACTIVATIONS for a in spec.activations) or meta["loss"] not in LOSSES:
+            raise ArtifactError(f"{path / 'model.json'}: unknown activation or loss ({spec.activations}, {meta['loss']!r})")
+        for name in CHECKED:
+            if hashlib.sha256((path / name).read_bytes()).hexdigest() != meta["sha256"][name]:
+                raise ArtifactError(f"{path / name}: checksum differs from model.json; the file was changed or truncated")
         raw = (path / WEIGHTS).read_bytes()
-        if hashlib.sha256(raw).hexdigest() != meta["weights"]["sha256"]:
-            raise ArtifactError(f"{path / WEIGHTS}: checksum differs from model.json; the weights were changed or truncated")
         tensors = load(raw)
         for name, shape in shapes(spec).items():
             if name not in tensors or tensors[name].shape != shape:
@@ -127,7 +134,7 @@ def load_run(path: str | Path) -> Run:
         features = FeatureState.from_json(_read_json(path / "preprocessing.json"))
     except FileNotFoundError as e:
         raise ArtifactError(f"{path}: incomplete run, {Path(e.filename).name} is missing") from None
-    except (KeyError, TypeError, ValueError, SafetensorError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, SafetensorError) as e:
         raise ArtifactError(f"{path}: damaged run files ({type(e).__name__}: {e})") from None
     recipe = validate_recipe(_read_json(path / "recipe.json"), str(path / "recipe.json"))
     return Run(path, spec, params, features, recipe, str(meta["loss"]),

@@ -34,7 +34,7 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except SalarynetError as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted; nothing was written")
@@ -134,7 +134,9 @@ def evaluate(
     from . import artifacts, pipeline
 
     loaded = artifacts.load_run(run)
-    if data is None and Path(loaded.data.get("file", "")).is_file():
+    if data is None:
+        if not Path(loaded.data.get("file", "")).is_file():
+            raise DataError(f"{run}: its training file {loaded.data.get('file')!r} is gone; pass --data FILE")
         data = Path(loaded.data["file"])
     survey, provenance = _open(data)
     result = pipeline.evaluate_run(loaded, survey, provenance)
@@ -293,9 +295,8 @@ def data_info(data: DataOpt = None, recipe: RecipeOpt = "tutorial",
 
     spec = load_recipe(recipe, set_)
     if data is None and source.cached() is None:
-        err.print(f"no cached survey in {source.cache_dir()}; `salarynet train` downloads it, "
-                  "`salarynet data import FILE` imports one")
-        raise typer.Exit(1)
+        raise DataError(f"no cached survey in {source.cache_dir()}; `salarynet train` downloads it, "
+                        "`salarynet data import FILE` imports one, or pass --data FILE")
     survey, provenance = _open(data)
     rows = select_rows(survey, spec).rows
     for key in ("source", "file", "schema", "rows", "sha256", "fetched_at"):

@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 
 from . import artifacts, features, metrics, model, plots, train
 from .data import Survey, salary_rows
-from .errors import DataError
+from .errors import DataError, RecipeError
 from .recipe import Recipe
 
 
@@ -65,8 +65,12 @@ def split_indices(labels: np.ndarray, train_fraction: float, seed: int, source: 
             f"{source}: {len(labels)} usable rows, the rarest class has {int(counts.min())}; "
             "a stratified split needs at least 10 rows and 2 of each class"
         )
-    train_idx, test_idx = train_test_split(np.arange(len(labels)), train_size=train_fraction,
-                                           stratify=labels, random_state=seed)
+    try:
+        train_idx, test_idx = train_test_split(np.arange(len(labels)), train_size=train_fraction,
+                                               stratify=labels, random_state=seed)
+    except ValueError:
+        raise DataError(f"{source}: split.train_fraction={train_fraction} leaves too few rows on one side for "
+                        f"{len(counts)} classes among {len(labels)} rows") from None
     return np.sort(train_idx), np.sort(test_idx)
 
 
@@ -193,6 +197,11 @@ def train_prepared(recipe: Recipe, preps: list[Prepared], seeds: list[int],
         params, history = train.fit_many(fitting, seeds, stacked, recipe.fit.epochs, on_chunk)
         all_params = [jax.tree.map(lambda a, i=i: a[i], params) for i in range(len(seeds))]
         all_history = [{k: v[i] for k, v in history.items()} for i in range(len(seeds))]
+    for history in all_history:
+        if not np.isfinite(history["loss"]).all():
+            epoch = int(np.argmin(np.isfinite(history["loss"]))) + 1
+            raise RecipeError(f"recipe {recipe.name}: training diverged at epoch {epoch} (the loss is not a number); "
+                              f"lower compile.learning_rate (now {recipe.compile.learning_rate or 'the default'})")
     return spec, all_params, all_history, time.perf_counter() - started
 
 
@@ -230,12 +239,10 @@ def train_run(survey: Survey, provenance: dict[str, Any], recipe: Recipe,
 
 
 def save_run(trained: Trained, out) -> Any:
-    weights = artifacts.weights_bytes(trained.params)
     history = pd.DataFrame({"epoch": np.arange(1, len(trained.history["loss"]) + 1)} | trained.history)
     metric = train.metric_name(trained.recipe.compile.loss)
     files = {
-        artifacts.WEIGHTS: weights,
-        "model.json": artifacts.to_json_bytes(artifacts.model_json(trained.spec, trained.recipe.compile.loss, weights)),
+        artifacts.WEIGHTS: artifacts.weights_bytes(trained.params),
         "preprocessing.json": artifacts.to_json_bytes(trained.prepared.state.to_json()),
         "recipe.json": artifacts.to_json_bytes(trained.recipe.model_dump(mode="json")),
         "data.json": artifacts.to_json_bytes(trained.provenance | {"rows": trained.prepared.rows}),
@@ -245,6 +252,7 @@ def save_run(trained: Trained, out) -> Any:
         "curves.png": plots.curves_png(trained.history, f"salarynet: {trained.recipe.name} recipe",
                                        trained.metrics["baseline"]["majority_accuracy"], metric),
     }
+    files["model.json"] = artifacts.to_json_bytes(artifacts.model_json(trained.spec, trained.recipe.compile.loss, files))
     return artifacts.write_run(out, files)
 
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import RecipeError
-from .schemas import COLUMNS
+from .schemas import COLUMNS, normalise
 
 FeatureColumn = Literal[tuple(COLUMNS)]  # type: ignore[valid-type]
 Activation = Literal["relu", "sigmoid", "softmax", "tanh", "linear"]
@@ -20,7 +20,7 @@ Optimizer = Literal["adagrad", "sgd", "adam", "rmsprop"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataSection(_Section):
@@ -56,7 +56,7 @@ class ColumnEncoding(_Section):
         answers = self.order if self.order is not None else list(self.codes or {})
         if not answers:
             raise ValueError(f"column {self.column!r} lists no answers")
-        if len(set(answers)) != len(answers):
+        if len({normalise(a) for a in answers}) != len(answers):  # answers match up to case and spacing
             raise ValueError(f"column {self.column!r} lists an answer twice")
         return self
 
@@ -144,7 +144,7 @@ class FitSection(_Section):
 
 class Recipe(_Section):
     name: str = Field("custom", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # also the default run folder's name
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32 - 256, strict=True)
     data: DataSection = DataSection()
     features: FeaturesSection
     split: SplitSection = SplitSection()
@@ -183,10 +183,14 @@ def builtin_recipes() -> list[str]:
 def read_recipe_source(name_or_path: str) -> tuple[dict[str, Any], str]:
     """The raw recipe table and where it came from: a shipped name, a .toml or a run's .json."""
     path = Path(name_or_path)
-    if path.suffix in (".toml", ".json") or path.exists():
+    # A bare name is a shipped recipe, even where a file or folder of that name sits in the current folder.
+    if path.suffix in (".toml", ".json") or "/" in name_or_path or "\\" in name_or_path:
         if not path.is_file():
             raise RecipeError(f"recipe {name_or_path}: no such file (shipped recipes: {', '.join(builtin_recipes())})")
-        text, origin = path.read_text(encoding="utf-8"), str(path)
+        try:
+            text, origin = path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as e:
+            raise RecipeError(f"recipe {name_or_path}: cannot read it ({e})") from None
     else:
         shipped = resources.files("salarynet.recipes").joinpath(f"{name_or_path}.toml")
         if not shipped.is_file():

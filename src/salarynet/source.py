@@ -80,14 +80,20 @@ def _install(file: Path, source: str) -> tuple[Survey, dict[str, Any]]:
     """Check that `file` is a readable survey, then move it into the cache with its provenance."""
     survey = read_survey(file)
     target_dir = cache_dir()
-    target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / f"survey{_suffix(file)}"
-    for old in target_dir.glob("survey.*"):
-        if old.name != PROVENANCE and old != file:
-            old.unlink()
-    shutil.move(str(file), target) if file.parent == target_dir else shutil.copyfile(file, target)
-    record = provenance(survey, source, target) | {"fetched_at": _now()}
-    (target_dir / PROVENANCE).write_text(json.dumps(record, indent=2))
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+        staged = target_dir / f".staged{_suffix(file)}"
+        shutil.copyfile(file, staged)
+        os.replace(staged, target)  # the new copy replaces the old one whole
+        for old in target_dir.glob("survey.*"):
+            if old not in (target, target_dir / PROVENANCE):
+                old.unlink()
+        record = provenance(survey, source, target) | {"fetched_at": _now()}
+        (target_dir / PROVENANCE).write_text(json.dumps(record, indent=2))
+    except OSError as e:
+        raise DataError(f"cannot write the survey cache {target_dir} ({e.strerror}); set SALARYNET_CACHE_DIR "
+                        "to a writable folder, or pass --data FILE") from None
     survey.path = str(target)
     return survey, record
 
@@ -100,10 +106,11 @@ def import_file(path: str | Path) -> dict[str, Any]:
 
 def cached() -> dict[str, Any] | None:
     record_path = cache_dir() / PROVENANCE
-    if not record_path.is_file():
+    try:
+        record = json.loads(record_path.read_text())
+        return record if Path(record["file"]).is_file() else None
+    except (OSError, ValueError, KeyError, TypeError):  # no cache, or a damaged record: download again
         return None
-    record = json.loads(record_path.read_text())
-    return record if Path(record["file"]).is_file() else None
 
 
 def download(url: str | None = None, timeout: float = 60) -> dict[str, Any]:

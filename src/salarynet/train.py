@@ -116,7 +116,6 @@ def make_train(spec: FitSpec) -> tuple[Callable[[np.random.Generator], TrainStat
     """
     optimizer = make_optimizer(spec.optimizer, spec.learning_rate)
     loss_per_example = loss_function(spec.loss, spec.quantiles)
-    bs = spec.batch_size
 
     def init(rng: np.random.Generator) -> TrainState:
         params = model.init(rng, spec.model)
@@ -145,6 +144,7 @@ def make_train(spec: FitSpec) -> tuple[Callable[[np.random.Generator], TrainStat
 
     def _epoch(state: TrainState, order: jax.Array, data: FitData):
         n = rows(data.x)
+        bs = min(spec.batch_size, n)  # a batch larger than the data is the data, as in Keras
         steps = -(-n // bs)
         pad = steps * bs - n
 
@@ -261,8 +261,8 @@ def fit_many(spec: FitSpec, seeds: list[int], data: FitData, epochs: int,
     init = make_train(spec)[0]
     run_many = _run_many(spec)
     count = len(seeds)
-    workers = max(1, min(workers or os.cpu_count() or 1, count))
-    per_group = -(-count // workers)
+    per_group = -(-count // max(1, min(workers or os.cpu_count() or 1, count)))
+    workers = -(-count // per_group)  # as few padded models as the cores allow
     members = np.minimum(np.arange(per_group * workers), count - 1).reshape(workers, per_group)
     streams = [seed_streams(seeds[i]) for i in members.ravel()]
     states = [jax.tree.map(lambda *leaves: np.stack(leaves), *(init(streams[j][0]) for j in row))
