@@ -34,18 +34,25 @@ def peak_rss_mb() -> float:
 
 # ---------------------------------------------------------------- engines (each in its own process)
 
+def tutorial_fit(x: np.ndarray, labels: np.ndarray, batch: int = BATCH):
+    """The tutorial's FitSpec and FitData (Keras's validation split) for scaled inputs x and 0/1 labels."""
+    from salarynet import model, train
+
+    n_fit = train.validation_split(len(x), VALIDATION)
+    y = train.targets(labels, 2)
+    data = train.FitData(x[:n_fit], y[:n_fit], np.ones(n_fit, np.float32), x[n_fit:], y[n_fit:])
+    spec = train.FitSpec(model.ModelSpec(x.shape[1], (10, 10, 2), ("relu", "relu", "sigmoid")),
+                         "binary_crossentropy", "adagrad", None, batch, True)
+    return spec, data
+
+
 def engine_salarynet(arrays, epochs):
     import jax.numpy as jnp
 
     from salarynet import model, source, train
 
     source.use_compile_cache()  # SALARYNET_COMPILE_CACHE: off for the cold run, a fresh folder for the cached one
-    n_fit = train.validation_split(len(arrays["x_train"]), VALIDATION)
-    y = train.targets(arrays["y_train"], 2)
-    x = arrays["x_train"]
-    data = train.FitData(*(jnp.asarray(a) for a in (x[:n_fit], y[:n_fit], x[n_fit:], y[n_fit:])))
-    spec = train.FitSpec(model.ModelSpec(x.shape[1], (10, 10, 2), ("relu", "relu", "sigmoid")),
-                         "binary_crossentropy", "adagrad", None, BATCH, True)
+    spec, data = tutorial_fit(arrays["x_train"], arrays["y_train"])
     started = time.perf_counter()
     params, history = train.fit(spec, 42, data, epochs)
     seconds = time.perf_counter() - started
@@ -124,7 +131,8 @@ def run_engine(label, engine, arrays_path, epochs, env=None) -> dict | None:
             print(f"  {label} failed: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
             return None
         row = json.loads(Path(result.name).read_text())
-    n_train = int(np.load(arrays_path)["x_train"].shape[0])
+    with np.load(arrays_path) as f:
+        n_train = int(f["x_train"].shape[0])
     steps_per_epoch = -(-int(np.floor(n_train * (1 - VALIDATION))) // BATCH)
     row |= {"engine": label, "epochs_run": epochs, "steps": steps_per_epoch * epochs,
             "steps_per_second": steps_per_epoch * epochs / row["seconds"],
@@ -139,7 +147,7 @@ def prepare_arrays(data: Path, folder: Path) -> Path:
 
     prep = prepare(read_survey(data), load_recipe("tutorial"))
     path = folder / "tutorial-arrays.npz"
-    np.savez(path, x_train=prep.x_train, y_train=prep.y_train, x_test=prep.x_test, y_test=prep.y_test)
+    np.savez(path, x_train=prep.x_train.numeric, y_train=prep.y_train, x_test=prep.x_test.numeric, y_test=prep.y_test)
     return path
 
 
@@ -154,19 +162,14 @@ def cli_peak_rss(data: Path, folder: Path) -> float:
 
 def scaling(arrays_path: Path, epochs: int) -> list[dict]:
     """Samples/second of salarynet's fit as rows grow (x1, x4, x16) and as the batch grows (5, 32, 256)."""
-    import jax.numpy as jnp
-
-    from salarynet import model, train
+    from salarynet import train
 
     with np.load(arrays_path) as f:
-        x0, y0 = f["x_train"], train.targets(f["y_train"], 2)
+        x0, y0 = f["x_train"], f["y_train"]
     rows = []
     for copies, batch in [(1, 5), (4, 5), (16, 5), (1, 32), (1, 256)]:
-        x, y = np.tile(x0, (copies, 1)), np.tile(y0, (copies, 1))
-        n_fit = train.validation_split(len(x), VALIDATION)
-        data = train.FitData(*(jnp.asarray(a) for a in (x[:n_fit], y[:n_fit], x[n_fit:], y[n_fit:])))
-        spec = train.FitSpec(model.ModelSpec(x.shape[1], (10, 10, 2), ("relu", "relu", "sigmoid")),
-                             "binary_crossentropy", "adagrad", None, batch, True)
+        spec, data = tutorial_fit(np.tile(x0, (copies, 1)), np.tile(y0, copies), batch)
+        n_fit = len(data.x)
         train.fit(spec, 0, data, epochs)  # compile
         started = time.perf_counter()
         train.fit(spec, 0, data, epochs)
@@ -180,21 +183,15 @@ def scaling(arrays_path: Path, epochs: int) -> list[dict]:
 
 def many_seeds(arrays_path: Path, seeds: int) -> dict:
     """`train --seeds N`'s engine: N models in one vmapped call against N calls one after another."""
-    import jax.numpy as jnp
-
-    from salarynet import model, train
+    from salarynet import train
 
     with np.load(arrays_path) as f:
-        x, y = f["x_train"], train.targets(f["y_train"], 2)
-    n_fit = train.validation_split(len(x), VALIDATION)
-    data = train.FitData(*(jnp.asarray(a) for a in (x[:n_fit], y[:n_fit], x[n_fit:], y[n_fit:])))
-    spec = train.FitSpec(model.ModelSpec(x.shape[1], (10, 10, 2), ("relu", "relu", "sigmoid")),
-                         "binary_crossentropy", "adagrad", None, BATCH, True)
+        spec, data = tutorial_fit(f["x_train"], f["y_train"])
     started = time.perf_counter()
     for seed in range(seeds):
         train.fit(spec, seed, data, EPOCHS)
     sequential = time.perf_counter() - started
-    stacked = train.FitData(*(jnp.stack([a] * seeds) for a in data))
+    stacked = train.FitData(*(np.stack([a] * seeds) for a in data))
     started = time.perf_counter()
     train.fit_many(spec, list(range(seeds)), stacked, EPOCHS)
     batched = time.perf_counter() - started

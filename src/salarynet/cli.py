@@ -55,18 +55,28 @@ def _metrics_table(test: dict[str, Any], baseline: float | None) -> Table:
     table = Table(title="test rows", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    cm = test["confusion_matrix"]
-    auc = test["auc"]
-    for name, value in [
-        ("loss (recipe's loss)", f"{test['loss']:.4f}"),
-        ("accuracy (argmax, Keras 3)", f"{test['accuracy']:.4f}"),
-        ("binary accuracy (both outputs, Keras 2)", f"{test['binary_accuracy']:.4f}"),
-        ("ROC AUC", "n/a (one class)" if auc is None else f"{auc:.4f}"),
-        ("majority-class accuracy", f"{baseline if baseline is not None else test['majority_accuracy']:.4f}"),
-        (escape("confusion [tn fp; fn tp]"), escape(f"[{cm['tn']} {cm['fp']}; {cm['fn']} {cm['tp']}]")),
-        ("rows", str(test["rows"])),
-    ]:
-        table.add_row(name, value)
+    if "coverage" in test:  # a salary range
+        rows = [("loss (recipe's loss)", f"{test['loss']:.4f}"),
+                ("median absolute error", f"${test['median_absolute_error']:,.0f}"),
+                ("mean absolute error", f"${test['mean_absolute_error']:,.0f}"),
+                ("share inside the predicted range", f"{test['coverage']:.3f}"),
+                ("median range width", f"${test['median_range_width']:,.0f}"),
+                ("R² of log salary", f"{test['r2_log']:.3f}")]
+    else:
+        cm, auc = test["confusion_matrix"], test["auc"]
+        matrix = (f"[{cm['tn']} {cm['fp']}; {cm['fn']} {cm['tp']}]" if isinstance(cm, dict)
+                  else "[" + "; ".join(" ".join(map(str, r)) for r in cm) + "]")
+        rows = [("loss (recipe's loss)", f"{test['loss']:.4f}"),
+                ("accuracy (argmax, Keras 3)", f"{test['accuracy']:.4f}"),
+                ("binary accuracy (every output, Keras 2)", f"{test['binary_accuracy']:.4f}"),
+                ("ROC AUC" + ("" if isinstance(cm, dict) else " (one band vs rest, mean)"),
+                 "n/a (a class is missing)" if auc is None else f"{auc:.4f}"),
+                ("log loss", f"{test['log_loss']:.4f}"),
+                ("majority-class accuracy", f"{baseline if baseline is not None else test['majority_accuracy']:.4f}"),
+                ("confusion [true rows; predicted columns]" if not isinstance(cm, dict) else "confusion [tn fp; fn tp]",
+                 matrix)]
+    for name, value in rows + [("rows", str(test["rows"]))]:
+        table.add_row(escape(name), escape(value))
     return table
 
 
@@ -120,6 +130,8 @@ def train(
     out.print(_metrics_table(m["test"], m["baseline"]["majority_accuracy"]))
     if "seeds" in m:
         out.print(_seeds_table(m["seeds"]))
+    if m.get("epochs_run", spec.fit.epochs) < spec.fit.epochs:
+        err.print(f"early stopping: {m['epochs_run']} of {spec.fit.epochs} epochs; kept the best epoch's weights")
     out.print(f"saved {written}/ (metrics.json, curves.png, model.safetensors)", highlight=False)
 
 
