@@ -122,3 +122,34 @@ def test_infinite_and_negative_salaries_are_excluded(tmp_path):
     form_rows({"annual_salary": "inf"}, {"annual_salary": "-5000"}, {"annual_salary": "0"}).to_csv(path, index=False)
     _, reason = salary_rows(read_survey(path), "USD")
     assert reason.tolist() == ["salary_unparseable", "salary_negative", ""]
+
+
+def test_salaries_convert_to_usd_at_2021_rates(tmp_path):
+    from salarynet.data import exchange_rates
+
+    rates = exchange_rates()
+    assert rates["USD"] == 1.0 and rates["GBP"] == pytest.approx(0.7265)
+    rows = form_rows(
+        {"annual_salary": "72650", "currency": "GBP", "country": "UK"},
+        {"annual_salary": "141360", "currency": "AUD/NZD", "country": "New Zealand"},
+        {"annual_salary": "133070", "currency": "AUD/NZD", "country": "Australia"},
+        {"annual_salary": "100000", "currency": "Other", "country": "USA"},
+        {"annual_salary": "500000", "currency": "Other", "country": "India"},
+        {"annual_salary": "9000", "currency": "USD"},
+        {"annual_salary": "2000000", "currency": "USD"},
+    )
+    rows["If \"Other,\" please indicate the currency here: "] = [None, None, None, "US Dollars", "INR", None, None]
+    path = tmp_path / "world.csv"
+    rows.to_csv(path, index=False)
+    salary, reason = salary_rows(read_survey(path), "convert", 10000, 1000000)
+    np.testing.assert_allclose(salary[:4], [100000, 100000, 100000, 100000], rtol=1e-4)
+    assert reason.tolist() == ["", "", "", "", "currency_without_rate", "salary_implausible", "salary_implausible"]
+
+
+def test_countries_and_states_are_tidied_when_read(tmp_path):
+    rows = form_rows({"country": "U.S.A."}, {"country": "England"}, {"country": "Narnia"})
+    rows["If you're in the U.S., what state do you work in?"] = ["California, Oregon", None, None]
+    rows.to_csv(tmp_path / "c.csv", index=False)
+    frame = read_survey(tmp_path / "c.csv").frame
+    assert frame["country"].tolist() == ["United States", "United Kingdom", "Narnia"]
+    assert frame["state"].tolist()[0] == "California, Oregon"

@@ -278,8 +278,11 @@ def compare(
         aucs = {name: r["mean"].get("auc", float("nan")) for name, r in report["models"].items()}
         files["roc.png"] = plots.roc_png(roc_points(report), aucs, f"{spec.name}: pooled out-of-fold ROC")
     if report["importance"]:
-        lines = ["", "| survey question | score drop when shuffled |", "|---|---:|"]
-        lines += [f"| {q} | {d:,.4f} |" for q, d in report["importance"].items()]
+        dollars = report["task"] == "regression"
+        what = "rise of the median error ($)" if dollars else "drop of the ROC AUC (or accuracy)"
+        lines = ["", f"Permutation importance (first fold): the {what} when one question's answers are shuffled.", "",
+                 "| survey question | when shuffled |", "|---|---:|"]
+        lines += [f"| {q} | {d:,.0f} |" if dollars else f"| {q} | {d:.4f} |" for q, d in report["importance"].items()]
         files["compare.md"] += ("\n".join(lines) + "\n").encode()
     target = artifacts.write_run(out_dir or Path("runs") / f"compare-{spec.name}", files, kind="compare.json")
     out.print(files["compare.md"].decode(), highlight=False, markup=False)

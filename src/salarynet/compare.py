@@ -215,7 +215,7 @@ def roc_points(report: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray
 
 def markdown(report: dict[str, Any]) -> str:
     names = list(report["models"])
-    metric_names = list(report["models"][names[-1]]["mean"])
+    metric_names = [m for m in report["models"][names[-1]]["mean"] if m != "rows"]
     lines = [f"| model | {' | '.join(metric_names)} | seconds |", "|---|" + "---:|" * (len(metric_names) + 1)]
     for name in names:
         r = report["models"][name]

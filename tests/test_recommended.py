@@ -1,0 +1,81 @@
+"""The recommended recipes end to end on raw files, every task, and the comparison."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SNAPSHOT, TIDY, TUTORIAL
+from typer.testing import CliRunner
+
+from salarynet.cli import app
+
+runner = CliRunner()
+QUICK = ["--set", "fit.epochs=3"]
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def runs(shared, tmp_path_factory):
+    """The three recommended recipes trained briefly on the snapshot."""
+    folder = tmp_path_factory.mktemp("recommended")
+    for name in ("recommended", "recommended-bands", "recommended-range"):
+        invoke("train", "--recipe", name, "--data", SNAPSHOT, "--out", folder / name, *QUICK)
+    return folder
+
+
+def test_every_row_and_currency_counts(runs):
+    m = json.loads((runs / "recommended" / "metrics.json").read_text())
+    rows = m["rows"]
+    assert rows["read"] == rows["kept"] + sum(rows["excluded"].values())
+    assert set(rows["excluded"]) <= {"currency_without_rate", "salary_implausible", "salary_unparseable"}
+    assert rows["kept"] > 0.98 * rows["read"]  # the tutorial kept 74%: USD, Woman/Man, five education levels
+    assert m["test"]["auc"] > m["test"]["majority_accuracy"] - 0.2 and 0.5 < m["test"]["auc"] <= 1
+
+
+@pytest.mark.parametrize("raw", [TIDY, TUTORIAL])
+def test_predict_on_raw_files_of_any_schema(runs, raw, tmp_path):
+    out = tmp_path / "p.csv"
+    invoke("predict", runs / "recommended", "--input", raw, "--output", out)
+    pred = pd.read_csv(out, keep_default_na=False)
+    assert len(pred) == len(pd.read_csv(raw)) and (pred["reason"] == "").all()  # nothing is unencodable
+    probs = pred["probability"].astype(float)
+    assert probs.between(0, 1).all() and probs.nunique() > 1
+
+
+def test_unseen_answers_and_words_are_no_error(runs):
+    result = invoke("predict", runs / "recommended", "--title", "Chief Zorblax Officer", "--country", "Atlantis",
+                    "--industry", "Dragon taming", "--gender", "Something new", "--age", "25-34")
+    assert "P(salary > 100,000) = " in result.stdout
+
+
+def test_bands_and_range_predictions(runs, tmp_path):
+    invoke("predict", runs / "recommended-bands", "--input", TIDY, "--output", tmp_path / "b.csv")
+    bands = pd.read_csv(tmp_path / "b.csv", keep_default_na=False)
+    assert set(bands["band"]) <= {"<= 50,000", "50,000-100,000", "100,000-150,000", "> 150,000"}
+    invoke("predict", runs / "recommended-range", "--input", TIDY, "--output", tmp_path / "r.csv")
+    ranges = pd.read_csv(tmp_path / "r.csv")
+    assert (ranges["low"] <= ranges["salary"]).mean() > 0.95 and (ranges["salary"] <= ranges["high"]).mean() > 0.95
+    one = invoke("predict", runs / "recommended-range", "--title", "Software Engineer", "--country", "USA",
+                 "--state", "California")
+    assert "salary about $" in one.stdout and "80% range $" in one.stdout
+    m = json.loads((runs / "recommended-range" / "metrics.json").read_text())["test"]
+    assert {"median_absolute_error", "coverage", "median_range_width"} <= set(m)
+
+
+def test_compare_runs_every_model_on_the_same_folds(shared, tmp_path):
+    result = invoke("compare", "--data", TIDY, "--folds", "2", "--out", tmp_path / "cmp", *QUICK)
+    report = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    names = list(report["models"])
+    assert names == ["majority class", "logistic regression", "gradient boosting", "tutorial MLP", "salarynet recommended"]
+    for r in report["models"].values():
+        assert len(r["folds"]) == 2 and {"accuracy", "log_loss"} <= set(r["mean"])
+    assert report["models"]["majority class"]["mean"]["auc"] == 0.5
+    assert "job title (text)" in report["importance"] and "gender" in report["importance"]
+    assert (tmp_path / "cmp" / "roc.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| logistic regression |" in result.stdout
