@@ -138,6 +138,8 @@ def fit_data(prep: Prepared, spec: model.ModelSpec, recipe: Recipe) -> train.Fit
     y = targets(prep.y_train, spec, prep.state)
     w = sample_weights(prep.y_train[:n_fit], recipe.fit.class_weight)
     x = prep.x_train
+    if not (prep.state.categories or prep.state.text):  # numbers only (the tutorial): a plain array is a leaner loop
+        return train.FitData(x.numeric[:n_fit], y[:n_fit], w, x.numeric[n_fit:], y[n_fit:])
     return train.FitData(take(x, slice(0, n_fit)), y[:n_fit], w, take(x, slice(n_fit, None)), y[n_fit:])
 
 
@@ -295,7 +297,7 @@ def predict_frame(run: artifacts.Run, frame: pd.DataFrame, source: str = "input"
     if state.task == "regression":
         for j, name in enumerate(("salary", "low", "high")):
             out[name] = np.nan
-            out.loc[ok, name] = np.round(np.exp(state.unscale(outputs[:, j])), 0)
+            out.loc[ok, name] = np.round(np.exp(state.unscale(outputs[:, j])), -2)  # dollars, to the hundred
     else:
         prob = np.full(n, np.nan)
         pred = pd.array([pd.NA] * n, dtype="Int64")

@@ -132,14 +132,15 @@ def make_train(spec: FitSpec) -> tuple[Callable[[np.random.Generator], TrainStat
             loss = loss + spec.l2 * sum(jnp.sum(jnp.square(k)) for k in penalised)
         return loss, outputs
 
-    def _update_step(state: TrainState, batch):
+    def _update_step(carry, batch):
+        # Only what a step changes is carried: a larger loop state costs copies on every step.
+        params, opt_state, key = carry
         x, y, weight = batch
-        key, sub = jax.random.split(state.key) if spec.model.dropout else (state.key, None)
-        (loss, outputs), grads = jax.value_and_grad(_loss_fn, has_aux=True)(state.params, x, y, weight, sub)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        key, sub = jax.random.split(key) if spec.model.dropout else (key, None)
+        (loss, outputs), grads = jax.value_and_grad(_loss_fn, has_aux=True)(params, x, y, weight, sub)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
         real = (weight > 0).astype(jnp.float32)
-        return (state._replace(params=params, opt_state=opt_state, key=key),
+        return ((optax.apply_updates(params, updates), opt_state, key),
                 (loss * jnp.sum(real), jnp.sum(hits(outputs, y, spec.loss) * real)))
 
     def _epoch(state: TrainState, order: jax.Array, data: FitData):
@@ -154,18 +155,21 @@ def make_train(spec: FitSpec) -> tuple[Callable[[np.random.Generator], TrainStat
 
         # The last partial batch trains on its real rows only, as Keras's does.
         xs, ys, ws = jax.tree.map(batches, (data.x, data.y, data.w))
-        state, (loss_sums, hit_sums) = jax.lax.scan(_update_step, state, (xs, ys, ws))
+        (params, opt_state, key), (loss_sums, hit_sums) = jax.lax.scan(
+            _update_step, (state.params, state.opt_state, state.key), (xs, ys, ws))
+        state = state._replace(params=params, opt_state=opt_state, key=key)
         if rows(data.x_val):
             val_out = model.apply(spec.model, state.params, data.x_val)
             val_loss = jnp.mean(loss_per_example(data.y_val, val_out))
             val_acc = jnp.mean(hits(val_out, data.y_val, spec.loss))
+        else:
+            val_loss = val_acc = jnp.float32(jnp.nan)
+        if rows(data.x_val) and spec.early_stopping:  # compiled only where it is used: it costs compile time
             better = val_loss < state.best_loss
             state = state._replace(
                 best_params=jax.tree.map(lambda new, old: jnp.where(better, new, old), state.params, state.best_params),
                 best_loss=jnp.where(better, val_loss, state.best_loss),
                 bad_epochs=jnp.where(better, 0, state.bad_epochs + 1))
-        else:
-            val_loss = val_acc = jnp.float32(jnp.nan)
         return state, (jnp.sum(loss_sums) / n, jnp.sum(hit_sums) / n, val_loss, val_acc)
 
     def run(state: TrainState, data: FitData, orders: jax.Array) -> tuple[TrainState, EpochMetrics]:
