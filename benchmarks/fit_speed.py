@@ -38,7 +38,7 @@ def tutorial_fit(x: np.ndarray, labels: np.ndarray, batch: int = BATCH):
     """The tutorial's FitSpec and FitData (Keras's validation split) for scaled inputs x and 0/1 labels."""
     from salarynet import model, train
 
-    n_fit = train.validation_split(len(x), VALIDATION)
+    n_fit = train.fit_rows(len(x), VALIDATION)
     y = train.targets(labels, 2)
     data = train.FitData(x[:n_fit], y[:n_fit], np.ones(n_fit, np.float32), x[n_fit:], y[n_fit:])
     spec = train.FitSpec(model.ModelSpec(x.shape[1], (10, 10, 2), ("relu", "relu", "sigmoid")),

@@ -38,7 +38,7 @@ def one_epoch(trained):
 
     spec = train.FitSpec(trained.spec, "binary_crossentropy", "adagrad", None, 5, False)
     init, run = train.make_train(spec)
-    n_fit = train.validation_split(len(x), 0.2)
+    n_fit = train.fit_rows(len(x), 0.2)
     data = train.FitData(*(jnp.asarray(a) for a in (x[:n_fit], y[:n_fit], np.ones(n_fit, np.float32), x[n_fit:], y[n_fit:])))
     state = init(np.random.default_rng(0))._replace(params=initial)
     state = state._replace(opt_state=train.make_optimizer("adagrad", None).init(initial))

@@ -70,8 +70,8 @@ def test_adagrad_is_kerass_update():
 
 
 def test_validation_split_takes_the_last_rows_by_floor():
-    assert [train.validation_split(n, 0.2) for n in (10, 11, 14, 5)] == [8, 8, 11, 4]
-    assert train.validation_split(7, 0.0) == 7
+    assert [train.fit_rows(n, 0.2) for n in (10, 11, 14, 5)] == [8, 8, 11, 4]
+    assert train.fit_rows(7, 0.0) == 7
 
 
 def test_shuffle_is_seeded_and_changes_the_batches():

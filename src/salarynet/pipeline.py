@@ -88,7 +88,7 @@ def prepare(survey: Survey, recipe: Recipe, seed: int | None = None, sel: Select
                                                  seed, survey.path)
     state = features.fit(recipe.features, sel.frame.iloc[train_idx], sel.labels[train_idx])
     x_all, _ = features.encode(state, sel.frame, survey.path)
-    n_fit = train.validation_split(len(train_idx), recipe.fit.validation_split)
+    n_fit = train.fit_rows(len(train_idx), recipe.fit.validation_split)
     if n_fit == 0:
         raise DataError(f"{survey.path}: fit.validation_split={recipe.fit.validation_split} leaves no rows to fit on")
     if recipe.fit.early_stopping and n_fit == len(train_idx):

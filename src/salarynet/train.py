@@ -42,8 +42,9 @@ class FitData(NamedTuple):
     y_val: jax.Array
 
 
-def rows(x) -> int:
-    return jax.tree.leaves(x)[0].shape[-2] if not isinstance(x, model.Inputs) else x.numeric.shape[-2]
+def rows(x: "model.Inputs | jax.Array") -> int:
+    """Rows of an input batch (the axis before the features; a leading seed axis may come first)."""
+    return (x.numeric if isinstance(x, model.Inputs) else x).shape[-2]
 
 
 class TrainState(NamedTuple):
@@ -103,7 +104,7 @@ def metric_name(loss: str) -> str:
     return "coverage" if loss == "mse_quantiles" else "accuracy"
 
 
-def validation_split(n_rows: int, fraction: float) -> int:
+def fit_rows(n_rows: int, fraction: float) -> int:
     """Rows kept for fitting: Keras takes the last floor-complement as validation, before shuffling."""
     return int(math.floor(n_rows * (1.0 - fraction)))
 
