@@ -114,7 +114,7 @@ def train(
     source.use_compile_cache()
     target = out_dir or Path("runs") / spec.name
     with Progress(TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
-                  TimeElapsedColumn(), TextColumn("{task.description}"), console=err, transient=False) as bar:
+                  TimeElapsedColumn(), TextColumn("{task.description}"), console=err, transient=True) as bar:
         task = bar.add_task("compiling ...", total=spec.fit.epochs)
 
         def on_chunk(done: int, latest: dict[str, float]) -> None:
@@ -267,7 +267,8 @@ def compare(
     spec = load_recipe(recipe, set_)
     survey, provenance = _open(data)
     source.use_compile_cache()
-    with Progress(TextColumn("[bold]compare"), TimeElapsedColumn(), TextColumn("{task.description}"), console=err) as bar:
+    with Progress(TextColumn("[bold]compare"), TimeElapsedColumn(), TextColumn("{task.description}"), console=err,
+                  transient=True) as bar:
         task = bar.add_task("", total=None)
         report = run_compare(survey, spec, folds, lambda step: bar.update(task, description=escape(step)), importance)
     text = markdown(report)

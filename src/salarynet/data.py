@@ -119,6 +119,12 @@ def require_columns(survey: Survey, columns: list[str], purpose: str) -> None:
         )
 
 
+def _note(survey: Survey, note: str) -> None:
+    """Something the reader of a run should know about its file (saved in data.json), said once."""
+    if note not in survey.notes:
+        survey.notes.append(note)
+
+
 def exchange_rates() -> dict[str, float]:
     """Units of each currency per US dollar, 2021 annual averages (the file's header says where from)."""
     with resources.files("salarynet").joinpath("exchange_rates_2021.csv").open() as f:
@@ -150,13 +156,13 @@ def salary_rows(survey: Survey, currency: str | None, min_salary: float | None =
             reason[per_usd.isna()] = "currency_without_rate"
             salary = salary / per_usd
         else:
-            survey.notes.append("no currency column: every salary assumed USD")
+            _note(survey, "no currency column: every salary assumed USD")
     elif currency is not None:
         if "currency" in frame.columns:
             other = frame["currency"].fillna("").str.upper() != currency.upper()
             reason[other] = f"currency_not_{currency.lower()}"
         else:
-            survey.notes.append(f"no currency column: every salary assumed {currency}")
+            _note(survey, f"no currency column: every salary assumed {currency}")
     reason[(reason == "") & salary.isna()] = "salary_unparseable"
     reason[(reason == "") & (salary < 0)] = "salary_negative"
     low = salary < (min_salary if min_salary is not None else -np.inf)
