@@ -126,7 +126,9 @@ def train(
     m = trained.metrics
     err.print(_rows_line(m["rows"]), highlight=False)
     err.print(f"split: train {m['rows']['train']} (fit {m['rows']['fit']}, validation {m['rows']['validation']}), "
-              f"test {m['rows']['test']}; fit took {m['fit_seconds']:.2f} s", highlight=False)
+              f"test {m['rows']['test']}", highlight=False)
+    last = " ".join(f"{k} {v:.4f}" for k, v in m["final_epoch"].items() if v is not None)
+    err.print(f"fit: {m['epochs_run']} epochs in {m['fit_seconds']:.2f} s; last epoch {last}", highlight=False)
     out.print(_metrics_table(m["test"], m["baseline"]["majority_accuracy"]))
     if "seeds" in m:
         out.print(_seeds_table(m["seeds"]))
