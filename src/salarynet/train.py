@@ -287,6 +287,7 @@ def fit_many(spec: FitSpec, seeds: list[int], data: FitData, epochs: int,
         return every.reshape(workers, per_group, chunk, n)
 
     states, history = _chunked(run, _Groups(states), orders_for, epochs, on_chunk, spec.early_stopping)
+
     def merged(field: str):
         return jax.tree.map(lambda *groups: np.concatenate(groups)[:count], *(jax.device_get(getattr(st, field)) for st in states))
 
