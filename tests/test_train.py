@@ -19,16 +19,18 @@ def toy_data(n=13, n_val=4, seed=0):
     return train.FitData(x[:n], y[:n], np.ones(n, np.float32), x[n:], y[n:])
 
 
-def reference_fit(fit_spec, params, data, epochs):
-    """Keras's loop, one step at a time: batches in order (no shuffle), the last one partial."""
+def reference_fit(fit_spec, params, data, epochs, orders=None):
+    """Keras's loop, one step at a time: each epoch's rows in its order (default: as they are), the last batch partial."""
     opt = train.make_optimizer(fit_spec.optimizer, fit_spec.learning_rate)
     state = opt.init(params)
     loss_fn = LOSSES[fit_spec.loss]
     history = []
-    for _ in range(epochs):
+    for epoch in range(epochs):
         seen = total = hits = 0.0
+        order = np.arange(len(data.x)) if orders is None else orders[epoch]
         for start in range(0, len(data.x), fit_spec.batch_size):
-            xb, yb = data.x[start:start + fit_spec.batch_size], data.y[start:start + fit_spec.batch_size]
+            rows = order[start:start + fit_spec.batch_size]
+            xb, yb = data.x[rows], data.y[rows]
 
             def batch_loss(p):
                 out = model.apply(fit_spec.model, p, xb)
@@ -59,6 +61,19 @@ def test_compiled_fit_equals_the_step_by_step_loop(optimizer, loss):
         np.testing.assert_allclose(got["bias"], want["bias"], atol=1e-6)
     got = np.stack([history[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy")], 1)
     np.testing.assert_allclose(got, ref_history, atol=1e-6)
+
+
+def test_shuffled_fit_equals_the_loop_over_the_same_permutations():
+    fit_spec = train.FitSpec(SPEC, "binary_crossentropy", "adagrad", 0.05, batch_size=4, shuffle=True)
+    data = toy_data(n=14)
+    init, _ = train.make_train(fit_spec)
+    params, history = train.fit(fit_spec, 9, data, epochs=3)
+    init_rng, shuffle_rng = train.seed_streams(9)
+    orders = train.epoch_orders(shuffle_rng, 14, 3, shuffle=True)
+    ref_params, ref_history = reference_fit(fit_spec, init(init_rng).params, data, 3, orders)
+    for got, want in zip(params["dense"], ref_params["dense"]):
+        np.testing.assert_allclose(got["kernel"], want["kernel"], atol=1e-6)
+    np.testing.assert_allclose(history["loss"], ref_history[:, 0], atol=1e-6)
 
 
 def test_adagrad_is_kerass_update():
