@@ -211,11 +211,11 @@ def _predict_file(loaded, input_: Path, output: Path | None) -> None:
 
     result = pipeline.predict_frame(loaded, read_survey(input_).frame, str(input_))
     if output is None:
-        sys.stdout.write(result.to_csv(index=False))
+        sys.stdout.write(result.to_csv(index=False, float_format="%.6g"))
         return
     tmp = output.with_name(f".{output.name}.tmp")
     try:
-        result.to_csv(tmp, index=False)
+        result.to_csv(tmp, index=False, float_format="%.6g")
         tmp.replace(output)
     except OSError as e:
         tmp.unlink(missing_ok=True)
