@@ -94,19 +94,29 @@ def majority(recipe: Recipe) -> Predictor:
     return predict
 
 
-def network(recipe: Recipe) -> Predictor:
-    """A salarynet recipe trained on the fold's rows (its own validation split inside them)."""
-    def predict(train_rows, labels, test_rows):
-        frame = pd.concat([train_rows, test_rows], ignore_index=True)
-        sel = pipeline.Selection(frame, np.zeros(len(frame)), np.concatenate([labels, np.zeros(len(test_rows), labels.dtype)]),
-                                 {"read": len(frame), "kept": len(frame), "excluded": {}})
-        split = (np.arange(len(train_rows)), np.arange(len(train_rows), len(frame)))
-        prep = pipeline.prepare(Survey(frame, "fold", "form"), recipe, sel=sel, split=split)
-        spec, params, _, _ = pipeline.train_prepared(recipe, [prep], [recipe.seed])
-        outputs = pipeline.outputs_of(spec, params[0], prep.x_test)
+def _fit_fold(recipe: Recipe, train_rows: pd.DataFrame, labels: np.ndarray) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Train the recipe on a fold's rows (its own validation split inside them) -> rows -> outputs
+    (class probabilities, or log salary with its range)."""
+    frame = train_rows.reset_index(drop=True)
+    sel = pipeline.Selection(frame, np.zeros(len(frame)), labels, {"read": len(frame), "kept": len(frame), "excluded": {}})
+    prep = pipeline.prepare(Survey(frame, "fold", "form"), recipe, sel=sel,
+                            split=(np.arange(len(frame)), np.arange(0)))
+    spec, params, _, _ = pipeline.train_prepared(recipe, [prep], [recipe.seed])
+
+    def outputs(rows: pd.DataFrame) -> np.ndarray:
+        x, _ = features.encode(prep.state, rows)
+        out = pipeline.outputs_of(spec, params[0], x)
         if recipe.features.task == "regression":
-            return prep.state.unscale(outputs)
-        return metrics.class_probabilities(outputs, spec.activations[-1])
+            return prep.state.unscale(out)
+        return metrics.class_probabilities(out, spec.activations[-1])
+
+    return outputs
+
+
+def network(recipe: Recipe) -> Predictor:
+    """A salarynet recipe trained on the fold's rows."""
+    def predict(train_rows, labels, test_rows):
+        return _fit_fold(recipe, train_rows, labels)(test_rows)
     return predict
 
 
@@ -193,17 +203,8 @@ def compare(survey: Survey, recipe: Recipe, folds: int = 5, on_step: Callable[[s
 
 
 def _importance(recipe: Recipe, sel: pipeline.Selection, train_idx, test_idx, majority_class: int) -> dict[str, float]:
-    frame = sel.frame
-    prep = pipeline.prepare(Survey(frame, "fold", "form"), recipe, sel=sel, split=(train_idx, test_idx))
-    spec, params, _, _ = pipeline.train_prepared(recipe, [prep], [recipe.seed])
-
-    def outputs(rows: pd.DataFrame) -> np.ndarray:
-        x, _ = features.encode(prep.state, rows)
-        out = pipeline.outputs_of(spec, params[0], x)
-        return prep.state.unscale(out) if recipe.features.task == "regression" else \
-            metrics.class_probabilities(out, spec.activations[-1])
-
-    rows = frame.iloc[test_idx].reset_index(drop=True)
+    outputs = _fit_fold(recipe, sel.frame.iloc[train_idx], sel.labels[train_idx])
+    rows = sel.frame.iloc[test_idx].reset_index(drop=True)
     return permutation_importance(recipe, outputs, rows, sel.labels[test_idx], sel.salary[test_idx], majority_class)
 
 

@@ -120,9 +120,7 @@ def targets(labels: np.ndarray, spec: model.ModelSpec, state: features.FeatureSt
     """Labels -> float32[rows, outputs]: one-hot classes, one 0/1 column, or the scaled log salary."""
     if labels.dtype.kind == "f":
         return ((labels - state.shift) / state.spread).astype(np.float32)[:, None]
-    if spec.out_size == 1:
-        return labels.astype(np.float32)[:, None]
-    return np.eye(spec.out_size, dtype=np.float32)[labels]
+    return train.targets(labels, spec.out_size)
 
 
 def sample_weights(labels: np.ndarray, how: str) -> np.ndarray:

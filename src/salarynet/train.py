@@ -80,11 +80,11 @@ def make_optimizer(name: str, learning_rate: float | None) -> optax.GradientTran
 
 
 def targets(labels: np.ndarray, out_size: int) -> np.ndarray:
-    """int[rows] class labels -> float32[rows, out_size]: one-hot (to_categorical) or one column."""
+    """int[rows] class labels -> float32[rows, out_size]: one-hot (to_categorical) or one 0/1 column."""
     labels = np.asarray(labels)
-    if out_size == 2:
-        return np.eye(2, dtype=np.float32)[labels]
-    return labels.astype(np.float32)[:, None]
+    if out_size == 1:
+        return labels.astype(np.float32)[:, None]
+    return np.eye(out_size, dtype=np.float32)[labels]
 
 
 def hits(outputs: jax.Array, y: jax.Array, loss: str = "") -> jax.Array:
