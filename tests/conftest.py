@@ -77,3 +77,18 @@ def run_dir(trained, tmp_path_factory):
     from salarynet import pipeline
 
     return pipeline.save_run(trained, tmp_path_factory.mktemp("runs") / "short")
+
+
+@pytest.fixture(scope="session")
+def runs(shared, tmp_path_factory):
+    """The three recommended recipes trained briefly (3 epochs) on the snapshot, through the command line."""
+    from typer.testing import CliRunner
+
+    from salarynet.cli import app
+
+    folder = tmp_path_factory.mktemp("recommended")
+    for name in ("recommended", "recommended-bands", "recommended-range"):
+        result = CliRunner().invoke(app, ["train", "--recipe", name, "--data", str(SNAPSHOT), "--out", str(folder / name),
+                                          "--set", "fit.epochs=3"])
+        assert result.exit_code == 0, result.output
+    return folder

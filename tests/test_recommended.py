@@ -20,15 +20,6 @@ def invoke(*args):
     return result
 
 
-@pytest.fixture(scope="module")
-def runs(shared, tmp_path_factory):
-    """The three recommended recipes trained briefly on the snapshot."""
-    folder = tmp_path_factory.mktemp("recommended")
-    for name in ("recommended", "recommended-bands", "recommended-range"):
-        invoke("train", "--recipe", name, "--data", SNAPSHOT, "--out", folder / name, *QUICK)
-    return folder
-
-
 def test_every_row_and_currency_counts(runs):
     m = json.loads((runs / "recommended" / "metrics.json").read_text())
     rows = m["rows"]

@@ -1,5 +1,6 @@
 """Turn the survey's free-text country, multi-select state and currency answers into canonical values."""
 
+import functools
 import re
 import string
 import unicodedata
@@ -200,11 +201,13 @@ for _state in US_STATES:
         _COUNTRIES.setdefault(_normalise(_state), "United States")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # answers repeat: a file has a few thousand distinct ones
 def canonical_country(text: str | None) -> str | None:
     """The canonical English name of the country an answer names, or None when blank or unrecognised."""
     return _COUNTRIES.get(_normalise(_text(text)))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def us_states(text: str | None) -> tuple[str, ...]:
     """The US states in a multi-select state answer ("California, Oregon"), in the answer's order."""
     found = (_STATES.get(_normalise(part)) for part in _text(text).split(","))

@@ -163,7 +163,7 @@ def evaluate(
 
 FLAGS = {"age": "age", "experience": "experience_overall", "experience_field": "experience_field",
          "education": "education", "gender": "gender", "industry": "industry", "title": "job_title",
-         "country": "country", "state": "state", "race": "race"}
+         "country": "country", "state": "state", "city": "city", "race": "race"}
 
 
 @app.command()
@@ -181,6 +181,7 @@ def predict(
     title: Annotated[str | None, typer.Option(help="Job title, e.g. 'Data Scientist'.")] = None,
     country: Annotated[str | None, typer.Option(help="Country, e.g. USA.")] = None,
     state: Annotated[str | None, typer.Option(help="US state(s), e.g. California.")] = None,
+    city: Annotated[str | None, typer.Option(help="City, e.g. Boston.")] = None,
     race: Annotated[str | None, typer.Option(help="Race (comma-separated if several), e.g. White.")] = None,
     answer: Annotated[list[str] | None, typer.Option(help="Any other answer as COLUMN=VALUE (repeatable).")] = None,
 ) -> None:
@@ -190,7 +191,7 @@ def predict(
     loaded = artifacts.load_run(run)
     given = {FLAGS[k]: v for k, v in dict(age=age, experience=experience, experience_field=experience_field,
                                           education=education, gender=gender, industry=industry, title=title,
-                                          country=country, state=state, race=race).items() if v is not None}
+                                          country=country, state=state, city=city, race=race).items() if v is not None}
     for item in answer or []:
         key, sep, value = item.partition("=")
         if not sep:
@@ -248,6 +249,41 @@ def _predict_one(loaded, given: dict[str, str], run: Path) -> None:
     else:
         out.print(f"P(salary > {state.threshold:,.0f}) = {row['probability']:.3f}  ->  "
                   f"{'above' if row['prediction'] == 1 else 'at or below'} {state.threshold:,.0f}", highlight=False)
+
+
+@app.command()
+@user_errors
+def serve(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes, each with the model loaded once.")] = 1,
+) -> None:
+    """Serve a run: the page at /, POST /predict, GET /model and /health (FastAPI + uvicorn)."""
+    import os
+    import socket
+
+    import uvicorn
+
+    from .serve import RUN_VARIABLE, create_app
+
+    app_ = create_app(run)  # loads and checks the run: a bad model stops here, before listening
+    try:  # a port in use is the user's to fix: say so in one line, before uvicorn logs it
+        with socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET):
+            pass
+    except OSError as e:
+        raise DataError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    err.print(f"serving {run} at http://{host}:{port}/ with {workers} process{'es' if workers > 1 else ''} "
+              "(API docs at /docs; Ctrl-C stops)", highlight=False)
+    if workers > 1:  # uvicorn starts the processes; each builds its app from the environment
+        os.environ[RUN_VARIABLE] = str(run.resolve())
+        app_ = "salarynet.serve:app_from_environment"
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False, workers=workers,
+                    factory=workers > 1)
+    except SystemExit as e:  # uvicorn exits 1 when it cannot bind
+        raise DataError(f"cannot listen on {host}:{port} (in use, or not an address of this machine)") from None \
+            if e.code else e
 
 
 @app.command()

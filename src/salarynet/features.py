@@ -1,8 +1,9 @@
 """Answers -> model inputs: ordinal codes, learned vocabularies, hashed text n-grams, min-max scaling; labels."""
 
+import functools
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,12 @@ class ColumnState:
     encoding: str
     codes: dict[str, float]
     unlisted: str = "exclude"
+    # category/multi: answer key -> its most common spelling in the training rows ("Master's degree"
+    # for "master's degree"), to show people the survey's own wording.
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, key: str) -> str:
+        return self.labels.get(key, key)
 
     def width(self) -> int:
         """Numeric inputs this column contributes."""
@@ -40,7 +47,7 @@ class TextState:
     seen: tuple[int, ...]
     idf: tuple[float, ...]  # per seen n-gram: log((1 + rows) / (1 + rows with it)) + 1, as scikit-learn's
 
-    @property
+    @functools.cached_property
     def index(self) -> dict[int, int]:
         return {b: i + 1 for i, b in enumerate(self.seen)}
 
@@ -79,8 +86,8 @@ class FeatureState:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "columns": [{"column": c.column, "encoding": c.encoding, "codes": c.codes, "unlisted": c.unlisted}
-                        for c in self.columns],
+            "columns": [{"column": c.column, "encoding": c.encoding, "codes": c.codes, "unlisted": c.unlisted,
+                         "labels": c.labels} for c in self.columns],
             "min": self.minimum.tolist(), "max": self.maximum.tolist(),
             "text": None if self.text is None else {"columns": list(self.text.columns), "buckets": self.text.buckets,
                                                     "max_tokens": self.text.max_tokens, "seen": list(self.text.seen),
@@ -94,7 +101,8 @@ class FeatureState:
         text = data.get("text")
         return cls(
             columns=tuple(ColumnState(c["column"], c["encoding"], {str(k): float(v) for k, v in c["codes"].items()},
-                                      c.get("unlisted", "exclude")) for c in data["columns"]),
+                                      c.get("unlisted", "exclude"), {str(k): str(v) for k, v in c.get("labels", {}).items()})
+                          for c in data["columns"]),
             minimum=np.array(data["min"], np.float32), maximum=np.array(data["max"], np.float32),
             text=None if text is None else TextState(tuple(text["columns"]), int(text["buckets"]),
                                                      int(text["max_tokens"]), tuple(int(b) for b in text["seen"]),
@@ -107,14 +115,38 @@ class FeatureState:
 
 # ---------------------------------------------------------------- single answers
 
-def _keys(answers: pd.Series) -> pd.Series:
-    return answers.astype(object).where(answers.notna(), "").astype(str).map(normalise)
+def _str(value: Any) -> str:
+    """An answer as text: '' for a missing one (None, NaN, NA)."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
-def options(answer: str) -> list[str]:
-    """A multi-select answer's options. The form joins them with ', '; an option that itself holds a
-    comma ("Hispanic, Latino, or Spanish origin") becomes fragments that always occur together."""
-    return [o for o in (p.strip() for p in normalise(answer).split(",")) if o]
+def _keys(answers: pd.Series, blank: str = "") -> list[str]:
+    """Each answer folded by `normalise`; blanks (missing or only white space) as `blank`.
+    Plain loops: on the few rows of a served request, pandas' per-call cost would be most of the time."""
+    return [normalise(_str(a)) or blank for a in answers]
+
+
+# The form's multi-select options that hold a comma themselves; every other comma separates options.
+COMMA_OPTIONS = ("hispanic, latino, or spanish origin",)
+
+
+def options(answer: str, fold: bool = True) -> list[str]:
+    """A multi-select answer's options (folded by `normalise`, or as written with fold=False)."""
+    text = normalise(answer) if fold else answer
+    for option in COMMA_OPTIONS:
+        text = re.sub(re.escape(option), lambda m: m.group(0).replace(",", "\0"), text, flags=re.IGNORECASE)
+    return [o.replace("\0", ",") for o in (p.strip() for p in text.split(",")) if o]
+
+
+def _labels(vocab: dict[str, float], keys: list[str], written: list[str]) -> dict[str, str]:
+    """Each kept answer key's most common spelling among the answers as written."""
+    labels: dict[str, str] = {}
+    for key, text in pd.DataFrame({"key": keys, "written": written}).value_counts().index:  # most common first
+        if key in vocab and text:
+            labels.setdefault(key, text)
+    return labels
 
 
 def ordinal_codes(frame: pd.DataFrame, columns: list[ColumnEncoding] | tuple[ColumnState, ...],
@@ -132,7 +164,7 @@ def ordinal_codes(frame: pd.DataFrame, columns: list[ColumnEncoding] | tuple[Col
     for j, col in enumerate(ordinal):
         mapping = col.codes if isinstance(col, ColumnState) else col.mapping()
         lookup = {normalise(k): v for k, v in mapping.items()}
-        out[:, j] = _keys(frame[col.column]).map(lookup).astype(float).to_numpy()
+        out[:, j] = [lookup.get(k, np.nan) for k in _keys(frame[col.column])]
         if col.unlisted == "zero":
             out[:, j] = np.nan_to_num(out[:, j], nan=0.0)
             continue
@@ -171,7 +203,8 @@ def bucket(gram: str, buckets: int) -> int:
 
 
 def text_of(frame: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.Series:
-    return frame[list(columns)].fillna("").astype(str).agg(" ".join, axis=1)
+    parts = [[_str(v) for v in frame[c]] for c in columns]
+    return pd.Series([" ".join(p) for p in zip(*parts)], index=frame.index, dtype=object)
 
 
 def hashed(texts: pd.Series, buckets: int) -> list[list[int]]:
@@ -222,12 +255,18 @@ def fit(section: FeaturesSection, frame: pd.DataFrame, labels: np.ndarray | None
         if col.encoding == "ordinal":
             columns.append(ColumnState(col.column, "ordinal", col.mapping(), col.unlisted))
         elif col.encoding == "category":
-            keys = _keys(frame[col.column]).replace("", "(blank)").tolist()
-            columns.append(ColumnState(col.column, "category", _vocabulary(keys, col.min_count)))
+            keys = _keys(frame[col.column], "(blank)")
+            written = frame[col.column].fillna("").astype(str).str.strip().tolist()
+            vocab = _vocabulary(keys, col.min_count)
+            columns.append(ColumnState(col.column, "category", vocab, labels=_labels(vocab, keys, written)))
         else:
-            opts = [o for a in frame[col.column] for o in options(a if isinstance(a, str) else "")]
+            pairs = [(o, w) for a in frame[col.column] if isinstance(a, str)
+                     for folded, raw in [(options(a), options(a, fold=False))]
+                     for o, w in zip(folded, raw if len(raw) == len(folded) else folded)]
+            opts, written = [o for o, _ in pairs], [w for _, w in pairs]
             vocab = _vocabulary(opts, col.min_count)
-            columns.append(ColumnState(col.column, "multi", {k: v - 1 for k, v in vocab.items()}))
+            columns.append(ColumnState(col.column, "multi", {k: v - 1 for k, v in vocab.items()},
+                                       labels=_labels(vocab, opts, written)))
     text = fit_text(section.text, frame) if section.text else None
     unscaled = FeatureState(tuple(columns), np.zeros(0, np.float32), np.zeros(0, np.float32), text, section.task,
                             section.threshold, tuple(section.bands), section.scale)
@@ -277,7 +316,7 @@ def encode(state: FeatureState, frame: pd.DataFrame, source: str = "input") -> t
     numeric, reason = _numeric(state, frame, source)
     cats = np.zeros((len(frame), len(state.categories)), np.int32)
     for j, col in enumerate(state.categories):
-        cats[:, j] = _keys(frame[col.column]).replace("", "(blank)").map(col.codes).fillna(0).astype(np.int32)
+        cats[:, j] = [col.codes.get(k, 0) for k in _keys(frame[col.column], "(blank)")]
     if state.text:
         toks, weights = tokens(state.text, frame)
     else:

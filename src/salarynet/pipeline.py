@@ -284,18 +284,21 @@ def band_names(bands: tuple[float, ...]) -> list[str]:
     return [f"<= {edges[0]}"] + [f"{a}-{b}" for a, b in zip(edges, edges[1:])] + [f"> {edges[-1]}"]
 
 
-def predict_frame(run: artifacts.Run, frame: pd.DataFrame, source: str = "input") -> pd.DataFrame:
-    """One output row per input row, in order: the prediction, or empty values and a reason."""
+def predict_frame(run: artifacts.Run, frame: pd.DataFrame, source: str = "input",
+                  outputs_fn: Callable[[model.Inputs], np.ndarray] | None = None) -> pd.DataFrame:
+    """One output row per input row, in order: the prediction, or empty values and a reason.
+    outputs_fn: inputs -> the network's outputs (default: the run's network, uncompiled)."""
     state = run.features
     x, reason = features.encode(state, frame, source)
     ok = reason == ""
     n = len(frame)
-    out = pd.DataFrame({"row": np.arange(1, n + 1)})
-    outputs = outputs_of(run.spec, run.params, take(x, ok)) if ok.any() else np.zeros((0, run.spec.out_size))
+    outputs_fn = outputs_fn or (lambda inputs: outputs_of(run.spec, run.params, inputs))
+    outputs = outputs_fn(take(x, ok)) if ok.any() else np.zeros((0, run.spec.out_size))
+    out: dict[str, Any] = {"row": np.arange(1, n + 1)}  # one DataFrame at the end: served batches are small
     if state.task == "regression":
         for j, name in enumerate(("salary", "low", "high")):
-            out[name] = np.nan
-            out.loc[ok, name] = np.round(np.exp(state.unscale(outputs[:, j])), -2)  # dollars, to the hundred
+            out[name] = np.full(n, np.nan)
+            out[name][ok] = np.round(np.exp(state.unscale(outputs[:, j])), -2)  # dollars, to the hundred
     else:
         prob = np.full(n, np.nan)
         pred = pd.array([pd.NA] * n, dtype="Int64")
@@ -309,4 +312,4 @@ def predict_frame(run: artifacts.Run, frame: pd.DataFrame, source: str = "input"
     ordinal = {c.column: c.codes for c in state.columns if c.encoding == "ordinal"}
     out["reason"] = ["" if r == "" else _reason_text(r, frame.iloc[i][r.rpartition("_")[0]], ordinal[r.rpartition("_")[0]])
                      for i, r in enumerate(reason)]
-    return out
+    return pd.DataFrame(out)

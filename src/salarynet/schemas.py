@@ -24,6 +24,10 @@ COLUMNS: dict[str, str] = {
     "race": "race (multi-select, comma-separated)",
 }
 
+# The form's multiple-choice questions: an answer outside the listed ones is a mistake, not a new answer.
+# (Industry and currency offer "Other" with a free-text box; country, city and the titles are free text.)
+CHOICE_COLUMNS = frozenset({"age", "experience_overall", "experience_field", "education", "gender", "race", "state"})
+
 # Google Form export: the question text. Matched on a normalised prefix, so that small edits to
 # a question's wording after its opening words still match.
 FORM_PREFIXES: dict[str, str] = {

@@ -1,0 +1,101 @@
+"""The served page in a real browser: Debian's chromium driven by Playwright, the server on 127.0.0.1.
+
+The screenshot is kept as a test artifact: test-artifacts/serve-page.png (or $SALARYNET_TEST_ARTIFACTS).
+"""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("SALARYNET_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+def chromium_or_skip() -> None:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):  # .ci/run installs it: missing there is a failure, not a skip
+            pytest.fail(f"{CHROMIUM} is missing; .ci/run should have installed Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(runs):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "salarynet", "serve", str(runs / "recommended"), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(url + "health", timeout=1).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"the server did not start: {proc.stderr.read().decode()}")
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def api_predict(url: str, body) -> dict:
+    request = urllib.request.Request(url + "predict", json.dumps(body).encode(), {"content-type": "application/json"})
+    return json.loads(urllib.request.urlopen(request, timeout=10).read())
+
+
+def test_fill_the_form_submit_and_read_the_answer(server):
+    chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 1000})
+            page.goto(server)
+            page.wait_for_selector("#f-age option", state="attached")
+            page.select_option("#f-age", "35-44")
+            page.select_option("#f-experience_overall", "11 - 20 years")
+            page.select_option("#f-experience_field", "8 - 10 years")
+            page.select_option("#f-education", "Master's degree")
+            page.select_option("#f-gender", "Woman")
+            page.select_option("#f-state", "Washington")
+            page.check("#f-race-White")
+            page.fill("#f-industry", "Computing or Tech")
+            page.fill("#f-country", "USA")
+            page.fill("#f-city", "Seattle")
+            page.fill("#f-job_title", "Senior Software Engineer")
+            page.click("button[type=submit]")
+            page.wait_for_function("document.querySelectorAll('#chart circle').length > 0", timeout=15000)
+            answer, detail = page.text_content("#answer"), page.text_content("#detail")
+            bands = page.eval_on_selector_all("#f-experience_field option", "os => os.map(o => o.value)")
+            circles = page.eval_on_selector_all("#chart circle", "cs => cs.length")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "serve-page.png"), full_page=True)
+            assert page.text_content("#error") == ""
+        finally:
+            browser.close()
+
+    assert re.fullmatch(r"\d+% chance of earning over \$100,000", answer)
+    expected = api_predict(server, {"age": "35-44", "experience_overall": "11 - 20 years", "experience_field": "8 - 10 years",
+                                    "education": "Master's degree", "gender": "Woman", "state": "Washington",
+                                    "race": ["White"], "industry": "Computing or Tech", "country": "USA",
+                                    "city": "Seattle", "job_title": "Senior Software Engineer"})
+    assert f"= {expected['probability']:.3f}" in detail  # the page shows what the API answers
+    assert circles == len(bands)  # one point per experience band
+    assert (ARTIFACTS / "serve-page.png").stat().st_size > 10_000

@@ -1,0 +1,177 @@
+"""salarynet serve: the API through FastAPI's TestClient, on runs trained from the snapshot."""
+
+import json
+import shutil
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from salarynet import serve
+from salarynet.cli import app
+from salarynet.errors import ArtifactError
+
+PERSON = {"age": "25-34", "experience_overall": "5-7 years", "experience_field": "5-7 years",
+          "education": "Master's degree", "gender": "Woman", "industry": "Computing or Tech",
+          "job_title": "Data Scientist", "country": "United States", "state": "California", "city": "San Francisco",
+          "race": "White"}
+OTHERS = [PERSON | {"job_title": "Cashier", "city": "Omaha", "state": "Nebraska"},
+          PERSON | {"age": "45-54", "experience_field": "21 - 30 years", "job_title": "General Counsel"},
+          PERSON | {"gender": None, "education": None, "race": ["Asian or Asian American", "White"]},
+          PERSON | {"country": "Atlantis", "city": "Zorblax", "job_title": "Chief Dragon Officer"}]
+
+
+@pytest.fixture(scope="module")
+def client(runs):
+    return TestClient(serve.create_app(runs / "recommended"))
+
+
+def post(client, body):
+    return client.post("/predict", json=body)
+
+
+def test_health_and_model_describe_the_run(client, runs):
+    assert client.get("/health").json()["status"] == "ok"
+    model = client.get("/model").json()
+    saved = json.loads((runs / "recommended" / "metrics.json").read_text())
+    assert model["task"] == "binary" and model["threshold"] == 100000
+    assert model["metrics"] == saved["test"] and model["rows"] == saved["rows"]
+    assert model["data"]["sha256"] == json.loads((runs / "recommended" / "data.json").read_text())["sha256"]
+    fields = {f["name"]: f for f in model["fields"]}
+    assert fields["age"]["kind"] == "choice" and fields["age"]["allowed"][:2] == ["18-24", "25-34"]  # band order
+    assert fields["experience_field"]["allowed"][0] == "1 year or less"
+    assert "Master's degree" in fields["education"]["allowed"]  # the survey's spelling, not the folded key
+    assert "Hispanic, Latino, or Spanish origin" in fields["race"]["allowed"] and fields["race"]["kind"] == "multi"
+    assert fields["job_title"]["kind"] == "text" and fields["city"]["kind"] == "text" and "Boston" in fields["city"]["allowed"]
+
+
+def test_one_prediction(client):
+    answer = post(client, PERSON).json()
+    assert 0 < answer["probability"] < 1 and answer["class"] == int(answer["probability"] > 0.5)
+    assert answer["answer"] in ("above $100,000", "at or below $100,000")
+
+
+def test_answers_match_up_to_case_and_spaces_and_free_text_is_free(client):
+    folded = PERSON | {"education": "  master's DEGREE ", "gender": "woman", "race": "white"}
+    assert post(client, folded).json() == post(client, PERSON).json()
+    assert post(client, OTHERS[3]).status_code == 200  # unseen country, city and title words: the reserved index
+
+
+def test_batch_equals_single_predictions(client):
+    batch = post(client, [PERSON, *OTHERS]).json()["predictions"]
+    singles = [post(client, p).json() for p in [PERSON, *OTHERS]]
+    assert len(batch) == 5
+    for b, s in zip(batch, singles):
+        assert b["class"] == s["class"] and b["probability"] == pytest.approx(s["probability"], abs=2e-6)  # both rounded to 6 places
+    assert len({round(b["probability"], 4) for b in batch}) > 1
+    assert post(client, []).json() == {"predictions": []}
+
+
+@pytest.mark.parametrize("change, field, sent", [
+    ({"age": "99-100"}, "age", "99-100"),
+    ({"experience_field": "5 years"}, "experience_field", "5 years"),
+    ({"gender": "Martian"}, "gender", "Martian"),
+    ({"race": "White, Martian"}, "race", "Martian"),
+    ({"state": ["California", "Atlantis"]}, "state", "Atlantis"),
+])
+def test_an_unknown_answer_is_422_naming_field_value_and_allowed(client, change, field, sent):
+    response = post(client, PERSON | change)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", field] and error["field"] == field
+    assert repr(sent) in error["msg"] and error["allowed"] and error["allowed"][0] in error["msg"]
+
+
+def test_missing_wrong_type_extra_and_too_long_are_422(client):
+    missing = post(client, {k: v for k, v in PERSON.items() if k != "age"}).json()["detail"]
+    assert missing[0]["field"] == "age" and "missing" in missing[0]["msg"] and "25-34" in missing[0]["allowed"]
+    blank = post(client, PERSON | {"experience_overall": " "}).json()["detail"]
+    assert blank[0]["field"] == "experience_overall"
+    wrong = post(client, PERSON | {"age": 30}).json()["detail"]
+    assert wrong[0]["field"] == "age" and wrong[0]["input"] == 30
+    extra = post(client, PERSON | {"salary": "200000"}).json()["detail"]
+    assert extra[0]["field"] == "salary" and "not an answer this model reads" in extra[0]["msg"]
+    long = post(client, PERSON | {"job_title": "x" * (serve.MAX_TEXT + 1)})
+    assert long.status_code == 422 and long.json()["detail"][0]["field"] == "job_title"
+
+
+def test_bad_bodies_are_422(client):
+    for body in (b"{not json", b'"a string"', b"42", b"[1, 2]"):
+        response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 422, body
+    in_batch = post(client, [PERSON, PERSON | {"age": "old"}]).json()["detail"]
+    assert in_batch[0]["loc"] == ["body", 1, "age"]
+
+
+def test_oversized_list_or_body_is_413(client):
+    assert post(client, [PERSON] * (serve.MAX_BATCH + 1)).status_code == 413
+    huge = json.dumps(PERSON | {"job_context": "y" * (serve.MAX_BODY + 10)})
+    assert client.post("/predict", content=huge, headers={"content-type": "application/json"}).status_code == 413
+
+    def chunks():  # no Content-Length: the limit holds as the body streams in
+        for _ in range(serve.MAX_BODY // 65536 + 2):
+            yield b" " * 65536
+    assert client.post("/predict", content=chunks(), headers={"content-type": "application/json"}).status_code == 413
+
+
+def test_bands_and_range_models(runs):
+    bands = TestClient(serve.create_app(runs / "recommended-bands"))
+    names = bands.get("/model").json()["bands"]
+    answer = post(bands, PERSON).json()
+    assert answer["band"] in names and names.index(answer["band"]) == answer["class"]
+    ranged = TestClient(serve.create_app(runs / "recommended-range"))
+    answer = post(ranged, PERSON).json()
+    assert 10_000 < answer["low"] <= answer["salary"] <= answer["high"] < 1_000_000
+
+
+def test_the_page_and_its_script(client):
+    page = client.get("/")
+    assert page.status_code == 200 and '<form id="form"' in page.text and 'src="app.js"' in page.text
+    script = client.get("/app.js")
+    assert script.headers["content-type"].startswith("text/javascript") and 'fetch("model")' in script.text
+
+
+@pytest.mark.parametrize("damage", ["tamper", "truncate", "remove"])
+def test_a_damaged_model_stops_the_server_at_start(runs, tmp_path, damage):
+    bad = tmp_path / "bad"
+    shutil.copytree(runs / "recommended", bad)
+    weights = bad / "model.safetensors"
+    data = weights.read_bytes()
+    if damage == "tamper":
+        weights.write_bytes(data[:-8] + bytes(8))
+    elif damage == "truncate":
+        weights.write_bytes(data[: len(data) // 2])
+    else:
+        weights.unlink()
+    with pytest.raises(ArtifactError):
+        serve.create_app(bad)
+    result = CliRunner().invoke(app, ["serve", str(bad), "--port", "0"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "error:" in result.output
+    assert "model.safetensors" in result.output
+
+
+def test_the_tutorial_run_needs_its_four_answers(run_dir):
+    tutorial = TestClient(serve.create_app(run_dir))
+    fields = {f["name"]: f for f in tutorial.get("/model").json()["fields"]}
+    assert set(fields) == {"age", "experience_overall", "gender", "education"}
+    assert all(f["required"] and f["kind"] == "choice" for f in fields.values())
+    answer = post(tutorial, {"age": "25-34", "experience_overall": "5-7 years", "gender": "Man",
+                             "education": "PhD"}).json()
+    assert 0 <= answer["probability"] <= 1
+    assert post(tutorial, {"age": "25-34", "experience_overall": "5-7 years", "gender": "Non-binary",
+                           "education": "PhD"}).status_code == 422  # the tutorial's model knows Woman and Man only
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(runs):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "salarynet", "serve", str(runs / "recommended"), "--port", str(port)],
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and f"error: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert result.stderr.strip().count("\n") == 0  # one line, no traceback
