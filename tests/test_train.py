@@ -154,6 +154,20 @@ def test_many_seeds_in_one_call_equal_one_by_one():
     assert not np.allclose(history["loss"][0], history["loss"][1])
 
 
+@pytest.mark.parametrize("optimizer", ["adagrad", "adam", "sgd", "rmsprop"])
+def test_learning_rates_in_one_call_equal_one_by_one(optimizer):
+    data = toy_data(n=30)
+    stacked = train.FitData(*(np.stack([p] * 3) for p in data))
+    spec = train.FitSpec(SPEC, "binary_crossentropy", optimizer, None, 5, True)
+    rates = [0.003, 0.03, 0.3]
+    params, history = train.fit_many(spec, [5, 5, 5], stacked, 4, workers=1, learning_rates=rates)
+    for i, rate in enumerate(rates):
+        one, one_history = train.fit(spec._replace(learning_rate=rate), 5, data, 4)
+        np.testing.assert_allclose(history["loss"][i], one_history["loss"], atol=1e-6)  # vmap sums in its own order
+        np.testing.assert_allclose(params["dense"][0]["kernel"][i], one["dense"][0]["kernel"], atol=1e-6)
+    assert not np.allclose(history["loss"][0], history["loss"][2])
+
+
 def test_early_stopping_keeps_the_best_epoch():
     data = toy_data(n=30, n_val=30)
     spec = train.FitSpec(SPEC, "binary_crossentropy", "adam", 0.5, 5, True, early_stopping=2)  # a rate that overshoots

@@ -2,6 +2,7 @@
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -135,6 +136,7 @@ def train(
     if m.get("epochs_run", spec.fit.epochs) < spec.fit.epochs:
         err.print(f"early stopping: {m['epochs_run']} of {spec.fit.epochs} epochs; kept the best epoch's weights")
     out.print(f"saved {written}/ (metrics.json, curves.png, model.safetensors)", highlight=False)
+    err.print(f"report (plots, groups, model card): salarynet report {written}", highlight=False)
 
 
 @app.command()
@@ -284,6 +286,103 @@ def serve(
     except SystemExit as e:  # uvicorn exits 1 when it cannot bind
         raise DataError(f"cannot listen on {host}:{port} (in use, or not an address of this machine)") from None \
             if e.code else e
+
+
+@app.command()
+@user_errors
+def sweep(
+    grid: Annotated[Path, typer.Option("--grid", "-g", help="GRID.toml: [grid] \"section.key\" = [values], optional [search].")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.csv/.json, best.toml, sweep.png, trials/.")],
+    recipe: RecipeOpt = "tutorial",
+    data: DataOpt = None,
+    folds: Annotated[int, typer.Option(min=2, max=20, help="Stratified folds; every trial sees the same ones.")] = 5,
+    seeds: Annotated[int, typer.Option(min=1, max=64, help="Seeds per fold (the recipe's seed, +1, ...).")] = 1,
+    scheduler: Annotated[str | None, typer.Option(help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=256, help="Processes of the local cluster (default: one per core).")] = None,
+    batch: Annotated[bool, typer.Option(help="Train trials that differ only in learning rate, and the seeds, in one vmapped call.")] = True,
+    resume: Annotated[bool, typer.Option(help="Continue a sweep in --out: skip the trials already finished.")] = False,
+    set_: SetOpt = None,
+) -> None:
+    """Train every combination of the grid on the same folds and seeds, on Dask; keep each result as it finishes."""
+    from . import source
+    from . import sweep as sweeping
+    from .recipe import _parse_value
+
+    if scheduler and workers:
+        raise DataError("--workers sizes the local cluster; with --scheduler the cluster's own workers run the trials")
+    overrides = {k.strip(): _parse_value(v.strip()) for k, _, v in (item.partition("=") for item in set_ or [])}
+    survey, provenance = _open(data)
+    the_plan = sweeping.plan(recipe, grid, folds, seeds, provenance.get("sha256"), overrides)
+    err.print(f"sweep: {len(the_plan.trials)} trials x {folds} folds x {seeds} seed(s) of {the_plan.base_name}, "
+              f"best by {the_plan.metric}; on {scheduler or f'a local Dask cluster ({workers or os.cpu_count()} workers)'}",
+              highlight=False)
+    progress = Progress(TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("{task.description}"), console=err, transient=True)
+    with progress:
+        task = progress.add_task("", total=len(the_plan.trials))
+
+        def on_trial(result, done, total):
+            stat = result["summary"].get(the_plan.metric, {})
+            progress.update(task, completed=done, description=f"last: {the_plan.metric} {stat.get('mean', float('nan')):.4f}")
+
+        outcome = sweeping.sweep(survey, the_plan, out_dir, folds, seeds, scheduler, workers, batch, resume,
+                                 on_trial=on_trial)
+    minutes = outcome.seconds / 60
+    rate = f"{outcome.ran / minutes:.1f} trials/min" if outcome.ran and minutes > 0 else "nothing to train"
+    err.print(f"{outcome.ran} trained, {outcome.skipped} already done, in {outcome.seconds:.1f} s ({rate}) "
+              f"on {outcome.workers} worker(s)", highlight=False)
+    if outcome.interrupted:
+        err.print(f"interrupted: {len(outcome.results)} of {len(the_plan.trials)} trials are saved in {out_dir}; "
+                  "--resume continues", highlight=False)
+        raise typer.Exit(130)
+    top = sweeping.best(the_plan, outcome.results)
+    if top:
+        stat = top["summary"][the_plan.metric]
+        out.print(f"best: {json.dumps(top['values'])}  {the_plan.metric} {stat['mean']:.4f} ± {stat['sd']:.4f}", highlight=False)
+    err.print(f"saved {out_dir}/ (results.csv, results.json, best.toml, sweep.png); "
+              f"train it: salarynet train --recipe {out_dir / 'best.toml'}", highlight=False)
+
+
+@app.command()
+@user_errors
+def report(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")],
+    data: Annotated[Path | None, typer.Option("--data", "-d", help="Survey file (default: the run's own, else the cached download).")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="The HTML file (default: RUN/report.html); the model card (.md) and numbers (.json) go beside it.")] = None,
+    against: Annotated[Path | None, typer.Option(help="Another run to set beside this one: accuracy against fairness.")] = None,
+) -> None:
+    """One self-contained HTML report and a Markdown model card: metrics with intervals, curves, ROC/PR,
+    calibration, results per gender, age band and race, importance, caveats."""
+    import time
+
+    from . import artifacts
+    from . import report as reporting
+
+    started = time.perf_counter()
+    loaded = artifacts.load_run(run)
+    other = artifacts.load_run(against) if against else None
+    own = loaded.data.get("file")
+    survey, provenance = _open(data if data is not None or not own or not Path(own).is_file() else Path(own))
+    result = reporting.analyse(loaded, survey, provenance)
+    beside = None
+    if other is not None:
+        beside = reporting.comparison(result, reporting.analyse(other, survey, provenance, importance_repeats=1),
+                                      run.name, against.name)
+    target = out_path or run / "report.html"
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise DataError(f"--out {target}: expected an .html file name (the model card and numbers go beside it)")
+    try:
+        page, card, numbers = reporting.write(target, reporting.render_html(loaded, result, beside),
+                                              reporting.render_card(loaded, result, beside), result.numbers)
+    except OSError as e:
+        raise DataError(f"{target}: cannot write the report ({e.strerror})") from None
+    test = result.numbers["test"]
+    headline = (f"accuracy {test['accuracy']:.4f}" if "accuracy" in test else
+                f"median error ${test['median_absolute_error']:,.0f}, coverage {test['coverage']:.3f}")
+    for column, p in result.numbers["parity"].items():
+        headline += f"; {column} DP diff {p['demographic_parity_difference']:.3f}"
+    err.print(f"{headline} ({result.numbers['rows_used']})", highlight=False)
+    out.print(f"wrote {page}, {card} (model card), {numbers} in {time.perf_counter() - started:.1f} s", highlight=False)
 
 
 @app.command()

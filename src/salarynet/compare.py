@@ -103,14 +103,7 @@ def _fit_fold(recipe: Recipe, train_rows: pd.DataFrame, labels: np.ndarray) -> C
                             split=(np.arange(len(frame)), np.arange(0)))
     spec, params, _, _ = pipeline.train_prepared(recipe, [prep], [recipe.seed])
 
-    def outputs(rows: pd.DataFrame) -> np.ndarray:
-        x, _ = features.encode(prep.state, rows)
-        out = pipeline.outputs_of(spec, params[0], x)
-        if recipe.features.task == "regression":
-            return prep.state.unscale(out)
-        return metrics.class_probabilities(out, spec.activations[-1])
-
-    return outputs
+    return lambda rows: pipeline.run_outputs(spec, params[0], prep.state, rows)
 
 
 def network(recipe: Recipe) -> Predictor:

@@ -4,6 +4,12 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, log_loss, roc_auc_score
 
 
+def _clipped(probs: np.ndarray) -> np.ndarray:
+    """Probabilities kept off 0 (Keras's epsilon, 1e-7) and summing to one again, in float64."""
+    p = np.clip(np.asarray(probs, np.float64), 1e-7, 1)
+    return p / p.sum(axis=1, keepdims=True)
+
+
 def class_probabilities(outputs: np.ndarray, last_activation: str) -> np.ndarray:
     """Outputs float[rows, 1 or K] -> probabilities float[rows, K >= 2] summing to one.
 
@@ -58,7 +64,7 @@ def classification_metrics(labels: np.ndarray, outputs: np.ndarray, last_activat
         "accuracy": float(np.mean(pred == labels)),
         "binary_accuracy": binary_accuracy(outputs, labels),
         "auc": auc,
-        "log_loss": float(log_loss(labels, np.clip(probs, 1e-7, 1), labels=list(range(k)))),
+        "log_loss": float(log_loss(labels, _clipped(probs), labels=list(range(k)))),
         "positive_rate": float(np.mean(labels)) if k == 2 else None,
         "majority_accuracy": float(np.mean(labels == majority_class)),
         "rows": int(len(labels)),

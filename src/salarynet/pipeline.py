@@ -183,18 +183,21 @@ def majority(labels: np.ndarray) -> int:
 
 
 def train_prepared(recipe: Recipe, preps: list[Prepared], seeds: list[int],
-                   on_chunk: Callable[[int, dict[str, float]], None] | None = None):
-    """Fit one model per prepared split (with its seed), in one compiled call -> (spec, params list, history list, seconds)."""
+                   on_chunk: Callable[[int, dict[str, float]], None] | None = None,
+                   learning_rates: list[float] | None = None):
+    """Fit one model per prepared split (with its seed, and its learning rate when given), in one
+    compiled call -> (spec, params list, history list, seconds)."""
     spec = model_spec(recipe, preps[0].state)
     fitting = fit_spec(recipe, spec)
     started = time.perf_counter()
-    if len(seeds) == 1:
+    if len(seeds) == 1 and not learning_rates:
         params, history = train.fit(fitting, seeds[0], fit_data(preps[0], spec, recipe), recipe.fit.epochs, on_chunk)
         all_params, all_history = [params], [history]
     else:
         datas = [fit_data(p, spec, recipe) for p in preps]
         stacked = jax.tree.map(lambda *parts: np.stack(parts), *datas)
-        params, history = train.fit_many(fitting, seeds, stacked, recipe.fit.epochs, on_chunk)
+        params, history = train.fit_many(fitting, seeds, stacked, recipe.fit.epochs, on_chunk,
+                                         learning_rates=learning_rates)
         all_params = [jax.tree.map(lambda a, i=i: a[i], params) for i in range(len(seeds))]
         all_history = [{k: v[i] for k, v in history.items()} for i in range(len(seeds))]
     for history in all_history:
@@ -256,8 +259,18 @@ def save_run(trained: Trained, out) -> Any:
     return artifacts.write_run(out, files)
 
 
-def evaluate_run(run: artifacts.Run, survey: Survey, provenance: dict[str, Any]) -> dict[str, Any]:
-    """Metrics of a saved run: on its own test rows when `survey` is its training file, else on every usable row."""
+@dataclass
+class Evaluation:
+    """A run's evaluation rows: its own test rows when the survey is its training file, else every usable row."""
+
+    frame: pd.DataFrame
+    labels: np.ndarray
+    salary: np.ndarray
+    rows_used: str
+    rows: dict[str, Any]
+
+
+def evaluation_rows(run: artifacts.Run, survey: Survey, provenance: dict[str, Any]) -> Evaluation:
     sel = select_rows(survey, run.recipe)
     same = provenance.get("sha256") == run.data.get("sha256")
     if same:
@@ -265,11 +278,27 @@ def evaluate_run(run: artifacts.Run, survey: Survey, provenance: dict[str, Any])
                                 run.recipe.seed, survey.path)
     else:
         rows = np.arange(len(sel.labels))
-    x, _ = features.encode(run.features, sel.frame.iloc[rows], survey.path)
-    test = score(run.spec, run.params, run.recipe, run.features, x, sel.labels[rows],
-                 int(run.metrics.get("baseline", {}).get("majority_class", 0)), sel.salary[rows])
-    return {"rows_used": "the run's test rows" if same else "every usable row of a new file", "rows": sel.rows,
-            "test": test}
+    return Evaluation(sel.frame.iloc[rows].reset_index(drop=True), sel.labels[rows], sel.salary[rows],
+                      "the run's test rows" if same else "every usable row of a new file", sel.rows)
+
+
+def run_outputs(spec: model.ModelSpec, params: model.Params, state: features.FeatureState,
+                rows: pd.DataFrame, source: str = "input") -> np.ndarray:
+    """Rows -> class probabilities, or log salary (estimate, low, high) in the label's own units."""
+    x, _ = features.encode(state, rows, source)
+    out = outputs_of(spec, params, x)
+    if state.task == "regression":
+        return state.unscale(out)
+    return metrics.class_probabilities(out, spec.activations[-1])
+
+
+def evaluate_run(run: artifacts.Run, survey: Survey, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Metrics of a saved run on its evaluation rows (see evaluation_rows)."""
+    ev = evaluation_rows(run, survey, provenance)
+    x, _ = features.encode(run.features, ev.frame, survey.path)
+    test = score(run.spec, run.params, run.recipe, run.features, x, ev.labels,
+                 int(run.metrics.get("baseline", {}).get("majority_class", 0)), ev.salary)
+    return {"rows_used": ev.rows_used, "rows": ev.rows, "test": test}
 
 
 def _reason_text(reason: str, value: Any, codes: dict[str, float]) -> str:

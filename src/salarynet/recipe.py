@@ -79,6 +79,9 @@ class TextSection(_Section):
     dim: int = Field(64, gt=0)
 
 
+PROTECTED = ("gender", "race")
+
+
 class FeaturesSection(_Section):
     # binary: salary > threshold; bands: which of the bands (edges in USD); regression: log salary
     # with a low-high range from quantile outputs.
@@ -89,6 +92,18 @@ class FeaturesSection(_Section):
     scale: Literal["minmax", "none"] = "minmax"
     columns: list[ColumnEncoding] = Field(min_length=1)
     text: TextSection | None = None
+    # Leave the protected answers (gender, race) out of the inputs; reports still measure every group.
+    exclude_protected: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unprotected(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("exclude_protected") is True and isinstance(data.get("columns"), list):
+            kept = [c for c in data["columns"] if not (isinstance(c, dict) and c.get("column") in PROTECTED)]
+            if not kept:
+                raise ValueError(f"features.exclude_protected leaves no input: every column is one of {PROTECTED}")
+            data = data | {"columns": kept}
+        return data
 
     @model_validator(mode="after")
     def _distinct(self) -> "FeaturesSection":
@@ -215,23 +230,31 @@ def _parse_value(text: str) -> Any:
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Set dotted keys (fit.epochs=20, model.layers.0.units=32) in a copy of the raw table."""
-    raw = json.loads(json.dumps(raw))  # a deep copy of plain TOML data
+    values = {}
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise RecipeError(f"--set {item!r}: expected KEY=VALUE, e.g. --set fit.epochs=20")
-        parts = key.strip().split(".")
+        values[key.strip()] = _parse_value(text.strip())
+    return apply_values(raw, values)
+
+
+def apply_values(raw: dict[str, Any], values: dict[str, Any], flag: str = "--set") -> dict[str, Any]:
+    """Set dotted keys to values in a copy of the raw table (`flag` names the source in errors)."""
+    raw = json.loads(json.dumps(raw))  # a deep copy of plain TOML data
+    for key, value in values.items():
+        parts = key.split(".")
         node: Any = raw
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
-                    raise RecipeError(f"--set {key}: {part!r} is not an index of a list of {len(node)} items")
+                    raise RecipeError(f"{flag} {key}: {part!r} is not an index of a list of {len(node)} items")
                 part = int(part)
             elif not isinstance(node, dict):
-                raise RecipeError(f"--set {key}: {'.'.join(parts[:i])} is a value, not a section")
+                raise RecipeError(f"{flag} {key}: {'.'.join(parts[:i])} is a value, not a section")
             if last:
-                node[part] = _parse_value(text.strip())
+                node[part] = value
             else:
                 if isinstance(node, dict) and part not in node:
                     node[part] = {}

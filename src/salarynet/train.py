@@ -54,6 +54,8 @@ class TrainState(NamedTuple):
     best_loss: jax.Array
     bad_epochs: jax.Array  # epochs since the validation loss last improved
     key: jax.Array  # dropout
+    # A value, not part of the compiled program: models with different rates train in one vmapped call.
+    learning_rate: jax.Array
 
 
 class EpochMetrics(NamedTuple):
@@ -63,6 +65,10 @@ class EpochMetrics(NamedTuple):
     accuracy: jax.Array
     val_loss: jax.Array
     val_accuracy: jax.Array
+
+
+def learning_rate(name: str, given: float | None) -> float:
+    return KERAS_LEARNING_RATES[name] if given is None else given
 
 
 def make_optimizer(name: str, learning_rate: float | None) -> optax.GradientTransformation:
@@ -110,19 +116,23 @@ def fit_rows(n_rows: int, fraction: float) -> int:
 
 
 @functools.lru_cache(maxsize=32)  # one compile per spec and shapes, however many fits a process runs
-def make_train(spec: FitSpec) -> tuple[Callable[[np.random.Generator], TrainState], Callable[..., tuple[TrainState, EpochMetrics]]]:
-    """init(rng) -> state; run(state, data, orders int32[epochs, rows]) -> (state, EpochMetrics).
+def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., tuple[TrainState, EpochMetrics]]]:
+    """init(rng, learning_rate=None) -> state; run(state, data, orders int32[epochs, rows]) -> (state, EpochMetrics).
 
     `run` is pure and compiled once per shape; each row of `orders` is one epoch's order of the rows.
+    The optimizer runs at rate 1 and its step is scaled by the state's learning rate: the same numbers
+    as optax's own scaling (u * -lr == (u * -1) * lr exactly), with the rate a value instead of a constant.
     """
-    optimizer = make_optimizer(spec.optimizer, spec.learning_rate)
+    optimizer = make_optimizer(spec.optimizer, 1.0)
     loss_per_example = loss_function(spec.loss, spec.quantiles)
 
-    def init(rng: np.random.Generator) -> TrainState:
+    def init(rng: np.random.Generator, rate: float | None = None) -> TrainState:
         params = model.init(rng, spec.model)
         # A raw uint32[2] key (not a typed one), so that fit_many can stack states with numpy.
         key = np.asarray(jax.random.PRNGKey(int(rng.integers(2**31))) if spec.model.dropout else np.zeros(2, np.uint32))
-        return TrainState(params, optimizer.init(params), params, jnp.float32(jnp.inf), jnp.int32(0), key)
+        rate = learning_rate(spec.optimizer, spec.learning_rate if rate is None else rate)
+        return TrainState(params, optimizer.init(params), params, jnp.float32(jnp.inf), jnp.int32(0), key,
+                          np.float32(rate))
 
     def _loss_fn(params, x, y, weight, key):
         outputs = model.apply(spec.model, params, x, key if spec.model.dropout else None)
@@ -133,13 +143,14 @@ def make_train(spec: FitSpec) -> tuple[Callable[[np.random.Generator], TrainStat
             loss = loss + spec.l2 * sum(jnp.sum(jnp.square(k)) for k in penalised)
         return loss, outputs
 
-    def _update_step(carry, batch):
+    def _update_step(rate, carry, batch):
         # Only what a step changes is carried: a larger loop state costs copies on every step.
         params, opt_state, key = carry
         x, y, weight = batch
         key, sub = jax.random.split(key) if spec.model.dropout else (key, None)
         (loss, outputs), grads = jax.value_and_grad(_loss_fn, has_aux=True)(params, x, y, weight, sub)
         updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates = jax.tree.map(lambda u: u * rate, updates)
         real = (weight > 0).astype(jnp.float32)
         return ((optax.apply_updates(params, updates), opt_state, key),
                 (loss * jnp.sum(real), jnp.sum(hits(outputs, y, spec.loss) * real)))
@@ -157,7 +168,7 @@ def make_train(spec: FitSpec) -> tuple[Callable[[np.random.Generator], TrainStat
         # The last partial batch trains on its real rows only, as Keras's does.
         xs, ys, ws = jax.tree.map(batches, (data.x, data.y, data.w))
         (params, opt_state, key), (loss_sums, hit_sums) = jax.lax.scan(
-            _update_step, (state.params, state.opt_state, state.key), (xs, ys, ws))
+            functools.partial(_update_step, state.learning_rate), (state.params, state.opt_state, state.key), (xs, ys, ws))
         state = state._replace(params=params, opt_state=opt_state, key=key)
         if rows(data.x_val):
             val_out = model.apply(spec.model, state.params, data.x_val)
@@ -255,8 +266,10 @@ def _run_many(spec: FitSpec):
 
 def fit_many(spec: FitSpec, seeds: list[int], data: FitData, epochs: int,
              on_chunk: Callable[[int, dict[str, float]], None] | None = None,
-             workers: int | None = None) -> tuple[model.Params, dict[str, np.ndarray]]:
-    """Train one model per seed with one compiled, vmapped program; `data` has a leading seed axis.
+             workers: int | None = None, learning_rates: list[float] | None = None
+             ) -> tuple[model.Params, dict[str, np.ndarray]]:
+    """Train one model per seed with one compiled, vmapped program; `data` has a leading seed axis,
+    and `learning_rates` (default: the spec's for all) one rate per model.
 
     Each model sees exactly what fit(spec, seed, data[i]) would show it. The seeds are cut into
     one equal group per core (the last padded with a repeat, so that one compile serves all) and
@@ -270,7 +283,8 @@ def fit_many(spec: FitSpec, seeds: list[int], data: FitData, epochs: int,
     workers = -(-count // per_group)  # as few padded models as the cores allow
     members = np.minimum(np.arange(per_group * workers), count - 1).reshape(workers, per_group)
     streams = [seed_streams(seeds[i]) for i in members.ravel()]
-    states = [jax.tree.map(lambda *leaves: np.stack(leaves), *(init(streams[j][0]) for j in row))
+    rates = [learning_rates[i] if learning_rates else None for i in members.ravel()]
+    states = [jax.tree.map(lambda *leaves: np.stack(leaves), *(init(streams[j][0], rates[j]) for j in row))
               for row in np.arange(members.size).reshape(members.shape)]
     datas = [jax.tree.map(lambda a, row=row: a[row], data) for row in members]
     n = rows(data.x)

@@ -1,0 +1,321 @@
+"""salarynet report: one self-contained HTML file (plots embedded) and a Markdown model card for a run.
+
+Everything is computed from the saved model on the run's evaluation rows (its own test rows when the
+survey is its training file): metrics with 95% bootstrap intervals, ROC/PR, calibration, the confusion
+matrix or predicted-vs-true salaries, results per gender, age band and race, permutation importance.
+The fairness numbers judge one decision for every task: "salary above the threshold" ($100,000).
+"""
+
+import base64
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from . import artifacts, compare, features, metrics, pipeline, plots
+from .data import Survey
+
+GROUPS = ("gender", "age", "race")  # the attributes a reader checks a salary model against
+MIN_GROUP = 30  # rows a group needs to enter the parity differences
+BOOTSTRAP = 1000
+CAVEATS = [
+    "The survey is self-selected: Ask A Manager's readers, mostly women, mostly white, mostly in the United "
+    "States and in office work. Groups that answered rarely (non-binary people, most races, most countries) "
+    "have few rows, and their numbers are uncertain.",
+    "Salaries are self-reported and not checked; a few answers were typed in thousands or per hour "
+    "(the recipe's min/max salary rule excludes the implausible ones).",
+    "Other currencies are converted to US dollars at 2021 annual average exchange rates (Federal Reserve "
+    "G.5A), which ignores the cost of living.",
+    "Gender and race are answers like any other to the model unless the recipe sets "
+    "features.exclude_protected; a group's lower predicted salary reproduces a pay gap in the answers, it "
+    "does not explain it.",
+]
+
+
+@dataclass
+class Result:
+    numbers: dict[str, Any]  # everything the report shows, as JSON
+    images: dict[str, bytes]  # name -> PNG
+
+
+def _group_values(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Each row's group: the answer as given, '(blank)' for none; race: the option, or 'two or more'."""
+    values = []
+    for answer in frame[column]:
+        text = answer.strip() if isinstance(answer, str) else ""
+        if column == "race":
+            chosen = features.options(text, fold=False)
+            text = chosen[0] if len(chosen) == 1 else "two or more" if chosen else ""
+        values.append(text or "(blank)")
+    return np.array(values, dtype=object)
+
+
+def decisions(state: features.FeatureState, outputs: np.ndarray, salary: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """(predicted bool[rows], true bool[rows], what is decided): salary above the threshold, for every task."""
+    truth = salary > state.threshold
+    if state.task == "binary":
+        return outputs[:, 1] > 0.5, truth, f"salary above ${state.threshold:,.0f}"
+    if state.task == "bands":
+        edges = np.asarray(state.bands)
+        lower = np.concatenate([[-np.inf], edges])[np.argmax(outputs, axis=1)]  # the predicted band's lower edge
+        cut = float(edges[np.searchsorted(edges, state.threshold)]) if state.threshold <= edges[-1] else np.inf
+        return lower >= cut, salary > cut, f"salary above ${cut:,.0f} (the predicted band)"
+    return np.exp(outputs[:, 0]) > state.threshold, truth, f"predicted salary above ${state.threshold:,.0f}"
+
+
+def group_table(groups: np.ndarray, predicted: np.ndarray, truth: np.ndarray, correct: np.ndarray) -> list[dict]:
+    rows = []
+    for g in pd.Series(groups).value_counts().index:
+        m = groups == g
+        pos, neg = truth[m], ~truth[m]
+        rows.append({"group": str(g), "count": int(m.sum()), "accuracy": float(correct[m].mean()),  # coverage, for a range
+                     "selection_rate": float(predicted[m].mean()),
+                     "tpr": float(predicted[m][pos].mean()) if pos.any() else None,
+                     "fpr": float(predicted[m][neg].mean()) if neg.any() else None,
+                     "base_rate": float(truth[m].mean())})
+    return rows
+
+
+def parity(rows: list[dict]) -> dict[str, Any]:
+    """Demographic-parity difference (selection rates) and equalized-odds difference (the larger of the
+    TPR and FPR spreads), over the groups with at least MIN_GROUP rows, as fairlearn defines them."""
+    big = [r for r in rows if r["count"] >= MIN_GROUP]
+
+    def spread(key):
+        values = [r[key] for r in big if r[key] is not None]
+        return float(max(values) - min(values)) if len(values) > 1 else 0.0
+    return {"groups_compared": [r["group"] for r in big], "demographic_parity_difference": spread("selection_rate"),
+            "equalized_odds_difference": max(spread("tpr"), spread("fpr"))}
+
+
+def bootstrap(task: str, labels: np.ndarray, salary: np.ndarray, outputs: np.ndarray, seed: int = 0) -> dict[str, list[float]]:
+    """95% percentile intervals of the headline metrics over BOOTSTRAP resamples of the evaluation rows."""
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    draws: dict[str, list[float]] = {}
+    for _ in range(BOOTSTRAP):
+        i = rng.integers(0, n, n)
+        if task == "regression":
+            estimate, low, high = (np.exp(outputs[i, j]) for j in range(3))
+            s = salary[i]
+            sample = {"median_absolute_error": np.median(np.abs(estimate - s)), "mean_absolute_error": np.mean(np.abs(estimate - s)),
+                      "coverage": np.mean((low <= s) & (s <= high))}
+        else:
+            p, y = outputs[i], labels[i]
+            sample = {"accuracy": np.mean(np.argmax(p, axis=1) == y),
+                      "log_loss": -np.mean(np.log(np.clip(p[np.arange(n), y], 1e-7, 1)))}
+            if p.shape[1] == 2 and 0 < y.sum() < n:
+                sample["auc"] = roc_auc_score(y, p[:, 1])
+        for k, v in sample.items():
+            draws.setdefault(k, []).append(float(v))
+    return {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for k, v in draws.items()}
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    return float(sum(abs(correct[which == b].mean() - confidence[which == b].mean()) * np.mean(which == b)
+                     for b in range(bins) if np.any(which == b)))
+
+
+def analyse(run: artifacts.Run, survey: Survey, provenance: dict[str, Any], importance_repeats: int = 2) -> Result:
+    ev = pipeline.evaluation_rows(run, survey, provenance)
+    state, task = run.features, run.features.task
+    x, _ = features.encode(state, ev.frame, survey.path)
+    majority = int(run.metrics.get("baseline", {}).get("majority_class", 0))
+    test = pipeline.score(run.spec, run.params, run.recipe, state, x, ev.labels, majority, ev.salary)
+    outputs = pipeline.run_outputs(run.spec, run.params, state, ev.frame, survey.path)
+    images: dict[str, bytes] = {}
+    numbers: dict[str, Any] = {"test": test, "rows_used": ev.rows_used, "evaluated_rows": int(len(ev.labels)),
+                               "intervals": bootstrap(task, ev.labels, ev.salary, outputs)}
+    history_file = Path(run.path) / "history.csv"
+    if history_file.is_file():
+        history = pd.read_csv(history_file)
+        images["curves"] = plots.curves_png({k: history[k].to_numpy() for k in history.columns if k != "epoch"},
+                                            f"{run.recipe.name}: training", test.get("majority_accuracy"),
+                                            train_metric_label(run))
+    if task == "regression":
+        estimate, low, high = (np.exp(outputs[:, j]) for j in range(3))
+        images["predicted_vs_true"] = plots.predicted_vs_true_png(ev.salary, estimate, low, high, test["coverage"])
+        correct = (low <= ev.salary) & (ev.salary <= high)
+    else:
+        pred = np.argmax(outputs, axis=1)
+        correct = pred == ev.labels
+        names = ["at or below", "above"] if task == "binary" else pipeline.band_names(state.bands)
+        matrix = np.asarray(pd.crosstab(pd.Categorical(ev.labels, range(len(names))), pd.Categorical(pred, range(len(names))),
+                                        dropna=False))
+        images["confusion"] = plots.confusion_png(matrix, names)
+        confidence = outputs[:, 1] if task == "binary" else outputs.max(axis=1)
+        hit = ev.labels == 1 if task == "binary" else correct
+        observed, predicted = calibration_curve(hit, np.clip(confidence, 0, 1), n_bins=10, strategy="uniform")
+        counts = np.histogram(np.clip(confidence, 0, 1), bins=np.linspace(0, 1, 11))[0]
+        ece = expected_calibration_error(np.clip(confidence, 0, 1), hit.astype(float))
+        numbers["calibration"] = {"ece": ece, "bins": 10, "what": "salary above the threshold" if task == "binary"
+                                  else "the predicted band is right"}
+        images["calibration"] = plots.calibration_png(predicted, observed, counts[counts > 0], ece,
+                                                      "above" if task == "binary" else "correct")
+        if task == "binary" and 0 < ev.labels.sum() < len(ev.labels):
+            numbers["average_precision"] = float(average_precision_score(ev.labels, outputs[:, 1]))
+            images["roc_pr"] = plots.roc_pr_png(ev.labels, outputs[:, 1], test["auc"], numbers["average_precision"])
+    predicted, truth, decision = decisions(state, outputs, ev.salary)
+    numbers["decision"] = decision
+    numbers["groups"], numbers["parity"], numbers["missing_groups"] = {}, {}, []
+    for column in GROUPS:
+        if column not in ev.frame.columns or ev.frame[column].isna().all():
+            numbers["missing_groups"].append(column)
+            continue
+        table = group_table(_group_values(ev.frame, column), predicted, truth, correct)
+        numbers["groups"][column] = table
+        numbers["parity"][column] = parity(table)
+    if numbers["groups"]:
+        images["groups"] = plots.groups_png(numbers["groups"], decision)
+    numbers["importance"] = compare.permutation_importance(
+        run.recipe, lambda rows: pipeline.run_outputs(run.spec, run.params, state, rows, survey.path), ev.frame,
+        ev.labels, ev.salary, majority, repeats=importance_repeats)
+    numbers["importance_measure"] = "rise of the median $ error" if task == "regression" else "drop of the ROC AUC"
+    images["importance"] = plots.importance_png(numbers["importance"], numbers["importance_measure"])
+    return Result(numbers, images)
+
+
+def train_metric_label(run: artifacts.Run) -> str:
+    from .train import metric_name
+
+    return metric_name(run.recipe.compile.loss)
+
+
+# ---------------------------------------------------------------- writing
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}"
+    return html.escape(str(value))
+
+
+def _img(images: dict[str, bytes], name: str, alt: str) -> str:
+    if name not in images:
+        return ""
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(images[name]).decode()}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+GROUP_COLUMNS = ["group", "count", "accuracy", "selection_rate", "tpr", "fpr", "base_rate"]
+
+
+def comparison(this: Result, other: Result, this_name: str, other_name: str) -> list[dict]:
+    """Accuracy against fairness, this run beside another (e.g. with and without the protected answers)."""
+    rows = []
+    for name, r in ((this_name, this), (other_name, other)):
+        row = {"run": name, "accuracy": r.numbers["test"].get("accuracy"), "auc": r.numbers["test"].get("auc"),
+               "median_absolute_error": r.numbers["test"].get("median_absolute_error")}
+        for column, p in r.numbers["parity"].items():
+            row[f"{column} DP diff"] = p["demographic_parity_difference"]
+            row[f"{column} EO diff"] = p["equalized_odds_difference"]
+        rows.append(row)
+    return rows
+
+
+def render_html(run: artifacts.Run, result: Result, against: list[dict] | None = None) -> str:
+    n = result.numbers
+    test, intervals = n["test"], n["intervals"]
+    headline = [{"metric": k, "value": test.get(k), "95% interval": f"{_fmt(v[0])} – {_fmt(v[1])}"}
+                for k, v in intervals.items()]
+    rows = run.metrics.get("rows", {})
+    excluded = ", ".join(f"{k} {v:,}" for k, v in rows.get("excluded", {}).items()) or "none"
+    parts = [f"<h1>salarynet report: {html.escape(Path(run.path).name)}</h1>",
+             f"<p class=sub>Recipe <b>{html.escape(run.recipe.name)}</b>, task <b>{run.features.task}</b>, seed "
+             f"{run.recipe.seed}. Evaluated on {html.escape(n['rows_used'])} ({n['evaluated_rows']:,} rows).</p>",
+             "<h2>Data</h2>",
+             f"<p>Source: {html.escape(str(run.data.get('source')))} {html.escape(str(run.data.get('file') or run.data.get('url') or ''))}"
+             f" (sha256 {html.escape(str(run.data.get('sha256', ''))[:16])}…, read {html.escape(str(run.data.get('read_at', '')))})."
+             f" Rows read {rows.get('read', 0):,}, kept {rows.get('kept', 0):,}, excluded {excluded}; "
+             f"train {rows.get('train', 0):,} (fit {rows.get('fit', 0):,}, validation {rows.get('validation', 0):,}), "
+             f"test {rows.get('test', 0):,}.</p>",
+             "<h2>Test metrics</h2>", _table(headline, ["metric", "value", "95% interval"]),
+             f"<p class=note>Intervals: {BOOTSTRAP} bootstrap resamples of the evaluation rows (percentile).</p>",
+             '<div class="grid">', _img(result.images, "curves", "training and validation curves"),
+             _img(result.images, "roc_pr", "ROC and precision-recall curves"),
+             _img(result.images, "calibration", f"calibration (expected calibration error {n.get('calibration', {}).get('ece', 0):.3f})"),
+             _img(result.images, "confusion", "confusion matrix"),
+             _img(result.images, "predicted_vs_true", "predicted against true salary"), "</div>",
+             f"<h2>Groups</h2><p>Decision judged: <b>{html.escape(n['decision'])}</b>. Selection rate: the share predicted "
+             f"above; TPR/FPR: among those truly above / at or below. Parity differences use groups of {MIN_GROUP}+ rows.</p>"]
+    for column, table in n["groups"].items():
+        p = n["parity"][column]
+        parts.append(f"<h3>{column}</h3>" + _table(table, GROUP_COLUMNS) +
+                     f"<p>demographic-parity difference <b>{p['demographic_parity_difference']:.4f}</b>, "
+                     f"equalized-odds difference <b>{p['equalized_odds_difference']:.4f}</b></p>")
+    for column in n["missing_groups"]:
+        parts.append(f"<h3>{column}</h3><p class=note>The data has no {column} answers: no {column} groups to report.</p>")
+    parts.append(_img(result.images, "groups", "selection, true and false positive rates per group"))
+    if against:
+        parts.append("<h2>Against another run</h2>" + _table(against, list(against[0])) +
+                     "<p>The accuracy cost and the fairness change of one run against the other, on their own test rows.</p>")
+    parts += ["<h2>Which answers matter</h2>", _img(result.images, "importance", "permutation importance"),
+              "<h2>Recipe</h2>", f"<pre>{html.escape(json.dumps(run.recipe.model_dump(mode='json'), indent=2))}</pre>",
+              "<h2>Caveats</h2><ul>" + "".join(f"<li>{html.escape(c)}</li>" for c in CAVEATS) + "</ul>"]
+    style = ("body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:0 auto;padding:1rem 1.5rem;color:#1f2933}"
+             "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #cbd2d9;padding:.2rem .6rem;text-align:right}"
+             "td:first-child,th:first-child{text-align:left}.sub,.note{color:#52606d}.grid{display:flex;flex-wrap:wrap;gap:1rem}"
+             "figure{margin:0}img{max-width:100%;border:1px solid #e4e7eb}figcaption{color:#52606d;font-size:.85rem}"
+             "pre{background:#f5f7fa;padding:.6rem;overflow:auto;font-size:.8rem;max-height:24rem}")
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>salarynet report: {html.escape(Path(run.path).name)}"
+            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+def render_card(run: artifacts.Run, result: Result, against: list[dict] | None = None) -> str:
+    n = result.numbers
+    rows = run.metrics.get("rows", {})
+    lines = [f"# Model card: {Path(run.path).name}", "",
+             f"- **Model**: salarynet recipe `{run.recipe.name}` ({run.features.task}; "
+             f"{' -> '.join(str(u) for u in run.spec.units)} dense units), seed {run.recipe.seed}.",
+             f"- **Inputs**: {', '.join(c.column for c in run.features.columns)}"
+             f"{' + text: ' + ', '.join(run.features.text.columns) if run.features.text else ''}"
+             f"{' (gender and race left out: features.exclude_protected)' if run.recipe.features.exclude_protected else ''}.",
+             "- **Intended use**: exploring what the Ask A Manager 2021 survey says about pay; not decisions about people.",
+             f"- **Data**: {run.data.get('source')} {run.data.get('file') or run.data.get('url') or ''}, sha256 "
+             f"`{str(run.data.get('sha256', ''))[:16]}…`; read {rows.get('read', 0):,}, kept {rows.get('kept', 0):,}, "
+             f"excluded {json.dumps(rows.get('excluded', {}))}; test {rows.get('test', 0):,} rows.", "",
+             f"## Test metrics ({n['rows_used']}, {n['evaluated_rows']:,} rows; 95% bootstrap intervals)", "",
+             "| metric | value | 95% interval |", "|---|---:|---|"]
+    lines += [f"| {k} | {_fmt(n['test'].get(k))} | {_fmt(v[0])} – {_fmt(v[1])} |" for k, v in n["intervals"].items()]
+    if "calibration" in n:
+        lines += ["", f"Expected calibration error: {n['calibration']['ece']:.4f} (10 bins)."]
+    lines += ["", f"## Groups (decision: {n['decision']})", ""]
+    for column, table in n["groups"].items():
+        p = n["parity"][column]
+        lines += [f"### {column}", "", "| " + " | ".join(GROUP_COLUMNS) + " |", "|---|" + "---:|" * (len(GROUP_COLUMNS) - 1)]
+        lines += ["| " + " | ".join(_fmt(r.get(c)) for c in GROUP_COLUMNS) + " |" for r in table]
+        lines += ["", f"Demographic-parity difference {p['demographic_parity_difference']:.4f}; equalized-odds difference "
+                  f"{p['equalized_odds_difference']:.4f} (groups of {MIN_GROUP}+ rows).", ""]
+    lines += [f"- The data has no {c} answers: no {c} groups." for c in n["missing_groups"]]
+    if against:
+        cols = list(against[0])
+        lines += ["", "## Against another run", "", "| " + " | ".join(cols) + " |", "|---|" + "---:|" * (len(cols) - 1)]
+        lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in against]
+    lines += ["", f"## Which answers matter ({n['importance_measure']} when one is shuffled)", ""]
+    lines += [f"- {k}: {_fmt(v)}" for k, v in n["importance"].items()]
+    lines += ["", "## Caveats", ""] + [f"- {c}" for c in CAVEATS]
+    return "\n".join(lines) + "\n"
+
+
+def write(out: Path, page: str, card: str, numbers: dict[str, Any]) -> tuple[Path, Path, Path]:
+    """report.html, <stem>.md (the model card) and <stem>.json beside it, each written whole or not at all."""
+    card_path, json_path = out.with_suffix(".md"), out.with_suffix(".json")
+    for path, text in ((out, page), (card_path, card), (json_path, json.dumps(numbers, indent=2, default=float) + "\n")):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    return out, card_path, json_path

@@ -1,0 +1,374 @@
+"""salarynet sweep: recipes x folds x seeds on Dask, a LocalCluster on 127.0.0.1 or a given scheduler.
+
+A trial is one recipe (the base recipe with one combination of the grid's values). Trials that differ
+only in their learning rate form a group: one task, which trains every trial, fold and seed of the
+group with one compiled, vmapped call per fold (the rate is a value in the training state). Tasks
+are small and pure: (survey, base recipe, group, folds, seeds) in, metrics out; the survey is
+scattered to the workers once. Each finished trial is written at once (DIR/trials/<id>.json), so an
+interrupted sweep keeps its results and --resume skips them.
+"""
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import random
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sklearn.model_selection import StratifiedKFold
+
+from . import pipeline
+from .data import Survey
+from .errors import DataError, RecipeError
+from .recipe import apply_values, read_recipe_source, validate_recipe
+
+BATCHED = "compile.learning_rate"  # a value in the compiled fit: trials that differ only here share one call
+LOWER_IS_BETTER = ("loss", "log_loss", "median_absolute_error", "mean_absolute_error")
+
+
+class SearchSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["grid", "random"] = "grid"
+    trials: int | None = Field(None, gt=0)  # random: how many combinations to draw
+    seed: int = 0  # random: which ones
+    metric: str | None = None  # what "best" means; default: auc (binary), accuracy (bands), median $ error (regression)
+
+
+class GridFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grid: dict[str, list[Any]] = Field(min_length=1)
+    search: SearchSection = SearchSection()
+
+
+@dataclass(frozen=True)
+class Trial:
+    id: str
+    values: dict[str, Any]  # dotted recipe key -> value
+
+
+@dataclass(frozen=True)
+class Plan:
+    base: dict[str, Any]  # the base recipe's raw table
+    base_name: str
+    trials: list[Trial]
+    keys: list[str]  # the swept keys, in the grid file's order
+    metric: str
+    task: str
+
+
+def read_grid(path: Path) -> GridFile:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the grid ({e.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid TOML: {e}") from None
+    try:
+        grid = GridFile.model_validate(raw)
+    except ValidationError as e:
+        errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")  # a misspelt name first
+        first = errors[0]
+        where = ".".join(str(p) for p in first["loc"])
+        msg = "unknown name" if first["type"] == "extra_forbidden" else first["msg"]
+        raise DataError(f"{path}: {where}: {msg} (a grid file has [grid] \"section.key\" = [values, ...] "
+                        "and optionally [search] kind, trials, seed, metric)") from None
+    for key, values in grid.grid.items():
+        if not values:
+            raise DataError(f"{path}: grid.{key!r} has no values; give a list of at least one")
+    if grid.search.kind == "random" and grid.search.trials is None:
+        raise DataError(f"{path}: [search] kind = \"random\" needs trials = N")
+    return grid
+
+
+def _trial_id(values: dict[str, Any], context: dict[str, Any]) -> str:
+    text = json.dumps({"values": values, **context}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def plan(base: str, grid_path: Path, folds: int, seeds: int, data_sha: str | None,
+         overrides: dict[str, Any] | None = None) -> Plan:
+    """Every trial of the grid (or a random draw of them), each checked as a recipe before anything runs."""
+    grid = read_grid(grid_path)
+    raw, origin = read_recipe_source(base)
+    raw = apply_values(raw, overrides or {})
+    combos = [dict(zip(grid.grid, values)) for values in itertools.product(*grid.grid.values())]
+    if grid.search.kind == "random":
+        combos = random.Random(grid.search.seed).sample(combos, min(grid.search.trials, len(combos)))
+    context = {"base": raw, "folds": folds, "seeds": seeds, "data": data_sha}
+    trials = []
+    for values in combos:
+        try:
+            recipe = validate_recipe(apply_values(raw, values, flag=f"{grid_path}: grid"), origin)
+        except RecipeError as e:
+            raise RecipeError(f"{e} (from {grid_path}: {json.dumps(values)})") from None
+        trials.append(Trial(_trial_id(values, context), values))
+    task = recipe.features.task
+    metric = grid.search.metric or {"binary": "auc", "bands": "accuracy"}.get(task, "median_absolute_error")
+    return Plan(raw, origin, trials, list(grid.grid), metric, task)
+
+
+def groups(trials: list[Trial], batch: bool) -> list[list[Trial]]:
+    """Trials that differ only in the learning rate, together (with batch); else one trial a group."""
+    if not batch:
+        return [[t] for t in trials]
+    by_rest: dict[str, list[Trial]] = {}
+    for t in trials:
+        rest = json.dumps({k: v for k, v in t.values.items() if k != BATCHED}, sort_keys=True, default=str)
+        by_rest.setdefault(rest, []).append(t)
+    return list(by_rest.values())
+
+
+def _where() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return "local"
+
+
+def run_group(survey: Survey, base: dict[str, Any], group: list[Trial], folds: int, seeds: int,
+              batch: bool = True) -> list[dict[str, Any]]:
+    """The task: train every trial of the group on the same stratified folds, `seeds` seeds each
+    (the recipe's seed, +1, ...) -> one result per trial: metrics per fold and seed, and their mean and sd."""
+    from .source import use_compile_cache
+
+    use_compile_cache()
+    started = time.perf_counter()
+    recipes = [validate_recipe(apply_values(base, t.values)) for t in group]
+    first = recipes[0]
+    sel = pipeline.select_rows(survey, first)
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=first.seed)
+    runs: list[list[dict[str, Any]]] = [[] for _ in group]
+    members = [(i, first.seed + s) for i in range(len(group)) for s in range(seeds)]
+    for fold, (train_idx, test_idx) in enumerate(splitter.split(sel.frame, pipeline.strata(sel, first.features.task))):
+        prep = pipeline.prepare(survey, first, sel=sel, split=(train_idx, test_idx))
+        majority = pipeline.majority(prep.y_train)
+        batches = [members] if batch else [[m] for m in members]
+        for chunk in batches:
+            rates = [recipes[i].compile.learning_rate for i, _ in chunk]
+            spec, params, histories, _ = pipeline.train_prepared(
+                first, [prep] * len(chunk), [seed for _, seed in chunk],
+                learning_rates=None if len(chunk) == 1 and rates[0] == first.compile.learning_rate else rates)
+            for (i, seed), p, history in zip(chunk, params, histories):
+                scored = pipeline.score(spec, p, recipes[i], prep.state, prep.x_test, prep.y_test, majority,
+                                        prep.salary_test)
+                runs[i].append({"fold": fold, "seed": seed, "epochs": int(len(history["loss"])),
+                                **{k: v for k, v in scored.items() if isinstance(v, (int, float)) and v is not None}})
+    seconds = time.perf_counter() - started
+    where = _where()
+    return [{"trial": t.id, "values": t.values, "runs": r, "summary": summarise(r), "seconds": seconds / len(group),
+             "group": len(group), "worker": where} for t, r in zip(group, runs)]
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    out = {}
+    for key in runs[0]:
+        if key in ("fold", "seed"):
+            continue
+        values = np.array([r[key] for r in runs if isinstance(r.get(key), (int, float))], dtype=float)
+        if len(values):
+            out[key] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+    return out
+
+
+# ---------------------------------------------------------------- the output folder
+
+def trial_path(out: Path, trial_id: str) -> Path:
+    return out / "trials" / f"{trial_id}.json"
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n")
+    tmp.replace(path)
+
+
+def finished(out: Path, trials: list[Trial]) -> dict[str, dict[str, Any]]:
+    done = {}
+    for t in trials:
+        try:
+            done[t.id] = json.loads(trial_path(out, t.id).read_text())
+        except (OSError, ValueError):
+            pass
+    return done
+
+
+def _better(metric: str) -> Callable[[float], float]:
+    return (lambda v: v) if metric in LOWER_IS_BETTER else (lambda v: -v)
+
+
+def write_tables(out: Path, the_plan: Plan, results: dict[str, dict[str, Any]]) -> None:
+    """results.json and results.csv: one row per finished trial, best first."""
+    import pandas as pd
+
+    key = _better(the_plan.metric)
+    ordered = sorted(results.values(), key=lambda r: key(r["summary"].get(the_plan.metric, {}).get("mean", math.inf)))
+    rows = []
+    for r in ordered:
+        row = {"trial": r["trial"], **{k: json.dumps(r["values"][k]) if isinstance(r["values"][k], (list, dict))
+                                          else r["values"][k] for k in the_plan.keys}}
+        for metric, stat in r["summary"].items():
+            row[f"{metric}_mean"], row[f"{metric}_sd"] = stat["mean"], stat["sd"]
+        row |= {"runs": len(r["runs"]), "seconds": round(r["seconds"], 3), "group": r["group"], "worker": r["worker"]}
+        rows.append(row)
+    write_json_atomic(out / "results.json", {"base": the_plan.base_name, "metric": the_plan.metric,
+                                             "trials": len(the_plan.trials), "finished": len(results), "results": ordered})
+    tmp = out / ".results.csv.tmp"
+    pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
+    tmp.replace(out / "results.csv")
+
+
+def best(the_plan: Plan, results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    key = _better(the_plan.metric)
+    scored = [r for r in results.values() if the_plan.metric in r["summary"]]
+    return min(scored, key=lambda r: key(r["summary"][the_plan.metric]["mean"])) if scored else None
+
+
+def write_best(out: Path, the_plan: Plan, results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    import tomli_w
+
+    top = best(the_plan, results)
+    if top is None:
+        return None
+    raw = apply_values(the_plan.base, top["values"])
+    raw["name"] = f"{raw.get('name', 'recipe')}-best"
+    stat = top["summary"][the_plan.metric]
+    header = (f"# The best of {len(results)} trials of `salarynet sweep` on {the_plan.base_name}: "
+              f"{the_plan.metric} {stat['mean']:.4f} ± {stat['sd']:.4f}\n# over {len(top['runs'])} fold x seed runs; "
+              f"swept values: {json.dumps(top['values'])}\n")
+    tmp = out / ".best.toml.tmp"
+    tmp.write_text(header + tomli_w.dumps(raw))
+    tmp.replace(out / "best.toml")
+    return top
+
+
+def plot(out: Path, the_plan: Plan, results: dict[str, dict[str, Any]]) -> Path:
+    """The metric against each swept value: every trial a dot (its sd a bar), the mean per value a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = the_plan.keys
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False, sharey=True)
+    for ax, key in zip(axes[0], keys):
+        values = list(dict.fromkeys(json.dumps(t.values[key]) for t in the_plan.trials))
+        means = {v: [] for v in values}
+        for r in results.values():
+            if the_plan.metric not in r["summary"]:
+                continue
+            v = json.dumps(r["values"][key])
+            stat = r["summary"][the_plan.metric]
+            x = values.index(v) + np.random.default_rng(int(r["trial"][:8], 16)).uniform(-0.08, 0.08)  # jitter
+            ax.errorbar(x, stat["mean"], yerr=stat["sd"], fmt="o", color="#60a5fa", alpha=0.8, ms=4)
+            means[v].append(stat["mean"])
+        xs = [i for i, v in enumerate(values) if means[v]]
+        ax.plot(xs, [np.mean(means[values[i]]) for i in xs], "-", color="#1d4ed8", lw=2)
+        ax.set_xticks(range(len(values)), [v.strip('"') for v in values], rotation=30, ha="right")
+        ax.set_xlim(-0.5, len(values) - 0.5)
+        ax.set_xlabel(key)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"{the_plan.metric} (mean over folds x seeds)")
+    fig.suptitle(f"sweep of {the_plan.base_name}: {len(results)} trials")
+    fig.tight_layout()
+    path = out / "sweep.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------- running it
+
+@dataclass
+class Outcome:
+    results: dict[str, dict[str, Any]]
+    ran: int  # trials trained by this call
+    skipped: int  # finished before (--resume)
+    seconds: float
+    workers: int
+    interrupted: bool = False
+
+
+def _local_cluster(workers: int):
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address="127.0.0.1:0", silence_logs=40)
+
+
+def sweep(survey: Survey, the_plan: Plan, out: Path, folds: int, seeds: int, scheduler: str | None = None,
+          workers: int | None = None, batch: bool = True, resume: bool = False, serial: bool = False,
+          on_trial: Callable[[dict[str, Any], int, int], None] | None = None) -> Outcome:
+    """Run the plan's unfinished trials and write each as it finishes; then the tables, best.toml and the plot.
+    serial: no Dask, the same tasks in this process (the reference the tests hold Dask to)."""
+    if not resume and (out / "trials").is_dir() and any((out / "trials").glob("*.json")):
+        raise DataError(f"{out}: holds the results of a sweep; --resume continues it, or choose another --out")
+    (out / "trials").mkdir(parents=True, exist_ok=True)
+    results = finished(out, the_plan.trials) if resume else {}
+    todo = groups([t for t in the_plan.trials if t.id not in results], batch)
+    skipped = len(results)
+    started = time.perf_counter()
+    ran = 0
+
+    def record(group_results: list[dict[str, Any]]) -> None:
+        nonlocal ran
+        for r in group_results:
+            write_json_atomic(trial_path(out, r["trial"]), r)
+            results[r["trial"]] = r
+            ran += 1
+            if on_trial:
+                on_trial(r, len(results), len(the_plan.trials))
+        write_tables(out, the_plan, results)
+
+    interrupted = False
+    n_workers = 1
+    try:
+        if serial:
+            for group in todo:
+                record(run_group(survey, the_plan.base, group, folds, seeds, batch))
+        elif todo:
+            n_workers = _run_dask(survey, the_plan, todo, folds, seeds, batch, scheduler, workers, record)
+    except KeyboardInterrupt:
+        interrupted = True
+    if results:
+        write_tables(out, the_plan, results)
+        write_best(out, the_plan, results)
+        plot(out, the_plan, results)
+    return Outcome(results, ran, skipped, time.perf_counter() - started, n_workers, interrupted)
+
+
+def _run_dask(survey: Survey, the_plan: Plan, todo: list[list[Trial]], folds: int, seeds: int, batch: bool,
+              scheduler: str | None, workers: int | None, record: Callable[[list[dict[str, Any]]], None]) -> int:
+    from distributed import Client, as_completed
+
+    cluster = None if scheduler else _local_cluster(workers or os.cpu_count() or 1)
+    try:
+        client = Client(scheduler or cluster, timeout="30s")
+    except (OSError, TimeoutError) as e:
+        if cluster:
+            cluster.close()
+        raise DataError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
+    futures = []
+    try:
+        n_workers = len(client.scheduler_info()["workers"])
+        data = client.scatter(survey, broadcast=True)  # once, not with every task
+        futures = [client.submit(run_group, data, the_plan.base, group, folds, seeds, batch, pure=False)
+                   for group in todo]
+        for future in as_completed(futures):
+            record(future.result())
+        return n_workers
+    finally:
+        client.cancel(futures)
+        client.close()
+        if cluster:
+            cluster.close()
+
