@@ -277,3 +277,15 @@ def currency_code(
         if named and named != {code}:
             code = None
     return code if code in known else None
+
+
+def band_order(values: list[str]) -> list[str]:
+    """Answer bands by their first number ('under 18' < '18-24', '1 year or less' < '2 - 4 years');
+    answers without a number (education, gender) keep the order they came in."""
+    def first_number(v: str) -> float | None:
+        m = re.search(r"\d+", v)
+        return None if m is None else int(m.group()) - (0.5 if re.search(r"under|less", v, re.I) else 0)
+    numbers = [first_number(v) for v in values]
+    if any(n is None for n in numbers):
+        return values
+    return [v for _, v in sorted(zip(numbers, values))]

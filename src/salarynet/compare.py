@@ -19,6 +19,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from . import features, metrics, pipeline
 from .data import Survey
+from .model import Inputs
 from .recipe import Recipe, load_recipe
 
 Predictor = Callable[[pd.DataFrame, np.ndarray, pd.DataFrame], np.ndarray]  # (train rows, labels, test rows) -> outputs
@@ -94,22 +95,23 @@ def majority(recipe: Recipe) -> Predictor:
     return predict
 
 
-def _fit_fold(recipe: Recipe, train_rows: pd.DataFrame, labels: np.ndarray) -> Callable[[pd.DataFrame], np.ndarray]:
-    """Train the recipe on a fold's rows (its own validation split inside them) -> rows -> outputs
-    (class probabilities, or log salary with its range)."""
+def _fit_fold(recipe: Recipe, train_rows: pd.DataFrame, labels: np.ndarray) \
+        -> tuple[features.FeatureState, Callable[[Inputs], np.ndarray]]:
+    """Train the recipe on a fold's rows (its own validation split inside them) -> (state, rows' inputs ->
+    outputs: class probabilities, or log salary with its range)."""
     frame = train_rows.reset_index(drop=True)
     sel = pipeline.Selection(frame, np.zeros(len(frame)), labels, {"read": len(frame), "kept": len(frame), "excluded": {}})
     prep = pipeline.prepare(Survey(frame, "fold", "form"), recipe, sel=sel,
                             split=(np.arange(len(frame)), np.arange(0)))
     spec, params, _, _ = pipeline.train_prepared(recipe, [prep], [recipe.seed])
-
-    return lambda rows: pipeline.run_outputs(spec, params[0], prep.state, rows)
+    return prep.state, pipeline.predictor(spec, params[0], prep.state)
 
 
 def network(recipe: Recipe) -> Predictor:
     """A salarynet recipe trained on the fold's rows."""
     def predict(train_rows, labels, test_rows):
-        return _fit_fold(recipe, train_rows, labels)(test_rows)
+        state, outputs = _fit_fold(recipe, train_rows, labels)
+        return outputs(features.encode(state, test_rows)[0])
     return predict
 
 
@@ -131,28 +133,23 @@ def fold_metrics(recipe: Recipe, outputs: np.ndarray, labels: np.ndarray, salary
     return {k: m[k] for k in ("accuracy", "auc", "log_loss")}
 
 
-def permutation_importance(recipe: Recipe, predict_outputs: Callable[[pd.DataFrame], np.ndarray], rows: pd.DataFrame,
-                           labels: np.ndarray, salary: np.ndarray, majority_class: int, repeats: int = 3,
+def permutation_importance(recipe: Recipe, state: features.FeatureState, outputs: Callable[[Inputs], np.ndarray],
+                           x: Inputs, labels: np.ndarray, salary: np.ndarray, majority_class: int, repeats: int = 3,
                            seed: int = 0) -> dict[str, float]:
     """Per survey question (the text columns together as one): how much the score drops when that
-    question's answers are shuffled across the test rows. Score: AUC, or minus the median dollar error."""
-    def score(outputs):
-        m = fold_metrics(recipe, outputs, labels, salary, majority_class)
+    question's answers are shuffled across the test rows. Score: AUC, or minus the median dollar error.
+    The encoded inputs are shuffled, so the rows are encoded once."""
+    def score(out):
+        m = fold_metrics(recipe, out, labels, salary, majority_class)
         return -m["median_absolute_error"] if recipe.features.task == "regression" else (m["auc"] or m["accuracy"])
 
-    questions = {c.column: [c.column] for c in recipe.features.columns}
-    if recipe.features.text:
-        questions["job title (text)"] = list(recipe.features.text.columns)
-    base = score(predict_outputs(rows))
+    base = score(outputs(x))
     rng = np.random.default_rng(seed)
     drops = {}
-    for name, cols in questions.items():
+    for name, part in features.question_parts(state).items():
         losses = []
         for _ in range(repeats):
-            shuffled = rows.copy()
-            order = rng.permutation(len(rows))
-            shuffled[cols] = rows[cols].to_numpy()[order]
-            losses.append(base - score(predict_outputs(shuffled)))
+            losses.append(base - score(outputs(features.shuffle_question(x, part, rng.permutation(len(labels))))))
         drops[name] = float(np.mean(losses))
     return dict(sorted(drops.items(), key=lambda kv: -kv[1]))
 
@@ -196,9 +193,9 @@ def compare(survey: Survey, recipe: Recipe, folds: int = 5, on_step: Callable[[s
 
 
 def _importance(recipe: Recipe, sel: pipeline.Selection, train_idx, test_idx, majority_class: int) -> dict[str, float]:
-    outputs = _fit_fold(recipe, sel.frame.iloc[train_idx], sel.labels[train_idx])
-    rows = sel.frame.iloc[test_idx].reset_index(drop=True)
-    return permutation_importance(recipe, outputs, rows, sel.labels[test_idx], sel.salary[test_idx], majority_class)
+    state, outputs = _fit_fold(recipe, sel.frame.iloc[train_idx], sel.labels[train_idx])
+    x, _ = features.encode(state, sel.frame.iloc[test_idx])
+    return permutation_importance(recipe, state, outputs, x, sel.labels[test_idx], sel.salary[test_idx], majority_class)
 
 
 def roc_points(report: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:

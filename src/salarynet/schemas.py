@@ -1,5 +1,6 @@
 """The survey's three header schemas, mapped to one set of canonical column names."""
 
+import functools
 import re
 
 # Canonical name -> what the column holds. TidyTuesday's names, shortened where they were long.
@@ -91,6 +92,7 @@ SCHEMA_NAMES = {
 }
 
 
+@functools.lru_cache(maxsize=1 << 16)  # answers repeat: a file has a few thousand distinct ones
 def normalise(text: str) -> str:
     """Fold case, curly quotes and runs of white space, so that spellings compare equal."""
     text = text.replace("\ufeff", "").replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')

@@ -24,6 +24,7 @@ from pydantic import ConfigDict, ValidationError, create_model
 from pydantic_core import PydanticCustomError
 
 from . import artifacts, model, pipeline
+from .answers import band_order
 from .data import tidy_answers
 from .features import options
 from .schemas import CHOICE_COLUMNS, COLUMNS, normalise
@@ -52,24 +53,13 @@ class Field:
                 "allowed": list(self.allowed)}
 
 
-def _band_order(values: list[str]) -> list[str]:
-    """Bands by their first number ('under 18' < '18-24', '1 year or less' < '2 - 4 years'); other answers as they were."""
-    def first_number(v: str) -> float | None:
-        m = re.search(r"\d+", v)
-        return None if m is None else int(m.group()) - (0.5 if re.search(r"under|less", v, re.I) else 0)
-    numbers = [first_number(v) for v in values]
-    if any(n is None for n in numbers):
-        return values
-    return [v for _, v in sorted(zip(numbers, values))]
-
-
 def fields_of(run: artifacts.Run) -> list[Field]:
     out = []
     for col in run.features.columns:
         question = COLUMNS.get(col.column, col.column)
         keys = {normalise(k) if col.encoding == "ordinal" else k: k if col.encoding == "ordinal" else col.label(k)
                 for k in col.codes if k != "(blank)"}
-        allowed = tuple(_band_order(list(keys.values())))
+        allowed = tuple(band_order(list(keys.values())))
         if col.encoding == "ordinal":
             out.append(Field(col.column, question, "choice", allowed, True, keys))
         elif col.encoding == "multi":
