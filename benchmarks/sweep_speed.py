@@ -36,7 +36,7 @@ def main() -> None:
         grid = Path(tmp) / "grid.toml"
         grid.write_text(GRID)
         the_plan = sweep.plan("tutorial", grid, args.folds, args.seeds, sha256(Path(args.data)),
-                              {"fit.epochs": args.epochs})
+                              [f"fit.epochs={args.epochs}"])
         for workers, batch in [(1, True), (2, True), (1, False), (2, False)]:
             out = Path(tmp) / f"w{workers}-{batch}"
             outcome = sweep.sweep(survey, the_plan, out, args.folds, args.seeds, workers=workers, batch=batch)

@@ -135,3 +135,17 @@ def test_a_browser_shows_the_plots(reported):
             browser.close()
     assert len(widths) >= 5 and all(w > 300 for w in widths)
     assert imread(ARTIFACTS / "report.png").shape[0] > 2000
+
+
+def test_by_default_the_report_goes_into_the_run_and_keeps_it_replaceable(run_dir, trained, tmp_path):
+    import shutil
+
+    from salarynet import pipeline
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    invoke("report", copy)  # no --data: the run's own survey file
+    assert (copy / "report.html").is_file() and (copy / "report.md").is_file()
+    assert json.loads((copy / "report.json").read_text())["rows_used"] == "the run's test rows"
+    pipeline.save_run(trained, copy)  # training again into the folder replaces it: the report is salarynet's own
+    assert not (copy / "report.html").exists()

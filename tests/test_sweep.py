@@ -16,7 +16,7 @@ from salarynet.errors import DataError, RecipeError
 from salarynet.recipe import load_recipe
 
 runner = CliRunner()
-SHORT = {"fit.epochs": 2}
+SHORT = ["fit.epochs=2"]
 
 
 def grid_file(tmp_path, text: str):
@@ -79,7 +79,7 @@ def test_dask_equals_a_serial_run_number_for_number(snapshot, tmp_path, cluster)
 def test_a_killed_worker_loses_no_trial(snapshot, tmp_path, cluster):
     c, client = cluster
     grid = grid_file(tmp_path, '[grid]\n"compile.optimizer" = ["adagrad", "adam", "sgd", "rmsprop"]\n')
-    the_plan = sweep.plan("tutorial", grid, 2, 1, "sha", {"fit.epochs": 6})
+    the_plan = sweep.plan("tutorial", grid, 2, 1, "sha", ["fit.epochs=6"])
     pids = client.run(os.getpid)
     outcome = {}
     thread = threading.Thread(target=lambda: outcome.setdefault(

@@ -188,3 +188,25 @@ def test_sample_weights_scale_the_loss():
     step1 = p1["dense"][0]["kernel"] - init["dense"][0]["kernel"]
     step2 = p2["dense"][0]["kernel"] - init["dense"][0]["kernel"]
     np.testing.assert_allclose(step2, 2 * step1, rtol=1e-4, atol=1e-7)  # plain SGD: twice the gradient
+
+
+def test_a_moving_average_of_the_weights_is_the_model():
+    data = toy_data(n=13)
+    spec = train.FitSpec(SPEC, "binary_crossentropy", "sgd", 0.1, 5, False, average=0.5)
+    params, history = train.fit(spec, 3, data, epochs=2)
+    # The same steps by hand: plain SGD, and the average with the decay's warm-up min(0.5, (1 + t) / (10 + t)).
+    weights = train.make_train(spec)[0](train.seed_streams(3)[0]).params
+    average, step = weights, 0
+    loss_fn = LOSSES["binary_crossentropy"]
+    for _ in range(2):
+        for start in range(0, 13, 5):
+            xb, yb = data.x[start:start + 5], data.y[start:start + 5]
+            grads = jax.grad(lambda p: jnp.mean(loss_fn(yb, model.apply(SPEC, p, xb))))(weights)
+            weights = jax.tree.map(lambda w, g: w - 0.1 * g, weights, grads)
+            decay = min(0.5, (1 + step) / (10 + step))
+            average = jax.tree.map(lambda a, w: decay * a + (1 - decay) * w, average, weights)
+            step += 1
+    np.testing.assert_allclose(params["dense"][0]["kernel"], average["dense"][0]["kernel"], atol=1e-6)
+    assert not np.allclose(params["dense"][0]["kernel"], weights["dense"][0]["kernel"], atol=1e-4)
+    val = float(jnp.mean(loss_fn(data.y_val, model.apply(SPEC, params, data.x_val))))
+    assert val == pytest.approx(history["val_loss"][-1], rel=1e-5)  # validation judges the averaged weights

@@ -62,7 +62,7 @@ def _ours(folder: Path, kind: str) -> bool:
 
 
 OUR_FILES = {WEIGHTS, "model.json", "preprocessing.json", "recipe.json", "data.json", "metrics.json", "history.csv",
-             "curves.png", "compare.md", "compare.json", "roc.png"}
+             "curves.png", "compare.md", "compare.json", "roc.png", "report.html", "report.md", "report.json"}
 
 
 def write_run(out: Path, files: dict[str, bytes], kind: str = "model.json") -> Path:

@@ -262,7 +262,6 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes, each with the model loaded once.")] = 1,
 ) -> None:
     """Serve a run: the page at /, POST /predict, GET /model and /health (FastAPI + uvicorn)."""
-    import os
     import socket
 
     import uvicorn
@@ -304,15 +303,12 @@ def sweep(
     set_: SetOpt = None,
 ) -> None:
     """Train every combination of the grid on the same folds and seeds, on Dask; keep each result as it finishes."""
-    from . import source
     from . import sweep as sweeping
-    from .recipe import _parse_value
 
     if scheduler and workers:
         raise DataError("--workers sizes the local cluster; with --scheduler the cluster's own workers run the trials")
-    overrides = {k.strip(): _parse_value(v.strip()) for k, _, v in (item.partition("=") for item in set_ or [])}
     survey, provenance = _open(data)
-    the_plan = sweeping.plan(recipe, grid, folds, seeds, provenance.get("sha256"), overrides)
+    the_plan = sweeping.plan(recipe, grid, folds, seeds, provenance.get("sha256"), set_)
     err.print(f"sweep: {len(the_plan.trials)} trials x {folds} folds x {seeds} seed(s) of {the_plan.base_name}, "
               f"best by {the_plan.metric}; on {scheduler or f'a local Dask cluster ({workers or os.cpu_count()} workers)'}",
               highlight=False)

@@ -114,7 +114,7 @@ def model_spec(recipe: Recipe, state: features.FeatureState) -> model.ModelSpec:
 def fit_spec(recipe: Recipe, spec: model.ModelSpec) -> train.FitSpec:
     return train.FitSpec(spec, recipe.compile.loss, recipe.compile.optimizer, recipe.compile.learning_rate,
                          recipe.fit.batch_size, recipe.fit.shuffle, recipe.model.l2, recipe.fit.early_stopping,
-                         tuple(recipe.features.quantiles))
+                         tuple(recipe.features.quantiles), recipe.fit.average)
 
 
 def targets(labels: np.ndarray, spec: model.ModelSpec, state: features.FeatureState) -> np.ndarray:

@@ -155,6 +155,9 @@ class FitSection(_Section):
     early_stopping: int | None = Field(None, gt=0)
     # balanced: weigh each class by rows / (classes * its rows), as scikit-learn's "balanced".
     class_weight: Literal["none", "balanced"] = "none"
+    # The model is an exponential moving average of the weights over the steps, with this decay
+    # (e.g. 0.99): it smooths the noise of small-batch steps. None: the last (or best) weights.
+    average: float | None = Field(None, gt=0, lt=1)
 
 
 class Recipe(_Section):

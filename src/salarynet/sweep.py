@@ -28,7 +28,7 @@ from sklearn.model_selection import StratifiedKFold
 from . import pipeline
 from .data import Survey
 from .errors import DataError, RecipeError
-from .recipe import apply_values, read_recipe_source, validate_recipe
+from .recipe import apply_overrides, apply_values, read_recipe_source, validate_recipe
 
 BATCHED = "compile.learning_rate"  # a value in the compiled fit: trials that differ only here share one call
 LOWER_IS_BETTER = ("loss", "log_loss", "median_absolute_error", "mean_absolute_error")
@@ -94,11 +94,12 @@ def _trial_id(values: dict[str, Any], context: dict[str, Any]) -> str:
 
 
 def plan(base: str, grid_path: Path, folds: int, seeds: int, data_sha: str | None,
-         overrides: dict[str, Any] | None = None) -> Plan:
-    """Every trial of the grid (or a random draw of them), each checked as a recipe before anything runs."""
+         overrides: list[str] | None = None) -> Plan:
+    """Every trial of the grid (or a random draw of them), each checked as a recipe before anything runs.
+    overrides: --set KEY=VALUE items applied to the base recipe first."""
     grid = read_grid(grid_path)
     raw, origin = read_recipe_source(base)
-    raw = apply_values(raw, overrides or {})
+    raw = apply_overrides(raw, list(overrides or []))
     combos = [dict(zip(grid.grid, values)) for values in itertools.product(*grid.grid.values())]
     if grid.search.kind == "random":
         combos = random.Random(grid.search.seed).sample(combos, min(grid.search.trials, len(combos)))

@@ -29,6 +29,7 @@ class FitSpec(NamedTuple):
     l2: float = 0.0
     early_stopping: int | None = None
     quantiles: tuple[float, float] = (0.1, 0.9)
+    average: float | None = None  # decay of an exponential moving average of the weights, used as the model
 
 
 class FitData(NamedTuple):
@@ -56,6 +57,8 @@ class TrainState(NamedTuple):
     key: jax.Array  # dropout
     # A value, not part of the compiled program: models with different rates train in one vmapped call.
     learning_rate: jax.Array
+    average: model.Params  # with spec.average: the moving average of the weights (else unused)
+    steps: jax.Array
 
 
 class EpochMetrics(NamedTuple):
@@ -132,7 +135,7 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
         key = np.asarray(jax.random.PRNGKey(int(rng.integers(2**31))) if spec.model.dropout else np.zeros(2, np.uint32))
         rate = learning_rate(spec.optimizer, spec.learning_rate if rate is None else rate)
         return TrainState(params, optimizer.init(params), params, jnp.float32(jnp.inf), jnp.int32(0), key,
-                          np.float32(rate))
+                          np.float32(rate), params, np.int32(0))
 
     def _loss_fn(params, x, y, weight, key):
         outputs = model.apply(spec.model, params, x, key if spec.model.dropout else None)
@@ -145,14 +148,18 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
 
     def _update_step(rate, carry, batch):
         # Only what a step changes is carried: a larger loop state costs copies on every step.
-        params, opt_state, key = carry
+        params, opt_state, key, average, step = carry
         x, y, weight = batch
         key, sub = jax.random.split(key) if spec.model.dropout else (key, None)
         (loss, outputs), grads = jax.value_and_grad(_loss_fn, has_aux=True)(params, x, y, weight, sub)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         updates = jax.tree.map(lambda u: u * rate, updates)
         real = (weight > 0).astype(jnp.float32)
-        return ((optax.apply_updates(params, updates), opt_state, key),
+        params = optax.apply_updates(params, updates)
+        if spec.average:  # the decay warms up (TensorFlow's num_updates rule): early weights don't linger
+            decay = jnp.minimum(spec.average, (1.0 + step) / (10.0 + step))
+            average = jax.tree.map(lambda a, p: decay * a + (1 - decay) * p, average, params)
+        return ((params, opt_state, key, average, step + 1),
                 (loss * jnp.sum(real), jnp.sum(hits(outputs, y, spec.loss) * real)))
 
     def _epoch(state: TrainState, order: jax.Array, data: FitData):
@@ -167,11 +174,14 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
 
         # The last partial batch trains on its real rows only, as Keras's does.
         xs, ys, ws = jax.tree.map(batches, (data.x, data.y, data.w))
-        (params, opt_state, key), (loss_sums, hit_sums) = jax.lax.scan(
-            functools.partial(_update_step, state.learning_rate), (state.params, state.opt_state, state.key), (xs, ys, ws))
-        state = state._replace(params=params, opt_state=opt_state, key=key)
+        carry = (state.params, state.opt_state, state.key, state.average if spec.average else (), state.steps)
+        (params, opt_state, key, average, steps), (loss_sums, hit_sums) = jax.lax.scan(
+            functools.partial(_update_step, state.learning_rate), carry, (xs, ys, ws))
+        state = state._replace(params=params, opt_state=opt_state, key=key, steps=steps,
+                               average=average if spec.average else state.average)
+        used = state.average if spec.average else state.params  # the weights the model is judged by
         if rows(data.x_val):
-            val_out = model.apply(spec.model, state.params, data.x_val)
+            val_out = model.apply(spec.model, used, data.x_val)
             val_loss = jnp.mean(loss_per_example(data.y_val, val_out))
             val_acc = jnp.mean(hits(val_out, data.y_val, spec.loss))
         else:
@@ -179,7 +189,7 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
         if rows(data.x_val) and spec.early_stopping:  # compiled only where it is used: it costs compile time
             better = val_loss < state.best_loss
             state = state._replace(
-                best_params=jax.tree.map(lambda new, old: jnp.where(better, new, old), state.params, state.best_params),
+                best_params=jax.tree.map(lambda new, old: jnp.where(better, new, old), used, state.best_params),
                 best_loss=jnp.where(better, val_loss, state.best_loss),
                 bad_epochs=jnp.where(better, 0, state.bad_epochs + 1))
         return state, (jnp.sum(loss_sums) / n, jnp.sum(hit_sums) / n, val_loss, val_acc)
@@ -256,7 +266,7 @@ def fit(spec: FitSpec, seed: int, data: FitData, epochs: int,
     state, history = _chunked(lambda st, orders: run(st, data, orders), init(init_rng),
                               lambda chunk: epoch_orders(shuffle_rng, n, chunk, spec.shuffle), epochs, on_chunk,
                               spec.early_stopping)
-    return _result(spec, state.params, state.best_params, history)
+    return _result(spec, state.average if spec.average else state.params, state.best_params, history)
 
 
 @functools.lru_cache(maxsize=32)
@@ -305,7 +315,7 @@ def fit_many(spec: FitSpec, seeds: list[int], data: FitData, epochs: int,
     def merged(field: str):
         return jax.tree.map(lambda *groups: np.concatenate(groups)[:count], *(jax.device_get(getattr(st, field)) for st in states))
 
-    return _result(spec, merged("params"), merged("best_params"), history)
+    return _result(spec, merged("average" if spec.average else "params"), merged("best_params"), history)
 
 
 class _Groups(list):
