@@ -3,7 +3,7 @@ import gzip
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SNAPSHOT, TIDY, TUTORIAL, form_rows
+from conftest import TIDY, TUTORIAL, form_rows
 
 from salarynet.data import canonicalise, parse_money, read_survey, salary_rows
 from salarynet.errors import DataError

@@ -1,6 +1,5 @@
 """Every stage on the real snapshot."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd

@@ -2,10 +2,9 @@
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
-from conftest import SNAPSHOT, TIDY, TUTORIAL
+from conftest import TIDY, TUTORIAL
 from typer.testing import CliRunner
 
 from salarynet.cli import app

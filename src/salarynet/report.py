@@ -19,7 +19,7 @@ from scipy.stats import rankdata
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score
 
-from . import artifacts, compare, features, metrics, pipeline, plots
+from . import artifacts, compare, features, pipeline, plots
 from .answers import band_order
 from .data import Survey
 

@@ -9,18 +9,17 @@ import asyncio
 import functools
 import json
 import os
-import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import ConfigDict, ValidationError, create_model
+from pydantic import AfterValidator, ConfigDict, StringConstraints, ValidationError, create_model
 from pydantic_core import PydanticCustomError
 
 from . import artifacts, model, pipeline
@@ -101,10 +100,6 @@ def _validator(f: Field):
 
 def answers_model(fields: list[Field]):
     """The pydantic model of one answer set: unknown keys refused, each answer checked against the run's own."""
-    from typing import Annotated
-
-    from pydantic import AfterValidator, StringConstraints
-
     text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
     specs = {}
     for f in fields:
