@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,21 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("SALARYNET_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 
 
-def chromium_or_skip() -> None:
+@contextmanager
+def chromium_page(width: int, height: int):
+    """A page of Debian's headless chromium, through Playwright (which then downloads no browser)."""
     if not CHROMIUM.exists():
         if os.environ.get("CI"):  # .ci/run installs it: missing there is a failure, not a skip
             pytest.fail(f"{CHROMIUM} is missing; .ci/run should have installed Debian's chromium")
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
 
 
 def free_port() -> int:
@@ -60,36 +71,28 @@ def api_predict(url: str, body) -> dict:
 
 
 def test_fill_the_form_submit_and_read_the_answer(server):
-    chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 1000})
-            page.goto(server)
-            page.wait_for_selector("#f-age option", state="attached")
-            page.select_option("#f-age", "35-44")
-            page.select_option("#f-experience_overall", "11 - 20 years")
-            page.select_option("#f-experience_field", "8 - 10 years")
-            page.select_option("#f-education", "Master's degree")
-            page.select_option("#f-gender", "Woman")
-            page.select_option("#f-state", "Washington")
-            page.check("#f-race-White")
-            page.fill("#f-industry", "Computing or Tech")
-            page.fill("#f-country", "USA")
-            page.fill("#f-city", "Seattle")
-            page.fill("#f-job_title", "Senior Software Engineer")
-            page.click("button[type=submit]")
-            page.wait_for_function("document.querySelectorAll('#chart circle').length > 0", timeout=15000)
-            answer, detail = page.text_content("#answer"), page.text_content("#detail")
-            bands = page.eval_on_selector_all("#f-experience_field option", "os => os.map(o => o.value)")
-            circles = page.eval_on_selector_all("#chart circle", "cs => cs.length")
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "serve-page.png"), full_page=True)
-            assert page.text_content("#error") == ""
-        finally:
-            browser.close()
+    with chromium_page(1100, 1000) as page:
+        page.goto(server)
+        page.wait_for_selector("#f-age option", state="attached")
+        page.select_option("#f-age", "35-44")
+        page.select_option("#f-experience_overall", "11 - 20 years")
+        page.select_option("#f-experience_field", "8 - 10 years")
+        page.select_option("#f-education", "Master's degree")
+        page.select_option("#f-gender", "Woman")
+        page.select_option("#f-state", "Washington")
+        page.check("#f-race-White")
+        page.fill("#f-industry", "Computing or Tech")
+        page.fill("#f-country", "USA")
+        page.fill("#f-city", "Seattle")
+        page.fill("#f-job_title", "Senior Software Engineer")
+        page.click("button[type=submit]")
+        page.wait_for_function("document.querySelectorAll('#chart circle').length > 0", timeout=15000)
+        answer, detail = page.text_content("#answer"), page.text_content("#detail")
+        bands = page.eval_on_selector_all("#f-experience_field option", "os => os.map(o => o.value)")
+        circles = page.eval_on_selector_all("#chart circle", "cs => cs.length")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "serve-page.png"), full_page=True)
+        assert page.text_content("#error") == ""
 
     assert re.fullmatch(r"\d+% chance of earning over \$100,000", answer)
     expected = api_predict(server, {"age": "35-44", "experience_overall": "11 - 20 years", "experience_field": "8 - 10 years",

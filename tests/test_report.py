@@ -118,21 +118,13 @@ def test_bootstrap_auc_and_parity_on_hand_made_numbers():
 
 
 def test_a_browser_shows_the_plots(reported):
-    from test_browser import CHROMIUM, chromium_or_skip
+    from test_browser import chromium_page
 
-    chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 1600})
-            page.goto((reported / "recommended.html").as_uri())
-            widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium_page(1200, 1600) as page:
+        page.goto((reported / "recommended.html").as_uri())
+        widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     assert len(widths) >= 5 and all(w > 300 for w in widths)
     assert imread(ARTIFACTS / "report.png").shape[0] > 2000
 
