@@ -331,24 +331,25 @@ def sweep(survey: Survey, the_plan: Plan, out: Path, folds: int, seeds: int, sch
         write_tables(out, the_plan, results)
 
     interrupted = False
-    n_workers = 1
+    n_workers = [1]  # set by _run_dask once connected: reported even when interrupted
     try:
         if serial:
             for group in todo:
                 record(run_group(survey, the_plan.base, group, folds, seeds, batch))
         elif todo:
-            n_workers = _run_dask(survey, the_plan, todo, folds, seeds, batch, scheduler, workers, record)
+            _run_dask(survey, the_plan, todo, folds, seeds, batch, scheduler, workers, record, n_workers)
     except KeyboardInterrupt:
         interrupted = True
     if results:
         write_tables(out, the_plan, results)
         write_best(out, the_plan, results)
         plot(out, the_plan, results)
-    return Outcome(results, ran, skipped, time.perf_counter() - started, n_workers, interrupted)
+    return Outcome(results, ran, skipped, time.perf_counter() - started, n_workers[0], interrupted)
 
 
 def _run_dask(survey: Survey, the_plan: Plan, todo: list[list[Trial]], folds: int, seeds: int, batch: bool,
-              scheduler: str | None, workers: int | None, record: Callable[[list[dict[str, Any]]], None]) -> int:
+              scheduler: str | None, workers: int | None, record: Callable[[list[dict[str, Any]]], None],
+              n_workers: list[int]) -> None:
     from distributed import Client, as_completed
 
     cluster = None if scheduler else _local_cluster(workers or os.cpu_count() or 1)
@@ -360,13 +361,12 @@ def _run_dask(survey: Survey, the_plan: Plan, todo: list[list[Trial]], folds: in
         raise DataError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     futures = []
     try:
-        n_workers = len(client.scheduler_info()["workers"])
+        n_workers[0] = len(client.scheduler_info()["workers"])
         data = client.scatter(survey, broadcast=True)  # once, not with every task
         futures = [client.submit(run_group, data, the_plan.base, group, folds, seeds, batch, pure=False)
                    for group in todo]
         for future in as_completed(futures):
             record(future.result())
-        return n_workers
     finally:
         client.cancel(futures)
         client.close()
