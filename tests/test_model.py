@@ -42,6 +42,17 @@ def test_softmax_rows_sum_to_one_and_spec_round_trips():
     assert model.ModelSpec.from_json(spec.to_json()) == spec
 
 
+def test_finer_classes_collapse_into_below_and_above():
+    spec = model.ModelSpec(4, (6, 5), ("relu", "softmax"), collapse=3)
+    params = model.init(np.random.default_rng(0), spec)
+    x = np.random.default_rng(1).random((7, 4), dtype=np.float32)
+    fine, answer = np.asarray(model.apply(spec, params, x, fine=True)), np.asarray(model.apply(spec, params, x))
+    assert fine.shape == (7, 5) and answer.shape == (7, 2) and spec.answers == 2 and spec.out_size == 5
+    np.testing.assert_allclose(answer[:, 0], fine[:, :3].sum(1), rtol=1e-6)
+    np.testing.assert_allclose(answer[:, 1], fine[:, 3:].sum(1), rtol=1e-6)
+    assert model.ModelSpec.from_json(spec.to_json()) == spec
+
+
 def test_embeddings_text_bag_and_wide_part():
     spec = model.ModelSpec(2, (4, 1), ("relu", "sigmoid"), embeddings=((3, 2),), text=(5, 3), dropout=0.5, wide=True)
     params = model.init(np.random.default_rng(0), spec)

@@ -42,6 +42,8 @@ def test_overrides_do_not_touch_the_source():
     ("fit.validation_split=1.5", r"fit\.validation_split: Input should be less than 1"),
     ("fit.batch_size=five", r"fit\.batch_size: Input should be a valid integer"),
     ("fit.average=1", r"fit\.average: Input should be less than 1 \(got 1\)"),
+    ("features.label_bands=[50000, 150000]", r"features\.label_bands must increase and include the threshold 100,000"),
+    ("features.label_bands=[50000, 100000]", r"features\.label_bands makes 3 classes: the last layer needs that many units"),
     ("features.exclude_protected=maybe", r"features\.exclude_protected: Input should be a valid boolean"),
     ("features.columns.0.column=shoe_size", r"features\.columns\.0\.column: Input should be 'timestamp'"),
     ("model.layers.9.units=3", r"--set model\.layers\.9\.units: '9' is not an index of a list of 3 items"),

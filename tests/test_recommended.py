@@ -26,6 +26,9 @@ def test_every_row_and_currency_counts(runs):
     assert set(rows["excluded"]) <= {"currency_without_rate", "salary_implausible", "salary_unparseable"}
     assert rows["kept"] > 0.98 * rows["read"]  # the tutorial kept 74%: USD, Woman/Man, five education levels
     assert m["test"]["auc"] > m["test"]["majority_accuracy"] - 0.2 and 0.5 < m["test"]["auc"] <= 1
+    # Trained on ten salary bands, answering "above $100,000" as the sum of the four bands above it.
+    spec = json.loads((runs / "recommended" / "model.json").read_text())["model"]
+    assert spec["layers"][-1]["units"] == 10 and spec["collapse"] == 4
 
 
 @pytest.mark.parametrize("raw", [TIDY, TUTORIAL])

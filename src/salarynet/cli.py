@@ -129,6 +129,8 @@ def train(
     err.print(f"split: train {m['rows']['train']} (fit {m['rows']['fit']}, validation {m['rows']['validation']}), "
               f"test {m['rows']['test']}", highlight=False)
     last = " ".join(f"{k} {v:.4f}" for k, v in m["final_epoch"].items() if v is not None)
+    if spec.features.label_bands:
+        last += f" (over the {len(spec.features.label_bands) + 1} label bands)"
     err.print(f"fit: {m['epochs_run']} epochs in {m['fit_seconds']:.2f} s; last epoch {last}", highlight=False)
     out.print(_metrics_table(m["test"], m["baseline"]["majority_accuracy"]))
     if "seeds" in m:

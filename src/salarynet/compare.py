@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from . import features, metrics, pipeline
-from .data import Survey
+from .data import Survey, salary_rows
 from .model import Inputs
 from .recipe import Recipe, load_recipe
 
@@ -100,9 +100,10 @@ def _fit_fold(recipe: Recipe, train_rows: pd.DataFrame, labels: np.ndarray) \
     """Train the recipe on a fold's rows (its own validation split inside them) -> (state, rows' inputs ->
     outputs: class probabilities, or log salary with its range)."""
     frame = train_rows.reset_index(drop=True)
-    sel = pipeline.Selection(frame, np.zeros(len(frame)), labels, {"read": len(frame), "kept": len(frame), "excluded": {}})
-    prep = pipeline.prepare(Survey(frame, "fold", "form"), recipe, sel=sel,
-                            split=(np.arange(len(frame)), np.arange(0)))
+    fold = Survey(frame, "fold", "form")
+    salary = salary_rows(fold, recipe.data.currency, recipe.data.min_salary, recipe.data.max_salary)[0].to_numpy()
+    sel = pipeline.Selection(frame, salary, labels, {"read": len(frame), "kept": len(frame), "excluded": {}})
+    prep = pipeline.prepare(fold, recipe, sel=sel, split=(np.arange(len(frame)), np.arange(0)))
     spec, params, _, _ = pipeline.train_prepared(recipe, [prep], [recipe.seed])
     return prep.state, pipeline.predictor(spec, params[0], prep.state)
 

@@ -40,10 +40,19 @@ class ModelSpec(NamedTuple):
     text: tuple[int, int] | None = None  # (buckets incl. index 0, width)
     dropout: float = 0.0
     wide: bool = False  # add a linear model of every input (categories, n-grams) to the last layer
+    # The last layer's classes are finer than the answer (salary bands): the answer is the two sums
+    # [P(class < collapse), P(class >= collapse)]. Training sees the fine classes.
+    collapse: int | None = None
 
     @property
     def out_size(self) -> int:
+        """The last layer's width."""
         return self.units[-1]
+
+    @property
+    def answers(self) -> int:
+        """The outputs' width: the last layer's, or 2 where its classes are collapsed."""
+        return 2 if self.collapse is not None else self.units[-1]
 
     @property
     def first_width(self) -> int:
@@ -57,6 +66,7 @@ class ModelSpec(NamedTuple):
             "text": list(self.text) if self.text else None,
             "dropout": self.dropout,
             "wide": self.wide,
+            "collapse": self.collapse,
         }
 
     @classmethod
@@ -66,7 +76,8 @@ class ModelSpec(NamedTuple):
                    tuple(str(l["activation"]) for l in layers),
                    tuple((int(v), int(w)) for v, w in data.get("embeddings", [])),
                    tuple(int(v) for v in data["text"]) if data.get("text") else None,
-                   float(data.get("dropout", 0.0)), bool(data.get("wide", False)))
+                   float(data.get("dropout", 0.0)), bool(data.get("wide", False)),
+                   None if data.get("collapse") is None else int(data["collapse"]))
 
 
 Params = dict  # {"dense": [{"kernel": f32[in, out], "bias": f32[out]}], "embed": [f32[vocab, width]], "text": f32[buckets, width]}
@@ -167,8 +178,10 @@ def _wide(spec: ModelSpec, wide: dict, x: "Inputs") -> jax.Array:
     return z
 
 
-def apply(spec: ModelSpec, params: Params, x: "Inputs | jax.Array", key: jax.Array | None = None) -> jax.Array:
-    """x: Inputs (or float32[batch, in_size]) -> outputs float32[batch, out_size] (after the last activation).
+def apply(spec: ModelSpec, params: Params, x: "Inputs | jax.Array", key: jax.Array | None = None,
+          fine: bool = False) -> jax.Array:
+    """x: Inputs (or float32[batch, in_size]) -> outputs float32[batch, answers] (after the last activation;
+    with fine=True, the last layer's own classes before any collapse: what training fits).
 
     With a `key`, dropout is applied to the first layer's inputs and after each hidden layer (training).
     """
@@ -182,4 +195,6 @@ def apply(spec: ModelSpec, params: Params, x: "Inputs | jax.Array", key: jax.Arr
         h = ACTIVATIONS[activation](z)
         if i < last:
             key, h = _dropout(key, spec.dropout, h)
+    if spec.collapse is not None and not fine:
+        return jnp.stack([h[:, :spec.collapse].sum(axis=1), h[:, spec.collapse:].sum(axis=1)], axis=1)
     return h

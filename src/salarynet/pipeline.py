@@ -37,6 +37,7 @@ class Prepared:
     salary_test: np.ndarray
     state: features.FeatureState
     rows: dict[str, Any]
+    y_fit: np.ndarray | None = None  # features.label_bands: the training rows' fine band, what the network fits
 
 
 def select_rows(survey: Survey, recipe: Recipe) -> Selection:
@@ -96,8 +97,10 @@ def prepare(survey: Survey, recipe: Recipe, seed: int | None = None, sel: Select
         raise DataError(f"{survey.path}: fit.early_stopping needs validation rows; set fit.validation_split > 0")
     rows = sel.rows | {"train": len(train_idx), "fit": n_fit, "validation": len(train_idx) - n_fit,
                        "test": len(test_idx)}
+    bands = recipe.features.label_bands
+    y_fit = None if bands is None else np.searchsorted(bands, sel.salary[train_idx], side="left").astype(np.int32)
     return Prepared(take(x_all, train_idx), sel.labels[train_idx], take(x_all, test_idx), sel.labels[test_idx],
-                    sel.salary[test_idx], state, rows)
+                    sel.salary[test_idx], state, rows, y_fit)
 
 
 def model_spec(recipe: Recipe, state: features.FeatureState) -> model.ModelSpec:
@@ -107,8 +110,10 @@ def model_spec(recipe: Recipe, state: features.FeatureState) -> model.ModelSpec:
                        for c in state.categories)
     text = (state.text.vocabulary, recipe.features.text.dim) if state.text and recipe.features.text else None
     in_size = int(sum(c.width() for c in state.columns))
+    bands = recipe.features.label_bands
+    collapse = None if bands is None else int(np.searchsorted(bands, recipe.features.threshold, side="left")) + 1
     return model.ModelSpec(in_size, tuple(l.units for l in layers), tuple(l.activation for l in layers),
-                           embeddings, text, recipe.model.dropout, recipe.model.wide)
+                           embeddings, text, recipe.model.dropout, recipe.model.wide, collapse)
 
 
 def fit_spec(recipe: Recipe, spec: model.ModelSpec) -> train.FitSpec:
@@ -121,7 +126,7 @@ def targets(labels: np.ndarray, spec: model.ModelSpec, state: features.FeatureSt
     """Labels -> float32[rows, outputs]: one-hot classes, one 0/1 column, or the scaled log salary."""
     if labels.dtype.kind == "f":
         return ((labels - state.shift) / state.spread).astype(np.float32)[:, None]
-    return train.targets(labels, spec.out_size)
+    return train.targets(labels, spec.answers)
 
 
 def sample_weights(labels: np.ndarray, how: str) -> np.ndarray:
@@ -134,7 +139,7 @@ def sample_weights(labels: np.ndarray, how: str) -> np.ndarray:
 def fit_data(prep: Prepared, spec: model.ModelSpec, recipe: Recipe) -> train.FitData:
     """Keras's validation_split: the last rows of the training part, before any shuffling."""
     n_fit = prep.rows["fit"]
-    y = targets(prep.y_train, spec, prep.state)
+    y = targets(prep.y_train, spec, prep.state) if prep.y_fit is None else train.targets(prep.y_fit, spec.out_size)
     w = sample_weights(prep.y_train[:n_fit], recipe.fit.class_weight)
     x = prep.x_train
     if not (prep.state.categories or prep.state.text):  # numbers only (the tutorial): a plain array is a leaner loop
@@ -244,7 +249,8 @@ def train_run(survey: Survey, provenance: dict[str, Any], recipe: Recipe,
 
 def save_run(trained: Trained, out) -> Any:
     history = pd.DataFrame({"epoch": np.arange(1, len(trained.history["loss"]) + 1)} | trained.history)
-    metric = train.metric_name(trained.recipe.compile.loss)
+    fine = trained.recipe.features.label_bands is not None  # the fit's loss and accuracy are over the label bands
+    metric = "band_accuracy" if fine else train.metric_name(trained.recipe.compile.loss)
     files = {
         artifacts.WEIGHTS: artifacts.weights_bytes(trained.params),
         "preprocessing.json": artifacts.to_json_bytes(trained.prepared.state.to_json()),
@@ -253,8 +259,10 @@ def save_run(trained: Trained, out) -> Any:
         "metrics.json": artifacts.to_json_bytes(trained.metrics),
         "history.csv": history.rename(columns={"accuracy": metric, "val_accuracy": f"val_{metric}"})
                               .to_csv(index=False, float_format="%.6g").encode(),
-        "curves.png": plots.curves_png(trained.history, f"salarynet: {trained.recipe.name} recipe",
-                                       trained.metrics["baseline"]["majority_accuracy"], metric),
+        "curves.png": plots.curves_png(trained.history, f"salarynet: {trained.recipe.name} recipe"
+                                       + (" (fit on the label bands)" if fine else ""),
+                                       None if fine else trained.metrics["baseline"]["majority_accuracy"],
+                                       "accuracy over the label bands" if fine else metric),
     }
     files["model.json"] = artifacts.to_json_bytes(artifacts.model_json(trained.spec, trained.recipe.compile.loss, files))
     return artifacts.write_run(out, files)
@@ -333,7 +341,7 @@ def predict_frame(run: artifacts.Run, frame: pd.DataFrame, source: str = "input"
     ok = reason == ""
     n = len(frame)
     outputs_fn = outputs_fn or (lambda inputs: outputs_of(run.spec, run.params, inputs))
-    outputs = outputs_fn(take(x, ok)) if ok.any() else np.zeros((0, run.spec.out_size))
+    outputs = outputs_fn(take(x, ok)) if ok.any() else np.zeros((0, run.spec.answers))
     out: dict[str, Any] = {"row": np.arange(1, n + 1)}  # one DataFrame at the end: served batches are small
     if state.task == "regression":
         for j, name in enumerate(("salary", "low", "high")):

@@ -94,6 +94,9 @@ class FeaturesSection(_Section):
     text: TextSection | None = None
     # Leave the protected answers (gender, race) out of the inputs; reports still measure every group.
     exclude_protected: bool = False
+    # binary only: train on these finer salary bands (softmax, categorical cross-entropy) and answer
+    # P(salary > threshold) as the sum of the bands above it; the threshold must be one of the edges.
+    label_bands: list[float] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -112,6 +115,12 @@ class FeaturesSection(_Section):
             raise ValueError(f"a column is listed twice in {names}")
         if sorted(self.bands) != self.bands or len(set(self.bands)) != len(self.bands):
             raise ValueError(f"features.bands must increase: {self.bands}")
+        if self.label_bands is not None:
+            if self.task != "binary":
+                raise ValueError(f"features.label_bands is for task = \"binary\", not {self.task!r}")
+            if sorted(set(self.label_bands)) != self.label_bands or self.threshold not in self.label_bands:
+                raise ValueError(f"features.label_bands must increase and include the threshold {self.threshold:,.0f}: "
+                                 f"{self.label_bands}")
         if not 0 < self.quantiles[0] < 0.5 < self.quantiles[1] < 1:
             raise ValueError(f"features.quantiles must be (low < 0.5 < high) in (0, 1): {self.quantiles}")
         return self
@@ -182,6 +191,11 @@ class Recipe(_Section):
         elif task == "bands" and units != self.features.classes:
             raise ValueError(f"model.layers: the last layer has {units} units; {len(self.features.bands)} band edges "
                              f"make {self.features.classes} classes")
+        elif task == "binary" and self.features.label_bands is not None:
+            if units != len(self.features.label_bands) + 1 or loss != "categorical_crossentropy":
+                raise ValueError(f"model.layers: features.label_bands makes {len(self.features.label_bands) + 1} "
+                                 "classes: the last layer needs that many units and compile.loss "
+                                 f"categorical_crossentropy (has {units} units, loss {loss})")
         elif task == "binary" and units not in (1, 2):
             raise ValueError(
                 f"model.layers: the last layer has {units} units; the >threshold label needs "

@@ -138,7 +138,7 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
                           np.float32(rate), params, np.int32(0))
 
     def _loss_fn(params, x, y, weight, key):
-        outputs = model.apply(spec.model, params, x, key if spec.model.dropout else None)
+        outputs = model.apply(spec.model, params, x, key if spec.model.dropout else None, fine=True)
         loss = jnp.sum(loss_per_example(y, outputs) * weight) / jnp.sum(weight > 0)
         if spec.l2:
             penalised = ([l["kernel"] for l in params["dense"]] + jax.tree.leaves(params.get("wide", {}))
@@ -181,7 +181,7 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
                                average=average if spec.average else state.average)
         used = state.average if spec.average else state.params  # the weights the model is judged by
         if rows(data.x_val):
-            val_out = model.apply(spec.model, used, data.x_val)
+            val_out = model.apply(spec.model, used, data.x_val, fine=True)
             val_loss = jnp.mean(loss_per_example(data.y_val, val_out))
             val_acc = jnp.mean(hits(val_out, data.y_val, spec.loss))
         else:
