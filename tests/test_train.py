@@ -210,3 +210,21 @@ def test_a_moving_average_of_the_weights_is_the_model():
     assert not np.allclose(params["dense"][0]["kernel"], weights["dense"][0]["kernel"], atol=1e-4)
     val = float(jnp.mean(loss_fn(data.y_val, model.apply(SPEC, params, data.x_val))))
     assert val == pytest.approx(history["val_loss"][-1], rel=1e-5)  # validation judges the averaged weights
+
+
+def test_finer_classes_fit_the_answer_too():
+    spec = model.ModelSpec(3, (5, 4), ("relu", "softmax"), collapse=2)
+    fit_spec = train.FitSpec(spec, "categorical_crossentropy", "sgd", 0.1, 13, False)
+    rng = np.random.default_rng(0)
+    x = rng.random((17, 3), dtype=np.float32)
+    fine = rng.integers(0, 4, 17)
+    data = train.FitData(x[:13], train.targets(fine[:13], 4), np.ones(13, np.float32), x[13:], train.targets(fine[13:], 4))
+    trained, history = train.fit(fit_spec, 2, data, epochs=1)  # one step: the loss is the initial weights'
+    params = train.make_train(fit_spec)[0](train.seed_streams(2)[0]).params
+    cce = LOSSES["categorical_crossentropy"]
+    out = model.apply(spec, params, x[:13], fine=True)
+    coarse = train.targets((fine[:13] >= 2).astype(int), 2)
+    want = float(jnp.mean(cce(data.y, out)) + jnp.mean(cce(coarse, model.apply(spec, params, x[:13]))))
+    assert history["loss"][0] == pytest.approx(want, rel=1e-5)  # the fine bands' loss plus the answer's
+    val = float(jnp.mean(cce(data.y_val, model.apply(spec, trained, x[13:], fine=True))))
+    assert history["val_loss"][0] == pytest.approx(val, rel=1e-5)  # validation (early stopping) watches the fine bands

@@ -41,7 +41,7 @@ class ModelSpec(NamedTuple):
     dropout: float = 0.0
     wide: bool = False  # add a linear model of every input (categories, n-grams) to the last layer
     # The last layer's classes are finer than the answer (salary bands): the answer is the two sums
-    # [P(class < collapse), P(class >= collapse)]. Training sees the fine classes.
+    # [P(class < collapse), P(class >= collapse)]. Training fits the fine classes and that answer.
     collapse: int | None = None
 
     @property

@@ -139,7 +139,12 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
 
     def _loss_fn(params, x, y, weight, key):
         outputs = model.apply(spec.model, params, x, key if spec.model.dropout else None, fine=True)
-        loss = jnp.sum(loss_per_example(y, outputs) * weight) / jnp.sum(weight > 0)
+        per_example = loss_per_example(y, outputs)
+        if spec.model.collapse is not None:  # finer classes: the answer itself (below/above) is fitted too
+            c = spec.model.collapse
+            per_example = per_example + loss_per_example(
+                jnp.stack([y[:, :c].sum(1), y[:, c:].sum(1)], 1), jnp.stack([outputs[:, :c].sum(1), outputs[:, c:].sum(1)], 1))
+        loss = jnp.sum(per_example * weight) / jnp.sum(weight > 0)
         if spec.l2:
             penalised = ([l["kernel"] for l in params["dense"]] + jax.tree.leaves(params.get("wide", {}))
                          + jax.tree.leaves(params.get("embed", [])) + jax.tree.leaves(params.get("text", [])))
