@@ -360,7 +360,9 @@ def report(
     loaded = artifacts.load_run(run)
     other = artifacts.load_run(against) if against else None
     own = loaded.data.get("file")
-    survey, provenance = _open(data if data is not None or not own or not Path(own).is_file() else Path(own))
+    if data is None and own and Path(own).is_file():  # default: the file the run was trained on
+        data = Path(own)
+    survey, provenance = _open(data)
     result = reporting.analyse(loaded, survey, provenance)
     beside = None
     if other is not None:

@@ -56,8 +56,8 @@ def fields_of(run: artifacts.Run) -> list[Field]:
     out = []
     for col in run.features.columns:
         question = COLUMNS.get(col.column, col.column)
-        keys = {normalise(k) if col.encoding == "ordinal" else k: k if col.encoding == "ordinal" else col.label(k)
-                for k in col.codes if k != "(blank)"}
+        # folded answer -> as shown: the recipe's spelling (ordinal) or the survey's commonest (learned keys)
+        keys = {normalise(k): k if col.encoding == "ordinal" else col.label(k) for k in col.codes if k != "(blank)"}
         allowed = tuple(band_order(list(keys.values())))
         if col.encoding == "ordinal":
             out.append(Field(col.column, question, "choice", allowed, True, keys))

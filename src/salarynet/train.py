@@ -70,13 +70,14 @@ class EpochMetrics(NamedTuple):
     val_accuracy: jax.Array
 
 
-def learning_rate(name: str, given: float | None) -> float:
+def resolved_rate(name: str, given: float | None) -> float:
+    """The learning rate given, or Keras's default for the optimizer."""
     return KERAS_LEARNING_RATES[name] if given is None else given
 
 
 def make_optimizer(name: str, learning_rate: float | None) -> optax.GradientTransformation:
     """optax's optimizer with Keras's default hyper-parameters."""
-    lr = KERAS_LEARNING_RATES[name] if learning_rate is None else learning_rate
+    lr = resolved_rate(name, learning_rate)
     if name == "adagrad":  # Keras: initial_accumulator_value=0.1, epsilon=1e-7, update g / sqrt(acc + eps)
         return optax.adagrad(lr, initial_accumulator_value=0.1, eps=1e-7)
     if name == "sgd":
@@ -133,7 +134,7 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
         params = model.init(rng, spec.model)
         # A raw uint32[2] key (not a typed one), so that fit_many can stack states with numpy.
         key = np.asarray(jax.random.PRNGKey(int(rng.integers(2**31))) if spec.model.dropout else np.zeros(2, np.uint32))
-        rate = learning_rate(spec.optimizer, spec.learning_rate if rate is None else rate)
+        rate = resolved_rate(spec.optimizer, spec.learning_rate if rate is None else rate)
         return TrainState(params, optimizer.init(params), params, jnp.float32(jnp.inf), jnp.int32(0), key,
                           np.float32(rate), params, np.int32(0))
 
