@@ -1,11 +1,11 @@
 """Fit speed of the tutorial recipe: salarynet against Keras 3 (TensorFlow and JAX backends) and PyTorch.
 
-    uv run --extra bench python benchmarks/fit_speed.py [--data FILE] [--scaling] [--seeds 8]
+    uv run --extra bench python benchmarks/fit_speed.py [--data FILE] [--scaling] [--seeds 8] [--record]
 
-Every engine trains the same arrays (the tutorial's rows, split and scaling) with the same layers,
-optimizer, loss, batch size and validation split, each in a fresh process, timed from the call
-that fits to its return (compiles included). Prints a markdown table and writes it with the raw
-numbers to benchmarks/results/.
+Every engine trains the same arrays (the tutorial's rows, split and scaling; by default the survey
+snapshot shipped with salarynet) with the same layers, optimizer, loss, batch size and validation
+split, each in a fresh process, timed from the call that fits to its return (compiles included).
+Prints a markdown table; --record also writes it with the raw numbers to benchmarks/results/.
 """
 
 import argparse
@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ask-a-manager-2021.csv.gz"
 RESULTS = ROOT / "benchmarks" / "results"
 BATCH, VALIDATION, EPOCHS = 5, 0.2, 100
 
@@ -140,22 +139,26 @@ def run_engine(label, engine, arrays_path, epochs, env=None) -> dict | None:
     return row
 
 
-def prepare_arrays(data: Path, folder: Path) -> Path:
-    from salarynet.data import read_survey
+def prepare_arrays(data: str | None, folder: Path) -> Path:
+    from salarynet.errors import SalarynetError
     from salarynet.pipeline import prepare
     from salarynet.recipe import load_recipe
+    from salarynet.source import open_survey
 
-    prep = prepare(read_survey(data), load_recipe("tutorial"))
+    try:
+        prep = prepare(open_survey(data)[0], load_recipe("tutorial"))
+    except SalarynetError as e:
+        sys.exit(f"error: {e}")
     path = folder / "tutorial-arrays.npz"
     np.savez(path, x_train=prep.x_train.numeric, y_train=prep.y_train, x_test=prep.x_test.numeric, y_test=prep.y_test)
     return path
 
 
-def cli_peak_rss(data: Path, folder: Path) -> float:
+def cli_peak_rss(data: str | None, folder: Path) -> float:
     """Peak RSS of the whole `salarynet train` command on the tutorial recipe, in a process of its own."""
     probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    cmd = [sys.executable, "-c", probe, sys.executable, "-m", "salarynet", "train", "--data", str(data),
+    cmd = [sys.executable, "-c", probe, sys.executable, "-m", "salarynet", "train", "--data", data or "embedded",
            "--out", str(folder / "cli-run")]
     return int(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout) / 1024
 
@@ -212,8 +215,8 @@ def markdown(rows: list[dict], base: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("SALARYNET_SHARED_DATA", DEFAULT_DATA.parent))
-                        / DEFAULT_DATA.name)
+    parser.add_argument("--data", help="survey file (default: the snapshot shipped with salarynet)")
+    parser.add_argument("--record", action="store_true", help="write benchmarks/results/fit_speed.{md,json}")
     parser.add_argument("--keras-tf-epochs", type=int, default=10, help="Keras-TF is slow: run this many, scale to 100")
     parser.add_argument("--keras-jax-epochs", type=int, default=100)
     parser.add_argument("--torch-epochs", type=int, default=10)
@@ -247,7 +250,7 @@ def main() -> None:
         for r in rows:
             r["ratio_to_salarynet"] = r["seconds_100_epochs"] / base
         report = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
-                  "cpus": os.cpu_count(), "data": str(args.data), "engines": rows,
+                  "cpus": os.cpu_count(), "data": args.data or "embedded", "engines": rows,
                   "salarynet_train_peak_rss_mb": cli_peak_rss(args.data, folder)}
         if args.scaling:
             report["scaling"] = scaling(arrays, args.scaling_epochs)
@@ -265,10 +268,12 @@ def main() -> None:
         text += ["", f"{m['seeds']} seeds x 100 epochs: one vmapped call {m['batched_seconds']:.2f} s "
                      f"({m['batched_models_per_second']:.2f} models/s) vs one by one {m['sequential_seconds']:.2f} s "
                      f"({m['sequential_models_per_second']:.2f} models/s)"]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fit_speed.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "fit_speed.md").write_text("\n".join(text) + "\n")
     print("\n".join(text))
+    if args.record:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "fit_speed.json").write_text(json.dumps(report, indent=2) + "\n")
+        (RESULTS / "fit_speed.md").write_text("\n".join(text) + "\n")
+        print(f"recorded {RESULTS / 'fit_speed.md'} and fit_speed.json", file=sys.stderr)
 
 
 if __name__ == "__main__":

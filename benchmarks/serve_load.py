@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="with --run: server processes")
     parser.add_argument("--limit", type=float, default=300, help="stop after this many seconds whatever the count")
-    parser.add_argument("--no-save", action="store_true", help="print only; don't write benchmarks/results")
+    parser.add_argument("--record", action="store_true", help="also write benchmarks/results/serve_load.{md,json}")
     args = parser.parse_args()
     if bool(args.run) == bool(args.url):
         parser.error("give --run RUN or --url URL")
@@ -148,7 +148,7 @@ def main() -> None:
     result["workers"] = args.workers if args.run else None
     result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(json.dumps(result, indent=2))
-    if not args.no_save:
+    if args.record:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "serve_load.json").write_text(json.dumps(result, indent=2) + "\n")
         lat = result["latency_ms"]

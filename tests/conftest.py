@@ -1,4 +1,5 @@
-"""Shared fixtures: the survey snapshot in ../shared/data, hand-made rows, a small trained run."""
+"""Shared fixtures: the survey snapshot shipped in the package, the two fixtures in tests/data, hand-made rows,
+a small trained run. Nothing outside the clone is needed."""
 
 import os
 from pathlib import Path
@@ -6,12 +7,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from salarynet.source import embedded_path
+
 ROOT = Path(__file__).resolve().parents[1]
-# CI lays ../shared beside the clone; SALARYNET_SHARED_DATA points elsewhere.
-SHARED = Path(os.environ.get("SALARYNET_SHARED_DATA", ROOT.parent / "shared" / "data"))
-SNAPSHOT = SHARED / "ask-a-manager-2021.csv.gz"
-TIDY = SHARED / "fixture-tidytuesday-200.csv"
-TUTORIAL = SHARED / "fixture-tutorial-cleaned.csv"
+DATA = ROOT / "tests" / "data"  # byte-for-byte copies of the two fixtures of the shared data folder
+# The embedded snapshot; SALARYNET_SHARED_DATA may point at a folder holding another copy of the same file.
+SNAPSHOT = (Path(os.environ["SALARYNET_SHARED_DATA"]) / "ask-a-manager-2021.csv.gz"
+            if os.environ.get("SALARYNET_SHARED_DATA") else embedded_path())
+TIDY = DATA / "fixture-tidytuesday-200.csv"
+TUTORIAL = DATA / "fixture-tutorial-cleaned.csv"
 
 # One row in the Google Form's question-text headers (shortened where the schema matches by prefix).
 FORM_HEADERS = {
@@ -35,13 +39,6 @@ def form_rows(*rows: dict) -> pd.DataFrame:
     return pd.DataFrame([{FORM_HEADERS[k]: v for k, v in (base | r).items()} for r in rows])
 
 
-@pytest.fixture(scope="session")
-def shared() -> Path:
-    if not SNAPSHOT.is_file():
-        pytest.fail(f"the survey snapshot is missing: {SNAPSHOT} (set SALARYNET_SHARED_DATA)")
-    return SHARED
-
-
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     """Never touch the user's cache or the internet from a test."""
@@ -50,7 +47,7 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def snapshot(shared):
+def snapshot():
     from salarynet.data import read_survey
 
     return read_survey(SNAPSHOT)
@@ -80,7 +77,7 @@ def run_dir(trained, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def runs(shared, tmp_path_factory):
+def runs(tmp_path_factory):
     """The three recommended recipes trained briefly (3 epochs) on the snapshot, through the command line."""
     from typer.testing import CliRunner
 

@@ -1,17 +1,10 @@
 """Country, state and currency answers: hand-made spellings, and the snapshot's real answers."""
 
-import os
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
+from conftest import SNAPSHOT
 from salarynet.answers import KNOWN_CODES, canonical_country, currency_code, us_states
-
-# CI lays ../shared beside the clone; SALARYNET_SHARED_DATA points elsewhere.
-DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SHARED = Path(os.environ.get("SALARYNET_SHARED_DATA", DEFAULT_SHARED))
-SNAPSHOT = SHARED / "ask-a-manager-2021.csv.gz"
 
 
 @pytest.mark.parametrize("text", [
@@ -139,8 +132,6 @@ def test_currency_code_known_restricts_and_widens():
 
 
 def test_snapshot_countries_resolve():
-    if not SNAPSHOT.is_file():
-        pytest.fail(f"the survey snapshot is missing: {SNAPSHOT} (set SALARYNET_SHARED_DATA)")
     frame = pd.read_csv(SNAPSHOT, dtype=str, keep_default_na=False)
     answers = frame["What country do you work in?"].str.strip()
     answers = answers[answers != ""]

@@ -9,6 +9,7 @@ import pytest
 from conftest import SNAPSHOT, TIDY, form_rows
 from typer.testing import CliRunner
 
+from salarynet import source
 from salarynet.cli import app
 
 runner = CliRunner()
@@ -28,7 +29,7 @@ def one_error_line(result, pattern):
     assert isinstance(result.exception, SystemExit)  # not an uncaught exception
 
 
-def test_train_writes_a_run_and_prints_metrics(shared, tmp_path):
+def test_train_writes_a_run_and_prints_metrics(tmp_path):
     result = invoke("train", "--data", SNAPSHOT, "--out", tmp_path / "run", "--set", "fit.epochs=2", "--seed", 3)
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -44,7 +45,7 @@ def test_train_writes_a_run_and_prints_metrics(shared, tmp_path):
     assert json.loads(evaluated.stdout)["test"] == metrics["test"]
 
 
-def test_evaluate_on_another_file_uses_all_its_usable_rows(shared, run_dir):
+def test_evaluate_on_another_file_uses_all_its_usable_rows(run_dir):
     result = invoke("evaluate", run_dir, "--data", TIDY, "--json")
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
@@ -52,7 +53,7 @@ def test_evaluate_on_another_file_uses_all_its_usable_rows(shared, run_dir):
     assert body["test"]["rows"] == body["rows"]["kept"]
 
 
-def test_predict_a_raw_file_row_for_row(shared, run_dir, tmp_path):
+def test_predict_a_raw_file_row_for_row(run_dir, tmp_path):
     out = tmp_path / "pred.csv"
     result = invoke("predict", run_dir, "--input", TIDY, "--output", out)
     assert result.exit_code == 0, result.output
@@ -76,7 +77,7 @@ def test_predict_a_raw_file_row_for_row(shared, run_dir, tmp_path):
     assert f"= {float(pred['probability'][i]):.3f}" in single.stdout
 
 
-def test_predict_to_stdout(shared, run_dir):
+def test_predict_to_stdout(run_dir):
     result = invoke("predict", run_dir, "--input", TIDY)
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0] == "row,probability,prediction,reason"
@@ -102,7 +103,7 @@ def test_predict_flag_errors(run_dir, args, pattern):
     one_error_line(invoke("predict", run_dir, *args), pattern)
 
 
-def test_user_errors_are_one_line_and_exit_2(shared, tmp_path, run_dir):
+def test_user_errors_are_one_line_and_exit_2(tmp_path, run_dir):
     (tmp_path / "other.csv").write_text("name,score\nann,3\n")
     form_rows({}).drop(columns="What is your gender?").to_csv(tmp_path / "nogender.csv", index=False)
     cases = [
@@ -120,24 +121,43 @@ def test_user_errors_are_one_line_and_exit_2(shared, tmp_path, run_dir):
     assert not (tmp_path / "runs").exists()
 
 
-def test_train_without_data_and_no_network_says_what_to_do(tmp_path, monkeypatch):
+def test_train_live_without_network_names_the_embedded_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    one_error_line(invoke("train"), r"could not download the survey from http://127\.0\.0\.1:9/.*pass --data FILE, "
-                                    r"or run `salarynet data import FILE`")
+    one_error_line(invoke("train", "--data", "live"),
+                   r"could not download the survey from http://127\.0\.0\.1:9/.*the embedded snapshot needs no internet: "
+                   r"leave out --data \(or --data embedded\), or pass --data FILE")
     assert not (tmp_path / "runs").exists()
 
 
-def test_import_then_train_offline(shared, tmp_path, monkeypatch):
+def test_train_without_data_uses_the_embedded_snapshot_offline(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("train", "--set", "fit.epochs=1")
+    assert result.exit_code == 0, result.output
+    assert "rows: read 23783, kept 17559" in result.stderr
+    data = json.loads((tmp_path / "runs" / "tutorial" / "data.json").read_text())
+    assert data["source"] == "embedded" and data["rows"]["read"] == 23783 and data["snapshot_date"] == "2024-06-28"
+    info = invoke("data", "info", "--run", tmp_path / "runs" / "tutorial")
+    assert info.exit_code == 0, info.output
+    assert "embedded snapshot of the public sheet, frozen 2024-06-28" in info.stdout
+    assert "run tutorial: rows: read 23783, kept 17559" in info.stdout
+    evaluated = invoke("evaluate", tmp_path / "runs" / "tutorial", "--json")  # reopens the embedded snapshot
+    assert evaluated.exit_code == 0 and json.loads(evaluated.stdout)["rows_used"] == "the run's test rows"
+    assert not source.cache_dir().exists()  # nothing downloaded, nothing cached
+
+
+def test_import_then_train_on_the_live_copy_offline(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = invoke("data", "import", TIDY)
     assert result.exit_code == 0, result.output
     assert "imported 200 rows (tidytuesday schema)" in result.stdout
-    info = invoke("data", "info")
+    info = invoke("data", "info", "--data", "live")
     assert info.exit_code == 0 and "imported from" in info.stdout and "rows: read 200" in info.stdout
-    trained = invoke("train", "--set", "fit.epochs=1")
+    trained = invoke("train", "--data", "live", "--set", "fit.epochs=1")
     assert trained.exit_code == 0, trained.output
     data = json.loads((tmp_path / "runs" / "tutorial" / "data.json").read_text())
-    assert data["source"].startswith("imported from") and data["rows"]["read"] == 200
+    assert data["source"] == "live" and data["origin"].startswith("imported from") and data["rows"]["read"] == 200
+    embedded = invoke("data", "info")
+    assert embedded.exit_code == 0 and "embedded snapshot" in embedded.stdout and "rows: read 23783" in embedded.stdout
 
 
 def test_the_real_command_exits_2_without_a_traceback(tmp_path):
@@ -147,7 +167,7 @@ def test_the_real_command_exits_2_without_a_traceback(tmp_path):
     assert proc.stderr.strip().splitlines() == [f"error: {tmp_path / 'x.csv'}: no such file (expected a survey export: .csv, .csv.gz, .xlsx)"]
 
 
-def test_more_user_mistakes(shared, tmp_path, monkeypatch, run_dir):
+def test_more_user_mistakes(tmp_path, monkeypatch, run_dir):
     cases = [
         (["train", "--data", tmp_path / "[bold]x.csv"], r"\[bold\]x\.csv: no such file"),
         (["train", "--data", TIDY, "--set", "split.train_fraction=0.01"], r"split\.train_fraction=0\.01 leaves too few rows"),
@@ -157,7 +177,7 @@ def test_more_user_mistakes(shared, tmp_path, monkeypatch, run_dir):
         (["train", "--data", TIDY, "--set", "features.threshold=nan"], r"features\.threshold: Input should be a finite number"),
         (["predict", run_dir, "--input", TIDY, "--age", "25-34"], r"--input predicts a file"),
         (["predict", run_dir, "--output", tmp_path / "p.csv", "--age", "25-34"], r"--output writes the predictions of an --input file"),
-        (["data", "info"], r"no cached survey in .*pass --data FILE"),
+        (["data", "info", "--run", run_dir, "--data", TIDY], r"--run shows the data a run was trained on"),
     ]
     for args, pattern in cases:
         one_error_line(invoke(*args), pattern)
@@ -168,7 +188,7 @@ def test_more_user_mistakes(shared, tmp_path, monkeypatch, run_dir):
     assert result.exit_code == 0, result.output  # and a batch larger than the data is the data
 
 
-def test_no_validation_split_and_unwritable_outputs(shared, tmp_path, run_dir):
+def test_no_validation_split_and_unwritable_outputs(tmp_path, run_dir):
     result = invoke("train", "--data", TIDY, "--out", tmp_path / "r", "--set", "fit.epochs=1",
                     "--set", "fit.validation_split=0", "--set", "split.train_fraction=0.5")
     assert result.exit_code == 0, result.output
@@ -181,7 +201,7 @@ def test_no_validation_split_and_unwritable_outputs(shared, tmp_path, run_dir):
     one_error_line(invoke("train", "--data", TIDY, "--set", "name=../../etc"), r"name: String should match pattern")
 
 
-def test_many_seeds_report_mean_and_sd(shared, tmp_path):
+def test_many_seeds_report_mean_and_sd(tmp_path):
     result = invoke("train", "--data", TIDY, "--out", tmp_path / "r", "--set", "fit.epochs=2", "--seeds", 3)
     assert result.exit_code == 0, result.output
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())

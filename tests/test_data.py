@@ -10,7 +10,7 @@ from salarynet.errors import DataError
 from salarynet.schemas import COLUMNS
 
 
-def test_three_schemas_map_to_the_same_canonical_rows(shared, snapshot):
+def test_three_schemas_map_to_the_same_canonical_rows(snapshot):
     tidy = read_survey(TIDY)
     tutorial = read_survey(TUTORIAL)
     assert (snapshot.schema, tidy.schema, tutorial.schema) == ("form", "tidytuesday", "tutorial")
@@ -61,7 +61,7 @@ def test_blank_and_padded_answers():
     assert out["gender"].iloc[0] == "Woman" and out["gender"].iloc[1:].isna().all()
 
 
-def test_currency_missing_means_every_salary_is_taken_as_the_recipes(shared):
+def test_currency_missing_means_every_salary_is_taken_as_the_recipes():
     survey = read_survey(TUTORIAL)
     _, reason = salary_rows(survey, "USD")
     assert (reason == "").all()
@@ -94,7 +94,7 @@ def test_gzip_csv_reads(tmp_path):
     assert read_survey(path).frame["age"].tolist() == ["25-34"]
 
 
-def test_missing_salary_column_names_the_file_and_columns(shared):
+def test_missing_salary_column_names_the_file_and_columns():
     survey = read_survey(TIDY)
     survey.frame = survey.frame.drop(columns="annual_salary")
     with pytest.raises(DataError, match=r"fixture-tidytuesday-200\.csv: missing column 'annual_salary'"):

@@ -31,7 +31,7 @@ def test_row_accounting_matches_an_independent_count(snapshot, short_recipe):
     assert rows["excluded"]["education_blank"] + rows["excluded"]["education_unlisted"] == len(age_ok) - len(kept)
 
 
-def test_tutorial_fixture_keeps_what_the_tidytuesday_fixture_keeps_in_usd(shared, short_recipe):
+def test_tutorial_fixture_keeps_what_the_tidytuesday_fixture_keeps_in_usd(short_recipe):
     tidy = pipeline.select_rows(read_survey(TIDY), short_recipe)
     tutorial = pipeline.select_rows(read_survey(TUTORIAL), short_recipe)
     assert tidy.rows["kept"] == tutorial.rows["kept"]

@@ -61,7 +61,7 @@ def test_bands_and_range_predictions(runs, tmp_path):
     assert {"median_absolute_error", "coverage", "median_range_width"} <= set(m)
 
 
-def test_compare_runs_every_model_on_the_same_folds(shared, tmp_path):
+def test_compare_runs_every_model_on_the_same_folds(tmp_path):
     result = invoke("compare", "--data", TIDY, "--folds", "2", "--out", tmp_path / "cmp", *QUICK)
     report = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     names = list(report["models"])

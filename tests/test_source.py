@@ -1,4 +1,5 @@
-"""The download path, against a local HTTP server on 127.0.0.1 serving the shared snapshot."""
+"""Where the survey comes from: the embedded snapshot by default; the live download (against a local HTTP server
+on 127.0.0.1 serving the snapshot as the live sheet exports it); imports into the cache."""
 
 import hashlib
 import threading
@@ -52,13 +53,14 @@ def live_export(snapshot) -> bytes:
 def test_download_once_then_reuse_the_cache(server, snapshot, short_recipe):
     server.body = live_export(snapshot)
     assert b'"55,000"' in server.body
-    survey, record = source.open_survey(None)
+    survey, record = source.open_survey("live")
     assert server.requests == 1
-    assert record["source"].startswith("http://127.0.0.1:") and record["rows"] == len(snapshot.frame)
+    assert record["source"] == "live" and record["origin"].startswith("http://127.0.0.1:")
+    assert record["rows"] == len(snapshot.frame)
     assert record["sha256"] == hashlib.sha256(server.body).hexdigest() and record["fetched_at"]
     # Salaries written with thousands separators keep the same rows as the snapshot's plain numbers.
     assert pipeline.select_rows(survey, short_recipe).rows == pipeline.select_rows(snapshot, short_recipe).rows
-    again, record2 = source.open_survey(None)
+    again, record2 = source.open_survey("live")
     assert server.requests == 1 and record2["sha256"] == record["sha256"]
     assert source.cached()["file"] == record["file"]
 
@@ -66,23 +68,49 @@ def test_download_once_then_reuse_the_cache(server, snapshot, short_recipe):
 def test_a_page_that_is_not_the_survey_is_refused_and_not_cached(server):
     server.body = b"<html><body>Sign in to continue</body></html>\n"
     with pytest.raises(DataError, match=r"the download from http://127\.0\.0\.1:\d+/survey\.csv is not a survey export"):
-        source.open_survey(None)
+        source.open_survey("live")
     assert source.cached() is None
     assert not list(source.cache_dir().glob("survey*")) and not list(source.cache_dir().glob(".download-*"))
 
 
 def test_http_errors_name_the_way_out(server):
     server.status = 404
-    with pytest.raises(DataError, match=r"could not download the survey .*Not Found.*pass --data FILE, or run `salarynet data import FILE`"):
-        source.open_survey(None)
+    with pytest.raises(DataError, match=r"could not download the survey .*Not Found.*the embedded snapshot needs no "
+                                        r"internet: leave out --data \(or --data embedded\), or pass --data FILE"):
+        source.open_survey("live")
 
 
-def test_import_replaces_the_cached_copy(server, snapshot, shared, tmp_path):
+def test_import_replaces_the_cached_copy(server, snapshot, tmp_path):
     server.body = live_export(snapshot)
-    source.open_survey(None)
+    source.open_survey("live")
     from conftest import TIDY
 
     record = source.import_file(TIDY)
-    assert record["rows"] == 200 and record["source"] == f"imported from {TIDY.resolve()}"
+    assert record["rows"] == 200 and record["origin"] == f"imported from {TIDY.resolve()}"
     assert sorted(p.name for p in source.cache_dir().iterdir()) == ["survey.csv", "survey.json"]
-    assert source.open_survey(None)[1]["rows"] == 200
+    assert source.open_survey("live")[1]["rows"] == 200
+
+
+def test_the_default_is_the_embedded_snapshot_byte_for_byte(server):
+    path = source.embedded_path()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == SHIPPED_SHA256 == source.embedded_record()["sha256"]
+    survey, record = source.open_survey(None)
+    assert server.requests == 0  # no network, no cache
+    assert not source.cache_dir().exists()
+    assert record["source"] == "embedded" and record["snapshot_date"] == "2024-06-28"
+    assert record["rows"] == source.embedded_record()["rows"] == len(survey.frame) == 23783
+    assert record["sha256"] == SHIPPED_SHA256 and survey.schema == "form"
+    assert source.open_survey("embedded")[1]["sha256"] == SHIPPED_SHA256
+
+
+# The snapshot the package must ship, byte for byte (the shared data folder's README names this digest).
+SHIPPED_SHA256 = "f109a4f9fce207c2fe59a5cf2a343f3a16efcbce1c05ca491098c8aab9941ba1"
+
+
+def test_a_changed_embedded_snapshot_is_refused(monkeypatch, tmp_path):
+    copy = tmp_path / "snapshot.csv.gz"
+    copy.write_bytes(source.embedded_path().read_bytes()[:-10])
+    monkeypatch.setattr(source, "embedded_path", lambda: copy)
+    with pytest.raises(DataError, match=r"snapshot\.csv\.gz: the survey snapshot shipped with salarynet is missing or "
+                                        r"changed .*reinstall salarynet, or pass --data FILE"):
+        source.open_survey(None)

@@ -116,7 +116,7 @@ def test_resume_skips_finished_trials_and_a_stop_keeps_them(snapshot, tmp_path):
     assert (third.skipped, third.ran) == (4, 0)
 
 
-def test_the_command_on_a_local_cluster(shared, tmp_path):
+def test_the_command_on_a_local_cluster(tmp_path):
     grid = grid_file(tmp_path, '[grid]\n"model.layers.0.units" = [4, 10]\n')
     args = ["sweep", "--grid", str(grid), "--out", str(tmp_path / "sw"), "--data", str(SNAPSHOT), "--folds", "2",
             "--workers", "1", "--set", "fit.epochs=2"]

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from salarynet.cli import app
 
 
-def test_full_tutorial_recipe_reaches_the_majority_baseline(shared, tmp_path):
+def test_full_tutorial_recipe_reaches_the_majority_baseline(tmp_path):
     result = CliRunner().invoke(app, ["train", "--data", str(SNAPSHOT), "--out", str(tmp_path / "tutorial")])
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "tutorial" / "metrics.json").read_text())

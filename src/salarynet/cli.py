@@ -23,7 +23,9 @@ err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable, 
 out = Console()
 
 RecipeOpt = Annotated[str, typer.Option("--recipe", "-r", help="Shipped recipe name or a .toml/.json path.")]
-DataOpt = Annotated[Path | None, typer.Option("--data", "-d", help="Survey file (.csv, .csv.gz, .xlsx); default: the cached download.")]
+DataOpt = Annotated[str | None, typer.Option(
+    "--data", "-d", help="Survey file (.csv, .csv.gz, .xlsx; any of the three header schemas); 'live': the public "
+    "sheet, downloaded once; default: the snapshot shipped with salarynet (23,783 responses, frozen 2024-06-28).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a recipe value: --set fit.epochs=20 (repeatable).")]
 
 
@@ -44,11 +46,11 @@ def user_errors(command):
     return wrapper
 
 
-def _open(data: Path | None):
+def _open(data: str | Path | None):
     from . import source
 
-    if data is None and source.cached() is None:
-        err.print(f"downloading the survey into {source.cache_dir()} (once) ...")
+    if data is not None and str(data) == source.LIVE and source.cached() is None:
+        err.print(f"downloading the live survey into {source.cache_dir()} (once; `salarynet data update` refreshes it) ...")
     return source.open_survey(data)
 
 
@@ -149,13 +151,13 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Evaluate a saved run: on its test rows (same file) or on every usable row of another file."""
-    from . import artifacts, pipeline
+    from . import artifacts, pipeline, source
 
     loaded = artifacts.load_run(run)
     if data is None:
-        if not Path(loaded.data.get("file", "")).is_file():
+        data = source.training_data(loaded.data)
+        if data is None:
             raise DataError(f"{run}: its training file {loaded.data.get('file')!r} is gone; pass --data FILE")
-        data = Path(loaded.data["file"])
     survey, provenance = _open(data)
     result = pipeline.evaluate_run(loaded, survey, provenance)
     if as_json:
@@ -345,7 +347,7 @@ def sweep(
 @user_errors
 def report(
     run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")],
-    data: Annotated[Path | None, typer.Option("--data", "-d", help="Survey file (default: the run's own, else the cached download).")] = None,
+    data: Annotated[str | None, typer.Option("--data", "-d", help="Survey file, or 'live' (default: the run's own data, else the embedded snapshot).")] = None,
     out_path: Annotated[Path | None, typer.Option("--out", "-o", help="The HTML file (default: RUN/report.html); the model card (.md) and numbers (.json) go beside it.")] = None,
     against: Annotated[Path | None, typer.Option(help="Another run to set beside this one: accuracy against fairness.")] = None,
 ) -> None:
@@ -353,15 +355,14 @@ def report(
     calibration, results per gender, age band and race, importance, caveats."""
     import time
 
-    from . import artifacts
+    from . import artifacts, source
     from . import report as reporting
 
     started = time.perf_counter()
     loaded = artifacts.load_run(run)
     other = artifacts.load_run(against) if against else None
-    own = loaded.data.get("file")
-    if data is None and own and Path(own).is_file():  # default: the file the run was trained on
-        data = Path(own)
+    if data is None:  # default: the data the run was trained on
+        data = source.training_data(loaded.data)
     survey, provenance = _open(data)
     result = reporting.analyse(loaded, survey, provenance)
     beside = None
@@ -430,34 +431,67 @@ def compare(
 @data_app.command("import")
 @user_errors
 def data_import(file: Annotated[Path, typer.Argument(help="A survey export (.csv, .csv.gz, .xlsx).")]) -> None:
-    """Put a local copy of the survey into the cache, for machines without internet."""
+    """Put a copy of the survey into the cache, as the one --data live reads (for machines without internet)."""
     from . import source
 
     record = source.import_file(file)
-    out.print(f"imported {record['rows']} rows ({record['schema']} schema) into {record['file']}", highlight=False)
+    out.print(f"imported {record['rows']} rows ({record['schema']} schema) into {record['file']}; "
+              "--data live reads it", highlight=False)
+
+
+@data_app.command("update")
+@user_errors
+def data_update() -> None:
+    """Download the live survey sheet again into the cache (what --data live reads)."""
+    from . import source
+
+    err.print(f"downloading the live survey into {source.cache_dir()} ...")
+    record = source.download()
+    out.print(f"downloaded {record['rows']} rows ({record['schema']} schema) from {record['origin']} "
+              f"into {record['file']}", highlight=False)
+
+
+def _source_line(provenance: dict[str, Any]) -> str:
+    kind = provenance.get("source")
+    if kind == "embedded":
+        return (f"embedded snapshot of the public sheet, frozen {provenance.get('snapshot_date')} "
+                "(--data live downloads the current sheet)")
+    if kind == "live":
+        return f"live sheet, fetched {provenance.get('fetched_at')} from {provenance.get('origin')}"
+    return str(kind)
 
 
 @data_app.command("info")
 @user_errors
-def data_info(data: DataOpt = None, recipe: RecipeOpt = "tutorial",
-              set_: SetOpt = None) -> None:
-    """Show a survey file's schema, provenance and the rows a recipe would keep."""
-    from . import source
+def data_info(data: DataOpt = None, recipe: RecipeOpt = "tutorial", set_: SetOpt = None,
+              run: Annotated[Path | None, typer.Option(help="A run folder: show the data it was trained on instead.")] = None,
+              ) -> None:
+    """Show where the survey comes from (embedded, live or a file), its schema and the rows a recipe would keep."""
     from .pipeline import select_rows
     from .recipe import load_recipe
 
-    spec = load_recipe(recipe, set_)
-    if data is None and source.cached() is None:
-        raise DataError(f"no cached survey in {source.cache_dir()}; `salarynet train` downloads it, "
-                        "`salarynet data import FILE` imports one, or pass --data FILE")
-    survey, provenance = _open(data)
-    rows = select_rows(survey, spec).rows
-    for key in ("source", "file", "schema", "rows", "sha256", "fetched_at"):
-        if key in provenance:
-            out.print(f"{key:>10}: {provenance[key]}", highlight=False)
-    for note in survey.notes:
-        out.print(f"{'note':>10}: {note}", highlight=False)
-    out.print(f"{'recipe':>10}: {spec.name}; " + _rows_line(rows), highlight=False)
+    if run is not None:
+        from .artifacts import load_run
+
+        if data is not None:
+            raise DataError("--run shows the data a run was trained on; --data goes without it")
+        provenance = load_run(run).data
+        rows = provenance.get("rows", {})
+    else:
+        spec = load_recipe(recipe, set_)
+        survey, provenance = _open(data)
+        rows = select_rows(survey, spec).rows
+    out.print(f"{'source':>13}: {_source_line(provenance)}", highlight=False)
+    for key in ("file", "schema", "rows", "sha256", "fetched_at"):
+        value = provenance.get(key)
+        if value is not None:
+            out.print(f"{key:>13}: {value if key != 'rows' or not isinstance(value, dict) else value.get('read')}",
+                      highlight=False)
+    for note in provenance.get("notes") or []:
+        out.print(f"{'note':>13}: {note}", highlight=False)
+    if isinstance(rows, dict) and {"read", "kept", "excluded"} <= rows.keys():
+        what = f"run {run.name}" if run is not None else f"recipe {spec.name}"
+        out.print(f"{what:>13}: " + _rows_line(rows), highlight=False)
 
 
 def main() -> None:

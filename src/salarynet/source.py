@@ -1,4 +1,5 @@
-"""Where the survey comes from: a given file, or the public sheet downloaded once into a per-user cache."""
+"""Where the survey comes from: a given file, the snapshot shipped inside the package (the default), or the
+live public sheet downloaded once into a per-user cache."""
 
 import hashlib
 import json
@@ -8,6 +9,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,18 @@ from .errors import DataError
 SURVEY_URL = ("https://docs.google.com/spreadsheets/d/1IPS5dBSGtwYVbjsfbaMCYIWnOuRmJcbequohNxCyGVw"
               "/export?format=csv&gid=1625408792")
 PROVENANCE = "survey.json"
+EMBEDDED = "embedded"  # --data embedded (the default): the snapshot shipped in the package
+LIVE = "live"  # --data live: the public sheet, downloaded once into the cache
+SNAPSHOT = "ask-a-manager-2021.csv.gz"  # in salarynet/snapshot/, with its provenance in ask-a-manager-2021.json
+
+
+def embedded_path() -> Path:
+    return Path(str(resources.files("salarynet").joinpath("snapshot", SNAPSHOT)))
+
+
+def embedded_record() -> dict[str, Any]:
+    """The shipped snapshot's provenance: where and when it was taken, its rows and sha256."""
+    return json.loads(resources.files("salarynet").joinpath("snapshot", "ask-a-manager-2021.json").read_text())
 
 
 def cache_dir() -> Path:
@@ -59,6 +73,7 @@ def _now() -> str:
 
 
 def provenance(survey: Survey, source: str, path: Path) -> dict[str, Any]:
+    """What a run records of its data: source is "file", "live" or "embedded"."""
     return {
         "source": source,
         "file": str(path.resolve()),
@@ -76,8 +91,8 @@ def _suffix(path: Path) -> str:
     return ".csv.gz" if name.endswith(".csv.gz") else path.suffix.lower()
 
 
-def _install(file: Path, source: str) -> tuple[Survey, dict[str, Any]]:
-    """Check that `file` is a readable survey, then move it into the cache with its provenance."""
+def _install(file: Path, origin: str) -> tuple[Survey, dict[str, Any]]:
+    """Check that `file` is a readable survey, then move it into the cache (what --data live reads)."""
     survey = read_survey(file)
     target_dir = cache_dir()
     target = target_dir / f"survey{_suffix(file)}"
@@ -89,7 +104,7 @@ def _install(file: Path, source: str) -> tuple[Survey, dict[str, Any]]:
         for old in target_dir.glob("survey.*"):
             if old not in (target, target_dir / PROVENANCE):
                 old.unlink()
-        record = provenance(survey, source, target) | {"fetched_at": _now()}
+        record = provenance(survey, LIVE, target) | {"origin": origin, "fetched_at": _now()}
         (target_dir / PROVENANCE).write_text(json.dumps(record, indent=2))
     except OSError as e:
         raise DataError(f"cannot write the survey cache {target_dir} ({e.strerror}); set SALARYNET_CACHE_DIR "
@@ -108,7 +123,9 @@ def cached() -> dict[str, Any] | None:
     record_path = cache_dir() / PROVENANCE
     try:
         record = json.loads(record_path.read_text())
-        return record if Path(record["file"]).is_file() else None
+        if not Path(record["file"]).is_file():
+            return None
+        return record | {"source": LIVE, "origin": record.get("origin", record["source"])}
     except (OSError, ValueError, KeyError, TypeError):  # no cache, or a damaged record: download again
         return None
 
@@ -127,18 +144,41 @@ def download(url: str | None = None, timeout: float = 60) -> dict[str, Any]:
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e
         raise DataError(
-            f"could not download the survey from {url} ({reason}); pass --data FILE, "
-            "or run `salarynet data import FILE` with a copy of the survey"
+            f"could not download the survey from {url} ({reason}); the embedded snapshot needs no internet: "
+            "leave out --data (or --data embedded), or pass --data FILE"
         ) from None
     finally:
         Path(tmp).unlink(missing_ok=True)
 
 
+def open_embedded() -> tuple[Survey, dict[str, Any]]:
+    path, record = embedded_path(), embedded_record()
+    if not path.is_file() or sha256(path) != record["sha256"]:
+        raise DataError(f"{path}: the survey snapshot shipped with salarynet is missing or changed "
+                        f"(expected sha256 {record['sha256']}); reinstall salarynet, or pass --data FILE")
+    survey = read_survey(path)
+    survey.path = SNAPSHOT  # messages name the snapshot, not a path inside the installation
+    return survey, {"source": EMBEDDED, "file": SNAPSHOT, "sha256": record["sha256"], "bytes": record["bytes"],
+                    "rows": len(survey.frame), "schema": survey.schema, "snapshot_date": record["snapshot_date"],
+                    "origin": record["source"], "description": record["description"], "notes": survey.notes}
+
+
 def open_survey(data: str | Path | None) -> tuple[Survey, dict[str, Any]]:
-    """The survey to use and its provenance: `data` if given, else the cache (downloading once)."""
-    if data is not None:
-        survey = read_survey(data)
-        return survey, provenance(survey, "file", Path(data))
-    record = cached() or download()
-    survey = read_survey(record["file"])
-    return survey, record | {"notes": survey.notes}
+    """The survey to use and its provenance: a file; "live" (the cache, downloading once); or by default
+    (None or "embedded") the snapshot shipped with salarynet."""
+    if data is None or str(data) == EMBEDDED:
+        return open_embedded()
+    if str(data) == LIVE:
+        record = cached() or download()
+        survey = read_survey(record["file"])
+        return survey, record | {"notes": survey.notes}
+    survey = read_survey(data)
+    return survey, provenance(survey, "file", Path(data))
+
+
+def training_data(data: dict[str, Any]) -> str | None:
+    """What --data reopens a run's training survey (its data.json): "embedded", or its file if still there."""
+    if data.get("source") == EMBEDDED:
+        return EMBEDDED
+    file = data.get("file")
+    return file if isinstance(file, str) and Path(file).is_file() else None
