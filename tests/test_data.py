@@ -52,12 +52,12 @@ def test_xlsx_reads_like_csv(tmp_path):
 def test_headers_tolerate_case_spacing_and_curly_quotes():
     frame = pd.DataFrame({"  HOW OLD ARE YOU? ": ["25-34"], "If you\u2019re in the U.S., what state do you work in?": ["Ohio"],
                           "What is your race? (Choose all that apply.)": ["White"], "unrelated": ["x"]})
-    out, schema = canonicalise(frame, "t.csv")
-    assert schema == "form" and list(out.columns) == ["age", "state", "race"]
+    out, schema, unknown = canonicalise(frame, "t.csv")
+    assert schema == "form" and list(out.columns) == ["age", "state", "race"] and unknown == ["unrelated"]
 
 
 def test_blank_and_padded_answers():
-    out, _ = canonicalise(pd.DataFrame({"gender": [" Woman ", "", None], "age": ["25-34"] * 3}, dtype=str), "t")
+    out, _, _ = canonicalise(pd.DataFrame({"gender": [" Woman ", "", None], "age": ["25-34"] * 3}, dtype=str), "t")
     assert out["gender"].iloc[0] == "Woman" and out["gender"].iloc[1:].isna().all()
 
 

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -112,6 +113,92 @@ def test_oversized_list_or_body_is_413(client):
         for _ in range(serve.MAX_BODY // 65536 + 2):
             yield b" " * 65536
     assert client.post("/predict", content=chunks(), headers={"content-type": "application/json"}).status_code == 413
+
+
+def send(client, raw: bytes):
+    return client.post("/predict", content=raw, headers={"content-type": "application/json"})
+
+
+def small_json(response, limit: int = 1000):
+    """The body parsed, after checking it is UTF-8 JSON of at most `limit` bytes."""
+    assert len(response.content) <= limit, len(response.content)
+    return json.loads(response.content.decode("utf-8"))
+
+
+@pytest.mark.parametrize("opening, middle, closing", [(b"[", b"", b"]"), (b'{"a":', b"1", b"}")])
+def test_deep_nesting_is_one_short_422(client, opening, middle, closing):
+    response = send(client, opening * 100_000 + middle + closing * 100_000)
+    assert response.status_code == 422 and "nests over" in small_json(response)["detail"]
+
+
+def test_nesting_up_to_the_limit_is_read_and_brackets_in_strings_do_not_count(client):
+    def read(raw):  # parsed, then refused as answers (a list of errors), not refused unread (a sentence)
+        response = send(client, raw)
+        return response.status_code == 422 and isinstance(response.json()["detail"], list)
+    depth = serve.MAX_DEPTH
+    assert read(b"[" * depth + b"]" * depth) and not read(b"[" * (depth + 1) + b"]" * (depth + 1))
+    assert read(b'["' + b"[{" * 100 + b'\\"' + b"[" * 100 + b'", "\\\\", "[["]')
+
+
+@pytest.mark.parametrize("raw", [b"NaN", b"Infinity", b"-Infinity", b"1e999999", b"-1e999999", b"9" * 5000])
+def test_numbers_json_cannot_write_back_are_422(client, raw):
+    response = send(client, b'{"age": ' + raw + b"}")
+    assert response.status_code == 422 and "cannot read the body" in small_json(response)["detail"]
+
+
+@pytest.mark.parametrize("change", [{"age": "\ud800"}, {"job_title": "\udfff x"}, {"race": ["White", "\ud800"]},
+                                    {"\ud800": "Martian"}])
+def test_lone_surrogates_are_422_with_an_encodable_body(client, change):
+    raw = json.dumps(PERSON | change).encode()  # ensure_ascii writes the escape \ud800, which json.loads reads back
+    response = send(client, raw)
+    assert response.status_code == 422 and small_json(response)["detail"]
+
+
+def test_a_large_bad_request_gets_a_small_422(client):
+    bad = PERSON | {"age": "old" * 30, "gender": "Martian" * 10, "race": "x" * 500, "education": ["list"], "pet": "cat"}
+    body = [bad] * 120
+    raw = json.dumps(body).encode()
+    assert len(raw) > 70_000
+    response = send(client, raw)
+    assert response.status_code == 422
+    answer = small_json(response, limit=8192)
+    shown = answer["detail"]
+    assert 0 < len(shown) <= serve.MAX_ERRORS and len(shown) + answer["omitted"] == 5 * len(body)
+    assert all(len(e.get("allowed", [])) <= serve.SHOWN and len(e["msg"]) < 600 for e in shown)
+    inputs = [e["input"] for e in shown if isinstance(e.get("input"), str)]
+    assert max(map(len, inputs)) == serve.ECHO + 1 and all(len(i) <= serve.ECHO + 1 for i in inputs)
+    assert any(i.endswith("…") for i in inputs)
+    one = send(client, json.dumps(PERSON | {"job_title": 3, "pet" * 1000: 1}).encode())
+    assert one.status_code == 422
+    wrong, extra = small_json(one, limit=8192)["detail"]
+    assert wrong["input"] == 3 and len(extra["field"]) == serve.ECHO + 1 and extra["loc"] == ["body", extra["field"]]
+
+
+def test_model_names_no_path_of_the_server(client, runs):
+    def strings(value) -> list[str]:  # every string in a JSON value, keys included
+        if isinstance(value, dict):
+            value = [*value, *value.values()]
+        if isinstance(value, list):
+            return [s for v in value for s in strings(v)]
+        return [value] if isinstance(value, str) else []
+
+    text = client.get("/model").text
+    saved = json.loads((runs / "recommended" / "data.json").read_text())
+    assert Path(saved["file"]).is_absolute() and saved["file"] not in text  # the fixture trains on a path
+    found = strings(json.loads(text))
+    assert not [s for s in found if s.startswith(("/", "\\")) or str(runs) in s or str(runs.parent) in s]
+    data = json.loads(text)["data"]
+    assert data["file"] == Path(saved["file"]).name and data["sha256"] == saved["sha256"]
+
+
+def test_docs_are_off_and_the_openapi_schema_is_served(client):
+    assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
+    schema = client.get("/openapi.json")
+    assert schema.status_code == 200
+    predict = schema.json()["paths"]["/predict"]["post"]
+    assert set(predict["responses"]) == {"200", "413", "422"}
+    assert [s["type"] for s in predict["requestBody"]["content"]["application/json"]["schema"]["oneOf"]] == [
+        "object", "array"]
 
 
 def test_bands_and_range_models(runs):

@@ -1,5 +1,32 @@
 """The command line: the only place that prints or exits."""
 
+import signal
+import threading
+
+
+class _Interrupted:
+    """Ctrl-C, remembered from the moment this module loads: an interrupt raised where Python swallows it
+    (during an import, or in a garbage-collection callback inside JAX, which prints "Exception ignored")
+    still stops the command at the next checkpoint."""
+
+    seen = False
+
+    @classmethod
+    def handler(cls, signum, frame):
+        cls.seen = True
+        raise KeyboardInterrupt
+
+
+if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _Interrupted.handler)  # first, before the heavy imports below
+
+
+def checkpoint() -> None:
+    """Called before anything is written and between chunks of work: stop here if Ctrl-C was pressed."""
+    if _Interrupted.seen:
+        raise KeyboardInterrupt
+
+import contextlib
 import functools
 import json
 import os
@@ -12,15 +39,50 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from .errors import DataError, SalarynetError
 
+try:  # Typer 0.2x carries its own copy of click
+    from typer._click import exceptions as click_errors
+except ImportError:
+    from click import exceptions as click_errors
+
+
+@contextlib.contextmanager
+def _one_line_usage_errors():
+    """A mistyped command or option value is one line and exit 2, like every other user error (not a box)."""
+    try:
+        yield
+    except click_errors.NoArgsIsHelpError:
+        raise
+    except click_errors.UsageError as e:
+        where = f"{e.ctx.command_path}: " if e.ctx else ""
+        hint = f" (see {e.ctx.command_path} --help)" if e.ctx else ""
+        err.print(f"[bold red]error:[/] {escape(where + e.format_message().rstrip('.'))}{escape(hint)}",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+class _Commands(TyperGroup):
+    """Typer's group, with usage errors as one line (they are raised while parsing: make_context/invoke)."""
+
+    def make_context(self, *args, **kwargs):
+        with _one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(help="Deep learning on the Ask A Manager 2021 salary survey.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
-data_app = typer.Typer(help="The survey file: import a local copy, show what a file holds.", no_args_is_help=True)
+                  pretty_exceptions_enable=False, add_completion=False, cls=_Commands)
+data_app = typer.Typer(help="The survey file: import a local copy, show what a file holds.", no_args_is_help=True,
+                       cls=_Commands)
 app.add_typer(data_app, name="data")
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable, never wrapped mid-path
-out = Console()
+out = Console(soft_wrap=True)  # a long path or note stays one line
 
 RecipeOpt = Annotated[str, typer.Option("--recipe", "-r", help="Shipped recipe name or a .toml/.json path.")]
 DataOpt = Annotated[str | None, typer.Option(
@@ -30,11 +92,16 @@ SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a reci
 
 
 def user_errors(command):
-    """A SalarynetError becomes one line on stderr and exit code 2; nothing else is caught."""
+    """A SalarynetError becomes one line on stderr and exit code 2; Ctrl-C, exit 130 with nothing written."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        # Ctrl-C is remembered (not when the parent made us ignore it, as a shell does for a background job).
+        main_thread = threading.current_thread() is threading.main_thread()
+        main_thread = main_thread and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        previous = signal.signal(signal.SIGINT, _Interrupted.handler) if main_thread else None
         try:
+            checkpoint()  # Ctrl-C while Python was still loading the program
             return command(*args, **kwargs)
         except SalarynetError as e:
             err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
@@ -42,6 +109,9 @@ def user_errors(command):
         except KeyboardInterrupt:
             err.print("interrupted; nothing was written")
             raise typer.Exit(130) from None
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGINT, previous)
 
     return wrapper
 
@@ -93,9 +163,16 @@ def _seeds_table(seeds: dict[str, Any]) -> Table:
     return table
 
 
+def _warn(survey) -> None:
+    """What the reader of a result should know about its file (also saved in data.json): said once, on stderr."""
+    for note in survey.notes:
+        err.print(f"warning: {note}", highlight=False, markup=False)
+
+
 def _rows_line(rows: dict[str, Any]) -> str:
-    excluded = ", ".join(f"{k} {v}" for k, v in rows["excluded"].items()) or "none"
-    return f"rows: read {rows['read']}, kept {rows['kept']}, excluded {rows['read'] - rows['kept']} ({excluded})"
+    from .data import rows_text
+
+    return f"rows: {rows_text(rows)}"
 
 
 @app.command()
@@ -109,24 +186,28 @@ def train(
     seeds: Annotated[int, typer.Option(min=1, max=256, help="Train this many seeds (seed, seed+1, ...) in one compiled call and report mean ± sd.")] = 1,
 ) -> None:
     """Train a recipe on the survey and save the run: weights, preprocessing, metrics, curves."""
-    from . import pipeline, source
+    from . import artifacts, pipeline, source
     from .recipe import load_recipe
 
     spec = load_recipe(recipe, set_, seed)
+    target = out_dir or Path("runs") / spec.name
+    artifacts.check_out(target)  # before the work: a refusal after the fit would waste it
     survey, provenance = _open(data)
     source.use_compile_cache()
-    target = out_dir or Path("runs") / spec.name
     with Progress(TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
                   TimeElapsedColumn(), TextColumn("{task.description}"), console=err, transient=True) as bar:
         task = bar.add_task("compiling ...", total=spec.fit.epochs)
 
         def on_chunk(done: int, latest: dict[str, float]) -> None:
+            checkpoint()
             shown = " ".join(f"{k} {v:.4f}" for k, v in latest.items())
             bar.update(task, completed=done, description=shown)
 
         trained = pipeline.train_run(survey, provenance, spec, on_chunk, seeds)
+    checkpoint()
     written = pipeline.save_run(trained, target)
     m = trained.metrics
+    _warn(survey)
     err.print(_rows_line(m["rows"]), highlight=False)
     err.print(f"split: train {m['rows']['train']} (fit {m['rows']['fit']}, validation {m['rows']['validation']}), "
               f"test {m['rows']['test']}", highlight=False)
@@ -163,6 +244,7 @@ def evaluate(
     if as_json:
         out.print_json(json.dumps(result))
         return
+    _warn(survey)
     err.print(_rows_line(result["rows"]) + f"; evaluated on {result['rows_used']}", highlight=False)
     out.print(_metrics_table(result["test"], None))
 
@@ -212,21 +294,41 @@ def predict(
     _predict_one(loaded, given, run)
 
 
+def _check_output(output: Path) -> None:
+    """Before any work: --output goes into an existing folder, and replaces only a predictions file of ours."""
+    if not output.parent.is_dir():
+        raise DataError(f"{output}: no folder {output.parent}; create it first, or choose another --output")
+    if output.exists() or output.is_symlink():
+        header = ""
+        if output.is_file():  # never open a FIFO or a device: it could block
+            try:
+                with open(output, encoding="utf-8") as f:
+                    header = f.readline(4096).strip()
+            except (OSError, UnicodeDecodeError):
+                pass
+        if not (header.startswith("row,") and header.endswith(",reason")):  # the header predict writes
+            raise DataError(f"{output}: exists and is not a salarynet predictions file; choose another --output")
+
+
 def _predict_file(loaded, input_: Path, output: Path | None) -> None:
     from . import pipeline
     from .data import read_survey
 
+    if output is not None:
+        _check_output(output)
     result = pipeline.predict_frame(loaded, read_survey(input_).frame, str(input_))
+    checkpoint()
     if output is None:
         sys.stdout.write(result.to_csv(index=False, float_format="%.6g"))
         return
-    tmp = output.with_name(f".{output.name}.tmp")
+    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     try:
         result.to_csv(tmp, index=False, float_format="%.6g")
         tmp.replace(output)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"{output}: cannot write the predictions ({e.strerror})") from None
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise DataError(f"{output}: cannot write the predictions ({e.strerror or e})") from None
     err.print(f"wrote {len(result)} rows to {output} ({int((result['reason'] != '').sum())} without a prediction)")
 
 
@@ -257,6 +359,19 @@ def _predict_one(loaded, given: dict[str, str], run: Path) -> None:
                   f"{'above' if row['prediction'] == 1 else 'at or below'} {state.threshold:,.0f}", highlight=False)
 
 
+def _loopback(host: str) -> bool:
+    import ipaddress
+    import socket
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: what it resolves to
+        try:
+            return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+        except OSError:
+            return False
+
+
 @app.command()
 @user_errors
 def serve(
@@ -278,8 +393,11 @@ def serve(
             pass
     except OSError as e:
         raise DataError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    if not _loopback(host):
+        err.print(f"warning: --host {host} makes the server reachable from the network, not only this machine; "
+                  "it has no authentication", highlight=False)
     err.print(f"serving {run} at http://{host}:{port}/ with {workers} process{'es' if workers > 1 else ''} "
-              "(API docs at /docs; Ctrl-C stops)", highlight=False)
+              "(the API's schema at /openapi.json; Ctrl-C stops)", highlight=False)
     if workers > 1:  # uvicorn starts the processes; each builds its app from the environment
         os.environ[RUN_VARIABLE] = str(run.resolve())
         app_ = "salarynet.serve:app_from_environment"
@@ -311,6 +429,9 @@ def sweep(
 
     if scheduler and workers:
         raise DataError("--workers sizes the local cluster; with --scheduler the cluster's own workers run the trials")
+    sweeping.check_out(out_dir, resume)  # before the work: refusals cost nothing
+    if scheduler:
+        sweeping.reachable(scheduler)
     survey, provenance = _open(data)
     the_plan = sweeping.plan(recipe, grid, folds, seeds, provenance.get("sha256"), set_)
     err.print(f"sweep: {len(the_plan.trials)} trials x {folds} folds x {seeds} seed(s) of {the_plan.base_name}, "
@@ -322,11 +443,15 @@ def sweep(
         task = progress.add_task("", total=len(the_plan.trials))
 
         def on_trial(result, done, total):
+            checkpoint()
             stat = result["summary"].get(the_plan.metric, {})
             progress.update(task, completed=done, description=f"last: {the_plan.metric} {stat.get('mean', float('nan')):.4f}")
 
         outcome = sweeping.sweep(survey, the_plan, out_dir, folds, seeds, scheduler, workers, batch, resume,
                                  on_trial=on_trial)
+    _warn(survey)
+    for path in outcome.damaged:
+        err.print(f"warning: {path} was not a finished trial's result; trained that trial again", highlight=False)
     minutes = outcome.seconds / 60
     rate = f"{outcome.ran / minutes:.1f} trials/min" if outcome.ran and minutes > 0 else "nothing to train"
     err.print(f"{outcome.ran} trained, {outcome.skipped} already done, in {outcome.seconds:.1f} s ({rate}) "
@@ -359,24 +484,25 @@ def report(
     from . import report as reporting
 
     started = time.perf_counter()
+    target = out_path or run / "report.html"
+    reporting.check_targets(target)  # before the work: refuse to replace what is not an earlier report
     loaded = artifacts.load_run(run)
     other = artifacts.load_run(against) if against else None
     if data is None:  # default: the data the run was trained on
         data = source.training_data(loaded.data)
     survey, provenance = _open(data)
     result = reporting.analyse(loaded, survey, provenance)
+    _warn(survey)
     beside = None
     if other is not None:
         beside = reporting.comparison(result, reporting.analyse(other, survey, provenance, importance_repeats=1),
                                       run.name, against.name)
-    target = out_path or run / "report.html"
-    if target.suffix.lower() not in (".html", ".htm"):
-        raise DataError(f"--out {target}: expected an .html file name (the model card and numbers go beside it)")
+    checkpoint()
     try:
         page, card, numbers = reporting.write(target, reporting.render_html(loaded, result, beside),
                                               reporting.render_card(loaded, result, beside), result.numbers)
     except OSError as e:
-        raise DataError(f"{target}: cannot write the report ({e.strerror})") from None
+        raise DataError(f"{target}: cannot write the report ({e.strerror or e})") from None
     test = result.numbers["test"]
     headline = (f"accuracy {test['accuracy']:.4f}" if "accuracy" in test else
                 f"median error ${test['median_absolute_error']:,.0f}, coverage {test['coverage']:.3f}")
@@ -403,12 +529,19 @@ def compare(
     from .recipe import load_recipe
 
     spec = load_recipe(recipe, set_)
+    target = out_dir or Path("runs") / f"compare-{spec.name}"
+    artifacts.check_out(target, kind="compare.json")
     survey, provenance = _open(data)
     source.use_compile_cache()
     with Progress(TextColumn("[bold]compare"), TimeElapsedColumn(), TextColumn("{task.description}"), console=err,
                   transient=True) as bar:
         task = bar.add_task("", total=None)
-        report = run_compare(survey, spec, folds, lambda step: bar.update(task, description=escape(step)), importance)
+        def on_step(step: str) -> None:
+            checkpoint()
+            bar.update(task, description=escape(step))
+
+        report = run_compare(survey, spec, folds, on_step, importance)
+    _warn(survey)
     text = markdown(report)
     files = {"compare.md": (f"# {spec.name}: {folds}-fold comparison ({report['task']})\n\n{text}\n").encode()}
     public = {k: v for k, v in report.items() if not k.startswith("_")} | {"data": provenance}
@@ -423,7 +556,8 @@ def compare(
                  "| survey question | when shuffled |", "|---|---:|"]
         lines += [f"| {q} | {d:,.0f} |" if dollars else f"| {q} | {d:.4f} |" for q, d in report["importance"].items()]
         files["compare.md"] += ("\n".join(lines) + "\n").encode()
-    target = artifacts.write_run(out_dir or Path("runs") / f"compare-{spec.name}", files, kind="compare.json")
+    checkpoint()
+    target = artifacts.write_run(target, files, kind="compare.json")
     out.print(files["compare.md"].decode(), highlight=False, markup=False)
     out.print(f"saved {target}/ ({', '.join(files)})", highlight=False)
 
@@ -495,4 +629,13 @@ def data_info(data: DataOpt = None, recipe: RecipeOpt = "tutorial", set_: SetOpt
 
 
 def main() -> None:
-    app()
+    """The `salarynet` program. After Ctrl-C it leaves at once with 130: the interpreter's own shutdown, with
+    JAX's threads interrupted mid-work, can crash (exit 139) after everything was already said and cleaned up."""
+    try:
+        app()
+    except SystemExit as e:
+        if e.code == 130:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+        raise

@@ -2,16 +2,17 @@
 
 import gzip
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .answers import canonical_country, currency_code, us_states
 from .errors import DataError
-from .schemas import SCHEMA_NAMES, canonical_name
+from .schemas import COLUMNS, SCHEMA_NAMES, canonical_name, spellings
 
 READABLE = (".csv", ".csv.gz", ".xlsx")
 
@@ -24,6 +25,7 @@ class Survey:
     path: str
     schema: str  # a key of SCHEMA_NAMES
     notes: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # headers no schema knows (dropped), for hints
 
 
 def _delimiter(path: Path) -> str:
@@ -60,30 +62,34 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: cannot read as {'XLSX' if name.endswith('.xlsx') else 'CSV'}: {reason}") from None
 
 
-def canonicalise(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, str]:
-    """Rename known headers to canonical names and drop the rest; say which schema they came from."""
+def canonicalise(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, str, list[str]]:
+    """Rename known headers to canonical names and drop the rest -> (frame, the schema they came from,
+    the unknown headers). The schema is the one with the most headers of its own."""
     renames: dict[str, str] = {}
     votes: dict[str, int] = {}
+    unknown = []
     for header in frame.columns:
         found = canonical_name(str(header))
         if found is None:
+            unknown.append(str(header))
             continue
         name, schema = found
         if name in renames.values():
             raise DataError(f"{source}: column {header!r} is a second {name!r} column; keep one")
         renames[header] = name
-        votes[schema] = votes.get(schema, 0) + 1
+        if schema is not None:
+            votes[schema] = votes.get(schema, 0) + 1
     if not renames:
         shown = ", ".join(repr(str(h)) for h in list(frame.columns)[:6])
         raise DataError(
             f"{source}: unknown header schema: headers {shown} match none of "
-            f"{'; '.join(SCHEMA_NAMES.values())}"
+            f"{'; '.join(SCHEMA_NAMES.values())} (the salary, for one, is read from {' or '.join(spellings('annual_salary'))})"
         )
-    schema = max(votes, key=votes.__getitem__)
+    schema = max(votes, key=votes.__getitem__) if votes else "tidytuesday"
     out = frame[list(renames)].rename(columns=renames)
     # Text cells only: strip stray spaces, and treat empty answers as blanks.
     out = out.apply(lambda col: col.astype(str).where(col.notna()).str.strip().replace("", np.nan))
-    return out.reset_index(drop=True), schema
+    return out.reset_index(drop=True), schema, unknown
 
 
 def tidy_answers(frame: pd.DataFrame) -> pd.DataFrame:
@@ -99,8 +105,8 @@ def tidy_answers(frame: pd.DataFrame) -> pd.DataFrame:
 
 def read_survey(path: str | Path) -> Survey:
     path = Path(path)
-    frame, schema = canonicalise(_read_table(path), str(path))
-    return Survey(frame=tidy_answers(frame), path=str(path), schema=schema)
+    frame, schema, unknown = canonicalise(_read_table(path), str(path))
+    return Survey(frame=tidy_answers(frame), path=str(path), schema=schema, unknown=unknown)
 
 
 def parse_money(values: pd.Series) -> pd.Series:
@@ -110,13 +116,38 @@ def parse_money(values: pd.Series) -> pd.Series:
     return number.where(np.isfinite(number))  # 'inf' and 'infinity' parse, but are no salary
 
 
+def missing_columns_error(survey: Survey, missing: list[str], purpose: str) -> DataError:
+    """One line: the file, every missing column, what needs them, what the file has, and how each is spelled."""
+    hints = "; ".join(f"{c} is read from {' or '.join(spellings(c))}" for c in missing)
+    unknown = (f"; headers not recognised: {', '.join(repr(h) for h in survey.unknown[:8])}"
+               f"{' ...' if len(survey.unknown) > 8 else ''}") if survey.unknown else ""
+    return DataError(
+        f"{survey.path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} "
+        f"({purpose}); the file ({SCHEMA_NAMES[survey.schema]}) has {', '.join(survey.frame.columns)}{unknown}; {hints}"
+    )
+
+
 def require_columns(survey: Survey, columns: list[str], purpose: str) -> None:
     missing = [c for c in columns if c not in survey.frame.columns]
     if missing:
-        raise DataError(
-            f"{survey.path}: missing column {missing[0]!r} ({purpose}); "
-            f"the file ({SCHEMA_NAMES[survey.schema]}) has {', '.join(survey.frame.columns)}"
-        )
+        raise missing_columns_error(survey, missing, purpose)
+
+
+def conform(survey: Survey, required: list[str], optional: list[str], purpose: str) -> Survey:
+    """The survey with every optional column it lacks read as blank (named once in its notes); a refusal
+    naming every required column it lacks."""
+    require_columns(survey, required, purpose)
+    absent = [c for c in dict.fromkeys(optional) if c not in survey.frame.columns]
+    if not absent:
+        return survey
+    _note(survey, f"no {', '.join(f'{c} ({COLUMNS[c]})' for c in absent)} column in the file: read as blank")
+    blank = {c: pd.Series(np.nan, index=survey.frame.index, dtype=object) for c in absent}
+    return replace(survey, frame=survey.frame.assign(**blank))
+
+
+def rows_text(rows: dict[str, Any]) -> str:
+    excluded = ", ".join(f"{k} {v}" for k, v in rows["excluded"].items()) or "none"
+    return f"read {rows['read']}, kept {rows['kept']}, excluded {rows['read'] - rows['kept']} ({excluded})"
 
 
 def _note(survey: Survey, note: str) -> None:

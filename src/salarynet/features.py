@@ -178,7 +178,8 @@ def ordinal_codes(frame: pd.DataFrame, columns: list[ColumnEncoding] | tuple[Col
 def require(frame: pd.DataFrame, columns: list[str], source: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise DataError(f"{source}: missing column {missing[0]!r}; the model needs {', '.join(columns)}")
+        raise DataError(f"{source}: missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}; "
+                        f"the model needs {', '.join(columns)}")
 
 
 # ---------------------------------------------------------------- text

@@ -111,8 +111,21 @@ def init(rng: np.random.Generator, spec: ModelSpec) -> Params:
 
 
 def shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
-    """Every weight's flat name and shape, to check saved weights against the spec."""
-    return {name: value.shape for name, value in flatten(init(np.random.default_rng(0), spec)).items()}
+    """Every weight's flat name and shape, as `init` makes them: counted, not allocated, so that a
+    spec read from a file is checked against its weights before anything of its size exists."""
+    sizes = (spec.first_width, *spec.units)
+    named: dict[str, tuple[int, ...]] = {}
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        named |= {f"dense.{i}.kernel": (fan_in, fan_out), f"dense.{i}.bias": (fan_out,)}
+    named |= {f"embed.{i}": tuple(shape) for i, shape in enumerate(spec.embeddings)}
+    if spec.text:
+        named["text"] = tuple(spec.text)
+    if spec.wide:
+        named["wide.numeric"] = (spec.in_size, spec.out_size)
+        named |= {f"wide.embed.{i}": (v, spec.out_size) for i, (v, _) in enumerate(spec.embeddings)}
+        if spec.text:
+            named["wide.text"] = (spec.text[0], spec.out_size)
+    return named
 
 
 def flatten(params: Params) -> dict[str, np.ndarray]:
@@ -124,9 +137,24 @@ def flatten(params: Params) -> dict[str, np.ndarray]:
 
 
 def unflatten(spec: ModelSpec, flat: dict[str, np.ndarray]) -> Params:
-    skeleton = init(np.random.default_rng(0), spec)
-    names = list(flatten(skeleton))
-    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(skeleton), [flat[n] for n in names])
+    """The nested params from flat names, "dense.0.kernel" -> params["dense"][0]["kernel"], without
+    drawing a skeleton of the weights first."""
+    tree: dict = {}
+    for name in shapes(spec):
+        *parents, leaf = name.split(".")
+        node = tree
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = flat[name]
+    return _listed(tree)
+
+
+def _listed(node: dict | np.ndarray) -> dict | list | np.ndarray:
+    """{"0": a, "1": b} -> [a, b] at every level: the dense layers and the embeddings are lists."""
+    if not isinstance(node, dict):
+        return node
+    items = {key: _listed(value) for key, value in node.items()}
+    return [items[str(i)] for i in range(len(items))] if all(k.isdigit() for k in items) else items
 
 
 # Below this many multiply-adds a layer is computed as broadcast-multiply-sum rather than a dot:

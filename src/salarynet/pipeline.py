@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from . import artifacts, features, metrics, model, plots, train
-from .data import Survey, salary_rows
+from .data import Survey, conform, rows_text, salary_rows
 from .errors import DataError, RecipeError
 from .recipe import Recipe
 
@@ -40,16 +40,45 @@ class Prepared:
     y_fit: np.ndarray | None = None  # features.label_bands: the training rows' fine band, what the network fits
 
 
+def input_columns(recipe: Recipe) -> tuple[list[str], list[str]]:
+    """(required, optional) survey columns: the salary and the answers a row is excluded without (the
+    tutorial's ordinal answers) are required; every other answer a recipe reads is read as blank when absent."""
+    required = ["annual_salary"] + [c.column for c in recipe.features.columns
+                                    if c.encoding == "ordinal" and c.unlisted == "exclude"]
+    optional = [c.column for c in recipe.features.columns if c.column not in required]
+    return required, optional + list(recipe.features.text.columns if recipe.features.text else [])
+
+
 def select_rows(survey: Survey, recipe: Recipe) -> Selection:
     """Keep the rows with a usable salary and encodable answers; count every other row by its first reason."""
+    required, optional = input_columns(recipe)
+    survey = conform(survey, required, optional, f"recipe {recipe.name} needs {', '.join(required)}")
     salary, reason = salary_rows(survey, recipe.data.currency, recipe.data.min_salary, recipe.data.max_salary)
+    if recipe.features.task == "regression":  # the label is log salary: log(0) is no number
+        reason[(reason == "") & (salary == 0)] = "salary_zero"
     _, answer_reason = features.ordinal_codes(survey.frame, recipe.features.columns, survey.path)
     reason = np.where(reason.to_numpy() == "", answer_reason, reason.to_numpy())
     keep = reason == ""
     rows = {"read": int(len(keep)), "kept": int(keep.sum()), "excluded": dict(Counter(reason[~keep].tolist()).most_common())}
+    if not keep.any():
+        raise DataError(f"{survey.path}: no usable rows for recipe {recipe.name}: {rows_text(rows)}"
+                        f"{offending_answers(survey.frame, reason, recipe)}")
     kept_salary = salary.to_numpy()[keep]
     return Selection(survey.frame[keep].reset_index(drop=True), kept_salary,
                      features.label(kept_salary, recipe.features), rows)
+
+
+def offending_answers(frame: pd.DataFrame, reason: np.ndarray, recipe: Recipe, most: int = 4) -> str:
+    """The commonest answers behind each `<column>_unlisted` reason, beside the answers the recipe lists."""
+    listed = {c.column: list(c.mapping()) for c in recipe.features.columns if c.encoding == "ordinal"}
+    parts = []
+    for kind, _ in Counter(reason.tolist()).most_common():
+        column = kind.removesuffix("_unlisted")
+        if kind.endswith("_unlisted") and column in listed:
+            common = frame.loc[reason == kind, column].value_counts().head(most)
+            shown = ", ".join(f"{v!r} ({n})" for v, n in common.items())
+            parts.append(f"{column} answers {shown} are not among {', '.join(map(repr, listed[column]))}")
+    return ("; " + "; ".join(parts)) if parts else ""
 
 
 def strata(sel: Selection, task: str) -> np.ndarray:

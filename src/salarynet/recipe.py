@@ -20,7 +20,13 @@ Optimizer = Literal["adagrad", "sgd", "adam", "rmsprop"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # strict: `fit.epochs = true` is no number of epochs, and "20" no integer (pydantic would coerce both).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
+
+
+# Bounds that keep a typo from asking for more memory or time than any machine has (each far above
+# what a useful recipe sets): weights, shuffle orders and token tables are allocated from these.
+MAX_UNITS, MAX_LAYERS, MAX_EPOCHS, MAX_WIDTH = 16_384, 32, 10_000, 1_024
 
 
 class DataSection(_Section):
@@ -43,7 +49,7 @@ class ColumnEncoding(_Section):
     # An ordinal answer that is not listed: exclude the row (the tutorial) or code it 0.
     unlisted: Literal["exclude", "zero"] = "exclude"
     min_count: int = Field(10, ge=1)  # category/multi: answers seen fewer times share the reserved index
-    dim: int | None = Field(None, gt=0)  # category: embedding width; default min(16, 1 + sqrt(vocabulary))
+    dim: int | None = Field(None, gt=0, le=MAX_WIDTH)  # category: embedding width; default min(16, 1 + sqrt(vocabulary))
 
     @model_validator(mode="after")
     def _one_of(self) -> "ColumnEncoding":
@@ -73,10 +79,10 @@ class TextSection(_Section):
     columns: list[FeatureColumn] = Field(min_length=1)
     # Hash space: large enough that two n-grams rarely share a bucket. Only buckets seen min_count
     # times in training get a row of the embedding table; the rest map to the reserved index 0.
-    buckets: int = Field(1 << 20, ge=16)
+    buckets: int = Field(1 << 20, ge=16, le=1 << 26)
     min_count: int = Field(2, ge=1)
-    max_tokens: int = Field(96, ge=1)  # n-grams kept per row, words first
-    dim: int = Field(64, gt=0)
+    max_tokens: int = Field(96, ge=1, le=4096)  # n-grams kept per row, words first
+    dim: int = Field(64, gt=0, le=MAX_WIDTH)
 
 
 PROTECTED = ("gender", "race")
@@ -87,8 +93,9 @@ class FeaturesSection(_Section):
     # with a low-high range from quantile outputs.
     task: Literal["binary", "bands", "regression"] = "binary"
     threshold: float = 100_000
-    bands: list[float] = [50_000, 100_000, 150_000]
-    quantiles: tuple[float, float] = (0.1, 0.9)
+    bands: list[float] = Field([50_000, 100_000, 150_000], min_length=1, max_length=100)
+    # Not strict: a recipe saved as JSON holds the pair as a list.
+    quantiles: tuple[float, float] = Field((0.1, 0.9), strict=False)
     scale: Literal["minmax", "none"] = "minmax"
     columns: list[ColumnEncoding] = Field(min_length=1)
     text: TextSection | None = None
@@ -96,7 +103,7 @@ class FeaturesSection(_Section):
     exclude_protected: bool = False
     # binary only: train on these finer salary bands (softmax, categorical cross-entropy) and answer
     # P(salary > threshold) as the sum of the bands above it; the threshold must be one of the edges.
-    label_bands: list[float] | None = None
+    label_bands: list[float] | None = Field(None, min_length=1, max_length=100)
 
     @model_validator(mode="before")
     @classmethod
@@ -136,12 +143,12 @@ class SplitSection(_Section):
 
 
 class LayerSpec(_Section):
-    units: int = Field(gt=0)
+    units: int = Field(gt=0, le=MAX_UNITS)
     activation: Activation = "linear"
 
 
 class ModelSection(_Section):
-    layers: list[LayerSpec] = Field(min_length=1)
+    layers: list[LayerSpec] = Field(min_length=1, max_length=MAX_LAYERS)
     dropout: float = Field(0.0, ge=0, lt=1)  # after each hidden layer and on the embeddings, in training only
     l2: float = Field(0.0, ge=0)  # penalty on the dense kernels, added to the loss
     wide: bool = False  # wide & deep: a linear model of every input added to the last layer
@@ -156,12 +163,12 @@ class CompileSection(_Section):
 
 
 class FitSection(_Section):
-    epochs: int = Field(100, gt=0)
-    batch_size: int = Field(5, gt=0)
+    epochs: int = Field(100, gt=0, le=MAX_EPOCHS)
+    batch_size: int = Field(5, gt=0, le=1 << 24)
     validation_split: float = Field(0.2, ge=0, lt=1)
     shuffle: bool = True
     # Stop when the validation loss has not improved for this many epochs, and keep the best epoch's weights.
-    early_stopping: int | None = Field(None, gt=0)
+    early_stopping: int | None = Field(None, gt=0, le=MAX_EPOCHS)
     # balanced: weigh each class by rows / (classes * its rows), as scikit-learn's "balanced".
     class_weight: Literal["none", "balanced"] = "none"
     # The model is an exponential moving average of the weights over the steps, with this decay
@@ -171,7 +178,7 @@ class FitSection(_Section):
 
 class Recipe(_Section):
     name: str = Field("custom", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # also the default run folder's name
-    seed: int = Field(42, ge=0, lt=2**32 - 256, strict=True)
+    seed: int = Field(42, ge=0, lt=2**32 - 256)
     data: DataSection = DataSection()
     features: FeaturesSection
     split: SplitSection = SplitSection()
@@ -220,7 +227,7 @@ def read_recipe_source(name_or_path: str) -> tuple[dict[str, Any], str]:
         if not path.is_file():
             raise RecipeError(f"recipe {name_or_path}: no such file (shipped recipes: {', '.join(builtin_recipes())})")
         try:
-            text, origin = path.read_text(encoding="utf-8"), str(path)
+            text, origin = path.read_text(encoding="utf-8-sig"), str(path)  # -sig: an editor's byte-order mark
         except (OSError, UnicodeDecodeError) as e:
             raise RecipeError(f"recipe {name_or_path}: cannot read it ({e})") from None
     else:

@@ -7,8 +7,10 @@ The fairness numbers judge one decision for every task: "salary above the thresh
 """
 
 import base64
+import contextlib
 import html
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from sklearn.metrics import average_precision_score
 from . import artifacts, compare, features, pipeline, plots
 from .answers import band_order
 from .data import Survey
+from .errors import ArtifactError
 
 GROUPS = ("gender", "age", "race")  # the attributes a reader checks a salary model against
 MIN_GROUP = 30  # rows a group needs to enter the parity differences
@@ -312,11 +315,44 @@ def render_card(run: artifacts.Run, result: Result, against: list[dict] | None =
     return "\n".join(lines) + "\n"
 
 
+REPORT_FORMAT = "salarynet-report/1"  # in <stem>.json: the three files beside it are a report salarynet wrote
+
+
+def targets(out: Path) -> tuple[Path, Path, Path]:
+    """The page, the model card (<stem>.md) and the numbers (<stem>.json) a report writes."""
+    return out, out.with_suffix(".md"), out.with_suffix(".json")
+
+
+def check_targets(out: Path) -> None:
+    """Refuse, before any work, to replace files that are not an earlier salarynet report of the same name."""
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise ArtifactError(f"--out {out}: expected an .html file name (the model card and numbers go beside it)")
+    existing = [p for p in targets(out) if p.exists() or p.is_symlink()]
+    if not existing:
+        return
+    try:
+        numbers = json.loads(targets(out)[2].read_text(encoding="utf-8"))
+        # Reports written before the marker: their numbers hold these keys together.
+        ours = numbers.get("format") == REPORT_FORMAT or {"test", "rows_used", "decision", "groups"} <= numbers.keys()
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    not_files = [p for p in existing if p.is_symlink() or not p.is_file()]
+    if not ours or not_files:
+        raise ArtifactError(f"{(not_files or existing)[0]}: exists and is not part of a salarynet report; "
+                            "choose another --out (a report writes <name>.html, <name>.md and <name>.json)")
+
+
 def write(out: Path, page: str, card: str, numbers: dict[str, Any]) -> tuple[Path, Path, Path]:
-    """report.html, <stem>.md (the model card) and <stem>.json beside it, each written whole or not at all."""
-    card_path, json_path = out.with_suffix(".md"), out.with_suffix(".json")
-    for path, text in ((out, page), (card_path, card), (json_path, json.dumps(numbers, indent=2, default=float) + "\n")):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    return out, card_path, json_path
+    """<stem>.html, <stem>.md (the model card) and <stem>.json beside it, each written whole or not at all;
+    only over an earlier report's files (check_targets)."""
+    check_targets(out)
+    texts = (page, card, json.dumps({"format": REPORT_FORMAT} | numbers, indent=2, default=float) + "\n")
+    for path, text in zip(targets(out), texts):
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+    return targets(out)

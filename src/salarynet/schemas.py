@@ -99,16 +99,27 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().casefold())
 
 
-def canonical_name(header: str) -> tuple[str, str] | None:
-    """(canonical column, schema) for one header, or None when no schema knows it."""
+def canonical_name(header: str) -> tuple[str, str | None] | None:
+    """(canonical column, schema) for one header, or None when no schema knows it. The schema is None for
+    a header two schemas share (TidyTuesday's and the tutorial's `gender`, `annual_salary`): it says nothing
+    of which one a file follows."""
     key = normalise(header).rstrip(" ?:")
     for prefix, name in FORM_PREFIXES.items():
         # One-word headers must match whole; questions by their opening words.
         if key == prefix or (prefix not in _WHOLE and key.startswith(prefix)):
             return name, "form"
     snake = key.replace(" ", "_")
-    if snake in TUTORIAL and snake not in TIDYTUESDAY:
+    if snake in TUTORIAL and snake in TIDYTUESDAY:
+        return TIDYTUESDAY[snake], None
+    if snake in TUTORIAL:
         return TUTORIAL[snake], "tutorial"
     if snake in TIDYTUESDAY:
         return TIDYTUESDAY[snake], "tidytuesday"
     return None
+
+
+def spellings(column: str) -> list[str]:
+    """The headers that are read as `column`, one per schema that has it."""
+    found = [f"{q!r}..." for q, c in FORM_PREFIXES.items() if c == column]
+    found += [repr(h) for table in (TIDYTUESDAY, TUTORIAL) for h, c in table.items() if c == column]
+    return list(dict.fromkeys(found))

@@ -1,18 +1,22 @@
 """A saved run behind HTTP: FastAPI's JSON API and a one-page form.
 
 GET /health, GET /model (task, fields with their allowed answers, metrics, provenance), POST /predict
-(one answer set, or a list of at most MAX_BATCH), GET / (the page). The run is loaded and checked once,
-when the app is made; requests that arrive together are predicted together in one compiled call.
+(one answer set, or a list of at most MAX_BATCH), GET / (the page), GET /openapi.json. The run is loaded
+and checked once, when the app is made; requests that arrive together are predicted together in one
+compiled call. Whatever a client sends gets an answer or a small JSON error, never a server error.
 """
 
 import asyncio
 import functools
 import json
+import math
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlparse
 
 import jax
 import numpy as np
@@ -31,6 +35,14 @@ from .schemas import CHOICE_COLUMNS, COLUMNS, normalise
 MAX_BATCH = 1000  # answer sets in one POST /predict
 MAX_BODY = 1 << 20  # bytes; a list of MAX_BATCH long answer sets fits
 MAX_TEXT = 1000  # characters in one free-text answer
+MAX_DEPTH = 16  # nesting of arrays and objects in a body; a list of answer sets with list answers needs 3
+MAX_DIGITS = 100  # in a JSON integer; no answer is a number, but a 422 shows what was sent
+MAX_ERRORS = 20  # errors a 422 lists, each ...
+ERROR_BYTES = 8000  # ... until they fill this much of its body; the rest are counted
+ECHO = 100  # characters of a sent value that a 422 shows
+SHOWN = 10  # allowed answers an error lists (GET /model lists them all)
+PROVENANCE = ("source", "file", "sha256", "bytes", "rows", "schema", "snapshot_date", "origin", "description",
+              "read_at", "fetched_at", "notes")  # what /model shows of data.json: no folder of this machine
 WARM_SIZES = (1, 2, 4, 8, 16, 32, 64)  # batches compiled at start; larger ones compile on first use
 STATIC = resources.files("salarynet") / "static"
 
@@ -74,7 +86,14 @@ def fields_of(run: artifacts.Run) -> list[Field]:
 
 
 def _listing(allowed: tuple[str, ...]) -> str:
-    return ", ".join(allowed[:60]) + (f", ... ({len(allowed)} in all)" if len(allowed) > 60 else "")
+    return ", ".join(allowed[:SHOWN]) + (f", ... ({len(allowed)} in all; GET /model lists them)"
+                                         if len(allowed) > SHOWN else "")
+
+
+def _clip(text: str) -> str:
+    """At most ECHO characters, encodable as UTF-8 (a lone surrogate is shown escaped)."""
+    text = text if len(text) <= ECHO else text[:ECHO] + "…"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _validator(f: Field):
@@ -92,7 +111,7 @@ def _validator(f: Field):
             spelled = f.keys.get(normalise(v))
             if spelled is None:
                 raise PydanticCustomError("not_allowed", "{value} is not one of: {allowed}",
-                                          {"value": repr(v), "allowed": _listing(f.allowed)})
+                                          {"value": _clip(repr(v)), "allowed": _listing(f.allowed)})
             picked.append(spelled)
         return ", ".join(picked)
     return check
@@ -106,6 +125,17 @@ def answers_model(fields: list[Field]):
         kind = text | list[text] if f.kind == "multi" else text
         specs[f.name] = (Annotated[kind | None, AfterValidator(_validator(f))], ... if f.required else None)
     return create_model("Answers", __config__=ConfigDict(extra="forbid"), **specs)
+
+
+def answers_schema(fields: list[Field]) -> dict[str, Any]:
+    """One answer set as the OpenAPI schema shows it: stricter than the API, which also matches answers up to
+    case and spaces and reads a multi's comma-separated answers, so every answer set it allows is predicted."""
+    def answer(f: Field) -> dict[str, Any]:
+        one = {"enum": list(f.allowed)} if f.kind != "text" else {"type": "string", "maxLength": MAX_TEXT}
+        many = {"anyOf": [one, {"type": "array", "items": one}]} if f.kind == "multi" else one
+        return many if f.required else {"anyOf": [many, {"type": "null"}]}
+    return {"type": "object", "additionalProperties": False, "required": [f.name for f in fields if f.required],
+            "properties": {f.name: {"description": f.question, **answer(f)} for f in fields}}
 
 
 def compiled_outputs(run: artifacts.Run):
@@ -164,6 +194,25 @@ class Batcher:
             start += len(rows)
 
 
+def _described(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+PREDICT_RESPONSES = {
+    200: _described("One answer, or {\"predictions\": [...]} for a list", {"type": "object"}),
+    413: _described(f"Over {MAX_BODY:,} bytes, or over {MAX_BATCH:,} answer sets", {
+        "type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}}),
+    422: _described("Not JSON, or answers that fail their checks (the first few, and how many more)", {
+        "type": "object", "required": ["detail"], "properties": {
+            "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+            "omitted": {"type": "integer"}}}),
+}
+
+
+class Script(Response):
+    media_type = "text/javascript"  # for the response and, through response_class, for the OpenAPI schema
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status)
 
@@ -182,6 +231,78 @@ async def _body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
+# A JSON string, escapes and all, or an unclosed one to the end: a match never fails once begun, so the scan
+# stays linear (a failing pattern retried at each escaped quote would be quadratic).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.?[^"\\]*)*(?:"|\Z)', re.DOTALL)
+_STEP = np.zeros(256, np.int64)  # byte -> the change of nesting depth it makes outside strings
+_STEP[list(b"[{")], _STEP[list(b"]}")] = 1, -1
+
+
+def _depth(body: bytes) -> int:
+    """How deep the arrays and objects of a UTF-8 JSON text nest, counted without parsing it: json.loads, and
+    everything after it, recurse once a level (no byte of a multi-byte UTF-8 character is a bracket or quote)."""
+    return int(np.cumsum(_STEP[np.frombuffer(_STRING.sub(b"", body), np.uint8)]).max(initial=0))
+
+
+# json.loads's hooks for numbers: it reads NaN, Infinity and 1e999 (inf), which no JSON encoder writes back,
+# and would turn a long enough integer into a ValueError that names the interpreter's settings.
+def _refuse(constant: str) -> None:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{_clip(text)} is too large a number")
+    return value
+
+
+def _integer(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_DIGITS:
+        raise ValueError(f"a number of {digits:,} digits")
+    return int(text)
+
+
+def _parse(body: bytes) -> Any:
+    """The body as JSON: UTF-8, at most MAX_DEPTH deep, numbers finite and short (ValueError if not)."""
+    # Decoded here, not by json.loads: it would also read UTF-16, whose bytes _depth cannot count.
+    text = body.decode("utf-8-sig")  # a UnicodeDecodeError is a ValueError
+    if _depth(body) > MAX_DEPTH:
+        raise ValueError(f"it nests over {MAX_DEPTH} levels deep")
+    return json.loads(text, parse_constant=_refuse, parse_float=_finite, parse_int=_integer)
+
+
+def _echo(value: Any) -> Any:
+    """A sent value as a 422 shows it: short numbers as they are, anything else as text of at most ECHO characters."""
+    if value is None or isinstance(value, int | float) and len(str(value)) <= ECHO:
+        return value
+    return _clip(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+
+
+def _invalid(errors: list[tuple[dict, int | None]], fields: dict[str, Field]) -> JSONResponse:
+    """The 422 for answer sets that fail their checks: the first errors, as many as fit in ERROR_BYTES."""
+    shown, size = [], 0
+    for err, index in errors[:MAX_ERRORS]:
+        detail = _detail(err, index, fields)
+        size += len(json.dumps(detail))
+        if size > ERROR_BYTES:
+            break
+        shown.append(detail)
+    omitted = {"omitted": len(errors) - len(shown)} if len(errors) > len(shown) else {}
+    return JSONResponse({"detail": shown, **omitted}, status_code=422)
+
+
+def _provenance(data: dict[str, Any]) -> dict[str, Any]:
+    """What /model shows of the run's data.json: no path of this machine (the file by its name, a URL origin)."""
+    shown = {k: v for k, v in data.items() if k in PROVENANCE}
+    if "file" in shown:
+        shown["file"] = Path(shown["file"]).name
+    if urlparse(str(shown.get("origin", ""))).scheme not in ("http", "https"):
+        shown.pop("origin", None)  # an import's origin names the file it was imported from
+    return shown
+
+
 def create_app(run_path: str | Path) -> FastAPI:
     """The app for one run folder; the run is loaded and its checksums verified here (ArtifactError if not)."""
     run = artifacts.load_run(Path(run_path))
@@ -194,7 +315,7 @@ def create_app(run_path: str | Path) -> FastAPI:
         "threshold": run.features.threshold if run.features.task == "binary" else None,
         "bands": pipeline.band_names(run.features.bands) if run.features.task == "bands" else None,
         "fields": [f.to_json() for f in fields], "metrics": run.metrics.get("test", {}),
-        "rows": run.metrics.get("rows", {}), "data": run.data,
+        "rows": run.metrics.get("rows", {}), "data": _provenance(run.data),
     }
 
     def predict(rows: list[dict]) -> list[dict]:
@@ -206,7 +327,9 @@ def create_app(run_path: str | Path) -> FastAPI:
     for size in WARM_SIZES:  # compile the batch sizes that load brings before the first request
         predict([example] * size)
     batcher = Batcher(predict)
-    app = FastAPI(title="salarynet", description=f"Predictions of the run {Path(run_path).name} ({run.recipe.name})")
+    # No /docs or /redoc: their pages load scripts from a CDN. /openapi.json stays (clients, Schemathesis).
+    app = FastAPI(title="salarynet", description=f"Predictions of the run {Path(run_path).name} ({run.recipe.name})",
+                  docs_url=None, redoc_url=None)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -216,17 +339,21 @@ def create_app(run_path: str | Path) -> FastAPI:
     def describe() -> dict[str, Any]:
         return description
 
-    @app.post("/predict", openapi_extra={"requestBody": {"content": {"application/json": {"schema": {
-        "oneOf": [answers.model_json_schema(), {"type": "array", "items": answers.model_json_schema(),
-                                                "maxItems": MAX_BATCH}]}}}}})
+    one = answers_schema(fields)
+    request_schema = {"oneOf": [one, {"type": "array", "items": one, "maxItems": MAX_BATCH}]}
+
+    @app.post("/predict", openapi_extra={"requestBody": {"required": True,
+                                                         "content": {"application/json": {"schema": request_schema}}}},
+              responses=PREDICT_RESPONSES)
     async def predict_endpoint(request: Request) -> Response:
         body = await _body(request)
         if body is None:
             return _error(413, f"the body is over {MAX_BODY:,} bytes")
         try:
-            payload = json.loads(body)
-        except ValueError:
-            return _error(422, "the body is not JSON: send one answer set as an object, or a list of them")
+            payload = _parse(body)
+        except (ValueError, RecursionError) as e:  # RecursionError: json.loads's own guard, behind _depth's
+            return _error(422, f"cannot read the body ({_clip(str(e))}): send one answer set as a JSON object, "
+                               "or a list of them")
         many = isinstance(payload, list)
         if many and len(payload) > MAX_BATCH:
             return _error(413, f"{len(payload):,} answer sets; at most {MAX_BATCH:,} in one request")
@@ -235,9 +362,9 @@ def create_app(run_path: str | Path) -> FastAPI:
             try:
                 rows.append(answers.model_validate(item).model_dump())
             except ValidationError as e:
-                errors += [_detail(err, i if many else None, by_name) for err in e.errors(include_url=False)]
+                errors += [(err, i if many else None) for err in e.errors(include_url=False)]
         if errors:
-            return JSONResponse({"detail": errors}, status_code=422)
+            return _invalid(errors, by_name)
         result = await batcher(rows) if rows else []
         return JSONResponse({"predictions": result} if many else result[0])
 
@@ -245,9 +372,9 @@ def create_app(run_path: str | Path) -> FastAPI:
     def page() -> str:
         return (STATIC / "index.html").read_text()
 
-    @app.get("/app.js")
-    def script() -> Response:
-        return Response((STATIC / "app.js").read_text(), media_type="text/javascript")
+    @app.get("/app.js", response_class=Script)
+    def script() -> Script:
+        return Script((STATIC / "app.js").read_text())
 
     return app
 
@@ -262,16 +389,16 @@ def app_from_environment() -> FastAPI:
 
 def _detail(err: dict, index: int | None, fields: dict[str, Field]) -> dict[str, Any]:
     """A pydantic error as the 422 body lists it: where, what was sent, why, and the allowed answers."""
-    loc = [str(p) for p in err["loc"]]
+    loc = [_clip(str(p)) for p in err["loc"]]  # a key sent is a loc: it may be long or a lone surrogate
     name = loc[0] if loc else ""
     out: dict[str, Any] = {"loc": ["body", *([index] if index is not None else []), *loc], "field": name,
                            "msg": err["msg"], "type": err["type"]}
     if err["type"] != "missing":
-        out["input"] = err.get("input")
+        out["input"] = _echo(err.get("input"))
     elif name in fields:
         out["msg"] = f"the answer {name!r} is missing"
     if err["type"] == "extra_forbidden":
         out["msg"] = f"{name!r} is not an answer this model reads; it reads: {', '.join(fields)}"
     if name in fields and fields[name].kind != "text":
-        out["allowed"] = list(fields[name].allowed)
+        out["allowed"] = list(fields[name].allowed[:SHOWN])
     return out

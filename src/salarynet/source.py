@@ -1,6 +1,7 @@
 """Where the survey comes from: a given file, the snapshot shipped inside the package (the default), or the
 live public sheet downloaded once into a per-user cache."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -91,24 +92,51 @@ def _suffix(path: Path) -> str:
     return ".csv.gz" if name.endswith(".csv.gz") else path.suffix.lower()
 
 
+def _our_record(target_dir: Path) -> dict[str, Any] | None:
+    """The cache's survey.json if salarynet wrote it (it names a survey.* file in the folder), else None."""
+    try:
+        record = json.loads((target_dir / PROVENANCE).read_text())
+        file = Path(record["file"])
+        return record if file.parent == target_dir and file.name.startswith("survey.") and record["sha256"] else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _check_cache(target_dir: Path, target: Path) -> dict[str, Any] | None:
+    """The earlier record, after refusing to replace a survey.json or survey.* that salarynet did not write."""
+    record = _our_record(target_dir)
+    if record is None and (target_dir / PROVENANCE).exists():
+        raise DataError(f"{target_dir / PROVENANCE}: exists and is not salarynet's cache record; "
+                        "set SALARYNET_CACHE_DIR to a folder of salarynet's own")
+    if target.exists() and (record is None or Path(record["file"]) != target):
+        raise DataError(f"{target}: exists and is not salarynet's cached survey; "
+                        "set SALARYNET_CACHE_DIR to a folder of salarynet's own")
+    return record
+
+
 def _install(file: Path, origin: str) -> tuple[Survey, dict[str, Any]]:
-    """Check that `file` is a readable survey, then move it into the cache (what --data live reads)."""
+    """Check that `file` is a readable survey, then move it into the cache (what --data live reads).
+    Only files salarynet wrote there are replaced: the earlier copy it recorded, and its record."""
     survey = read_survey(file)
-    target_dir = cache_dir()
+    target_dir = cache_dir().resolve()
     target = target_dir / f"survey{_suffix(file)}"
+    earlier = _check_cache(target_dir, target)
+    staged = target_dir / f".staged-{os.getpid()}{_suffix(file)}"
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
-        staged = target_dir / f".staged{_suffix(file)}"
         shutil.copyfile(file, staged)
         os.replace(staged, target)  # the new copy replaces the old one whole
-        for old in target_dir.glob("survey.*"):
-            if old not in (target, target_dir / PROVENANCE):
-                old.unlink()
         record = provenance(survey, LIVE, target) | {"origin": origin, "fetched_at": _now()}
         (target_dir / PROVENANCE).write_text(json.dumps(record, indent=2))
+        old = Path(earlier["file"]) if earlier else None
+        if old is not None and old != target and old.is_file() and sha256(old) == earlier["sha256"]:
+            old.unlink()  # the copy salarynet recorded before (another suffix), unchanged since
     except OSError as e:
-        raise DataError(f"cannot write the survey cache {target_dir} ({e.strerror}); set SALARYNET_CACHE_DIR "
+        raise DataError(f"cannot write the survey cache {target_dir} ({e.strerror or e}); set SALARYNET_CACHE_DIR "
                         "to a writable folder, or pass --data FILE") from None
+    finally:
+        with contextlib.suppress(OSError):
+            staged.unlink(missing_ok=True)
     survey.path = str(target)
     return survey, record
 
@@ -120,14 +148,11 @@ def import_file(path: str | Path) -> dict[str, Any]:
 
 
 def cached() -> dict[str, Any] | None:
-    record_path = cache_dir() / PROVENANCE
-    try:
-        record = json.loads(record_path.read_text())
-        if not Path(record["file"]).is_file():
-            return None
-        return record | {"source": LIVE, "origin": record.get("origin", record["source"])}
-    except (OSError, ValueError, KeyError, TypeError):  # no cache, or a damaged record: download again
+    """The cached live copy's record, or None (no cache, or a damaged record: download again)."""
+    record = _our_record(cache_dir().resolve())
+    if record is None or not Path(record["file"]).is_file():
         return None
+    return record | {"source": LIVE, "origin": record.get("origin", record["source"])}
 
 
 def download(url: str | None = None, timeout: float = 60) -> dict[str, Any]:

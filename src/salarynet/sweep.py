@@ -17,7 +17,7 @@ import random
 import time
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,12 +32,13 @@ from .recipe import apply_overrides, apply_values, read_recipe_source, validate_
 
 BATCHED = "compile.learning_rate"  # a value in the compiled fit: trials that differ only here share one call
 LOWER_IS_BETTER = ("loss", "log_loss", "median_absolute_error", "mean_absolute_error")
+MAX_TRIALS = 10_000  # each trial is validated as a recipe and trained folds x seeds times
 
 
 class SearchSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["grid", "random"] = "grid"
-    trials: int | None = Field(None, gt=0)  # random: how many combinations to draw
+    trials: int | None = Field(None, gt=0, le=MAX_TRIALS)  # random: how many combinations to draw
     seed: int = 0  # random: which ones
     metric: str | None = None  # what "best" means; default: auc (binary), accuracy (bands), median $ error (regression)
 
@@ -88,6 +89,27 @@ def read_grid(path: Path) -> GridFile:
     return grid
 
 
+def combinations(grid: GridFile, path: Path) -> list[dict[str, Any]]:
+    """The grid's combinations, or a random draw of them, without listing more than are drawn."""
+    lists = list(grid.grid.values())
+    total = math.prod(len(v) for v in lists)
+    wanted = total if grid.search.kind == "grid" else min(grid.search.trials or 0, total)
+    if wanted > MAX_TRIALS:
+        raise DataError(f"{path}: {total:,} combinations{'' if wanted == total else f', {wanted:,} drawn'}; at most "
+                        f"{MAX_TRIALS:,} trials in one sweep ([search] kind = \"random\" with trials = N draws some)")
+    if grid.search.kind == "grid":
+        return [dict(zip(grid.grid, values)) for values in itertools.product(*lists)]
+    picks = random.Random(grid.search.seed).sample(range(total), wanted)
+    out = []
+    for pick in picks:  # the pick-th combination, in itertools.product's order
+        values = []
+        for options in reversed(lists):
+            pick, i = divmod(pick, len(options))
+            values.append(options[i])
+        out.append(dict(zip(grid.grid, reversed(values))))
+    return out
+
+
 def _trial_id(values: dict[str, Any], context: dict[str, Any]) -> str:
     text = json.dumps({"values": values, **context}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -100,9 +122,7 @@ def plan(base: str, grid_path: Path, folds: int, seeds: int, data_sha: str | Non
     grid = read_grid(grid_path)
     raw, origin = read_recipe_source(base)
     raw = apply_overrides(raw, list(overrides or []))
-    combos = [dict(zip(grid.grid, values)) for values in itertools.product(*grid.grid.values())]
-    if grid.search.kind == "random":
-        combos = random.Random(grid.search.seed).sample(combos, min(grid.search.trials, len(combos)))
+    combos = combinations(grid, grid_path)
     context = {"base": raw, "folds": folds, "seeds": seeds, "data": data_sha}
     trials = []
     for values in combos:
@@ -193,14 +213,26 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
-def finished(out: Path, trials: list[Trial]) -> dict[str, dict[str, Any]]:
-    done = {}
+def finished(out: Path, trials: list[Trial]) -> tuple[dict[str, dict[str, Any]], list[Path]]:
+    """The trials already done (their files), and the trial files that are not a finished trial's result
+    (damaged, or edited): those trials run again."""
+    done, damaged = {}, []
     for t in trials:
+        path = trial_path(out, t.id)
+        if not path.exists():
+            continue
         try:
-            done[t.id] = json.loads(trial_path(out, t.id).read_text())
-        except (OSError, ValueError):
-            pass
-    return done
+            result = json.loads(path.read_text())
+            summary = result["summary"]
+            ok = (result["trial"] == t.id and result["values"] == t.values and isinstance(summary, dict)
+                  and all(isinstance(s["mean"], float | int) and isinstance(s["sd"], float | int) for s in summary.values()))
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            ok = False
+        if ok:
+            done[t.id] = result
+        else:
+            damaged.append(path)
+    return done, damaged
 
 
 def _better(metric: str) -> Callable[[float], float]:
@@ -297,6 +329,7 @@ class Outcome:
     seconds: float
     workers: int
     interrupted: bool = False
+    damaged: list[Path] = field(default_factory=list)  # --resume: trial files that were not results; rerun
 
 
 def _local_cluster(workers: int):
@@ -311,10 +344,14 @@ def sweep(survey: Survey, the_plan: Plan, out: Path, folds: int, seeds: int, sch
           on_trial: Callable[[dict[str, Any], int, int], None] | None = None) -> Outcome:
     """Run the plan's unfinished trials and write each as it finishes; then the tables, best.toml and the plot.
     serial: no Dask, the same tasks in this process (the reference the tests hold Dask to)."""
-    if not resume and (out / "trials").is_dir() and any((out / "trials").glob("*.json")):
-        raise DataError(f"{out}: holds the results of a sweep; --resume continues it, or choose another --out")
-    (out / "trials").mkdir(parents=True, exist_ok=True)
-    results = finished(out, the_plan.trials) if resume else {}
+    check_out(out, resume)
+    client, close = (None, lambda: None) if serial else connect(scheduler, workers)
+    try:
+        (out / "trials").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        close()
+        raise DataError(f"{out}: cannot write the sweep here ({e.strerror or e}); choose another --out") from None
+    results, damaged = finished(out, the_plan.trials) if resume else ({}, [])
     todo = groups([t for t in the_plan.trials if t.id not in results], batch)
     skipped = len(results)
     started = time.perf_counter()
@@ -331,45 +368,90 @@ def sweep(survey: Survey, the_plan: Plan, out: Path, folds: int, seeds: int, sch
         write_tables(out, the_plan, results)
 
     interrupted = False
-    n_workers = [1]  # set by _run_dask once connected: reported even when interrupted
     try:
         if serial:
             for group in todo:
                 record(run_group(survey, the_plan.base, group, folds, seeds, batch))
         elif todo:
-            _run_dask(survey, the_plan, todo, folds, seeds, batch, scheduler, workers, record, n_workers)
+            _run_dask(client, survey, the_plan, todo, folds, seeds, batch, record)
     except KeyboardInterrupt:
         interrupted = True
+    finally:
+        n_workers = len(client.scheduler_info()["workers"]) if client is not None and client.status == "running" else 1
+        close()
     if results:
         write_tables(out, the_plan, results)
         write_best(out, the_plan, results)
         plot(out, the_plan, results)
-    return Outcome(results, ran, skipped, time.perf_counter() - started, n_workers[0], interrupted)
+    return Outcome(results, ran, skipped, time.perf_counter() - started, n_workers, interrupted, damaged)
 
 
-def _run_dask(survey: Survey, the_plan: Plan, todo: list[list[Trial]], folds: int, seeds: int, batch: bool,
-              scheduler: str | None, workers: int | None, record: Callable[[list[dict[str, Any]]], None],
-              n_workers: list[int]) -> None:
-    from distributed import Client, as_completed
+SWEEP_FILES = {"trials", "results.csv", "results.json", "best.toml", "sweep.png"}
 
+
+def check_out(out: Path, resume: bool) -> None:
+    """A sweep writes into a new or empty folder, or continues (--resume) one that holds only a sweep's files."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise DataError(f"{out}: exists and is not a folder; choose another --out")
+    names = {p.name for p in out.iterdir()}
+    if names - SWEEP_FILES:
+        raise DataError(f"{out}: holds other files ({', '.join(sorted(names - SWEEP_FILES)[:3])}); a sweep writes "
+                        "only into a new or empty folder, or its own; choose another --out")
+    if names and not resume:
+        raise DataError(f"{out}: holds the results of a sweep; --resume continues it, or choose another --out")
+
+
+def connect(scheduler: str | None, workers: int | None):
+    """(client, close): a client of the given scheduler, or of a new local cluster; one line if unreachable."""
+    from distributed import Client
+
+    if scheduler is not None:
+        reachable(scheduler)
     cluster = None if scheduler else _local_cluster(workers or os.cpu_count() or 1)
     try:
-        client = Client(scheduler or cluster, timeout="30s")
-    except (OSError, TimeoutError) as e:
+        client = Client(scheduler or cluster, timeout="20s")
+    except (OSError, TimeoutError, ValueError, TypeError) as e:
         if cluster:
             cluster.close()
         raise DataError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
-    futures = []
+
+    def close() -> None:
+        client.close()
+        if cluster:
+            cluster.close()
+    return client, close
+
+
+def reachable(address: str) -> None:
+    """Fail in one line at once on an address that is malformed or refuses connections (Dask retries until
+    its timeout): tcp://HOST:PORT or HOST:PORT."""
+    import socket
+
+    from distributed.comm import parse_address, parse_host_port
+
     try:
-        n_workers[0] = len(client.scheduler_info()["workers"])
-        data = client.scatter(survey, broadcast=True)  # once, not with every task
-        futures = [client.submit(run_group, data, the_plan.base, group, folds, seeds, batch, pure=False)
-                   for group in todo]
+        protocol, location = parse_address(address)
+        host, port = parse_host_port(location)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"--scheduler {address!r}: not a scheduler address ({e}); expected tcp://HOST:PORT") from None
+    if protocol != "tcp":
+        return
+    try:
+        socket.create_connection((host, port), timeout=10).close()
+    except OSError as e:
+        raise DataError(f"cannot reach the Dask scheduler at {address} ({e.strerror or e}); is `dask scheduler` running there?") from None
+
+
+def _run_dask(client, survey: Survey, the_plan: Plan, todo: list[list[Trial]], folds: int, seeds: int,
+              batch: bool, record: Callable[[list[dict[str, Any]]], None]) -> None:
+    from distributed import as_completed
+
+    data = client.scatter(survey, broadcast=True)  # once, not with every task
+    futures = [client.submit(run_group, data, the_plan.base, group, folds, seeds, batch, pure=False) for group in todo]
+    try:
         for future in as_completed(futures):
             record(future.result())
     finally:
         client.cancel(futures)
-        client.close()
-        if cluster:
-            cluster.close()
-
