@@ -300,3 +300,9 @@ def test_the_live_cache_record_is_checked_not_trusted(tmp_path, monkeypatch):
     monkeypatch.setenv("SALARYNET_CACHE_DIR", str(tmp_path))
     (tmp_path / "survey.json").write_text(json.dumps({"file": "/etc/passwd", "sha256": "x", "source": "live"}))
     assert source.cached() is None  # a record naming a file outside the cache folder is not salarynet's
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("localhost", True), ("::1", True),
+                                            ("0.0.0.0", False), ("::", False), ("no-such-host.invalid", False)])
+def test_serve_warns_unless_the_host_is_this_machines_loopback(host, loopback):
+    assert cli._loopback(host) is loopback

@@ -111,7 +111,7 @@ def test_every_console_sample_prints_what_the_readme_says(tmp_path, monkeypatch)
             printed = run_curl(command, tmp_path, servers)
             same = [json.loads(printed[0])] == [json.loads(e) for e in expected]
         elif command.startswith("uv run salarynet "):
-            result = runner.invoke(app, shlex.split(command)[3:])
+            result = runner.invoke(app, shlex.split(command)[3:], prog_name="salarynet")
             assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), \
                 f"{command}: {result.exception!r}"
             printed = result.output.splitlines()

@@ -82,7 +82,7 @@ data_app = typer.Typer(help="The survey file: import a local copy, show what a f
                        cls=_Commands)
 app.add_typer(data_app, name="data")
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable, never wrapped mid-path
-out = Console(soft_wrap=True)  # a long path or note stays one line
+out = Console()
 
 RecipeOpt = Annotated[str, typer.Option("--recipe", "-r", help="Shipped recipe name or a .toml/.json path.")]
 DataOpt = Annotated[str | None, typer.Option(
@@ -615,17 +615,17 @@ def data_info(data: DataOpt = None, recipe: RecipeOpt = "tutorial", set_: SetOpt
         spec = load_recipe(recipe, set_)
         survey, provenance = _open(data)
         rows = select_rows(survey, spec).rows
-    out.print(f"{'source':>13}: {_source_line(provenance)}", highlight=False)
+    out.print(f"{'source':>13}: {_source_line(provenance)}", highlight=False, soft_wrap=True)
     for key in ("file", "schema", "rows", "sha256", "fetched_at"):
         value = provenance.get(key)
         if value is not None:
             out.print(f"{key:>13}: {value if key != 'rows' or not isinstance(value, dict) else value.get('read')}",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
     for note in provenance.get("notes") or []:
-        out.print(f"{'note':>13}: {note}", highlight=False)
+        out.print(f"{'note':>13}: {note}", highlight=False, soft_wrap=True)
     if isinstance(rows, dict) and {"read", "kept", "excluded"} <= rows.keys():
         what = f"run {run.name}" if run is not None else f"recipe {spec.name}"
-        out.print(f"{what:>13}: " + _rows_line(rows), highlight=False)
+        out.print(f"{what:>13}: " + _rows_line(rows), highlight=False, soft_wrap=True)
 
 
 def main() -> None:
