@@ -79,6 +79,12 @@ OUR_FILES = {WEIGHTS, "model.json", "preprocessing.json", "recipe.json", "data.j
              "curves.png", "compare.md", "compare.json", "roc.png", "report.html", "report.md", "report.json"}
 
 
+def unused(folder: Path) -> Path:
+    """folder, or folder-2, folder-3, ...: the first that does not exist (a default never replaces a run)."""
+    candidates = (folder if n == 1 else folder.with_name(f"{folder.name}-{n}") for n in range(1, 10_000))
+    return next(c for c in candidates if not c.exists() and not c.is_symlink())
+
+
 def check_out(out: Path, kind: str = "model.json") -> None:
     """Refuse a folder write_run may not replace: call it before the work, so a refusal costs nothing."""
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or _ours(out, kind))):

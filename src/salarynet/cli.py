@@ -31,6 +31,7 @@ import functools
 import json
 import os
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,13 +79,29 @@ class _Commands(TyperGroup):
 
 app = typer.Typer(help="Deep learning on the Ask A Manager 2021 salary survey.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False, cls=_Commands)
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        out.print(f"salarynet {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                   help="Print the version and exit.")] = False) -> None:
+    """Deep learning on the Ask A Manager 2021 salary survey."""
+
+
 data_app = typer.Typer(help="The survey file: import a local copy, show what a file holds.", no_args_is_help=True,
                        cls=_Commands)
 app.add_typer(data_app, name="data")
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable, never wrapped mid-path
 out = Console()
 
-RecipeOpt = Annotated[str, typer.Option("--recipe", "-r", help="Shipped recipe name or a .toml/.json path.")]
+SHIPPED = sorted(p.name[:-5] for p in resources.files("salarynet.recipes").iterdir() if p.name.endswith(".toml"))
+RecipeOpt = Annotated[str, typer.Option("--recipe", "-r", help=f"A shipped recipe ({', '.join(SHIPPED)}) or a "
+                                        ".toml/.json path (a run's recipe.json, a sweep's best.toml).")]
 DataOpt = Annotated[str | None, typer.Option(
     "--data", "-d", help="Survey file (.csv, .csv.gz, .xlsx; any of the three header schemas); 'live': the public "
     "sheet, downloaded once; default: the snapshot shipped with salarynet (23,783 responses, frozen 2024-06-28).")]
@@ -114,6 +131,43 @@ def user_errors(command):
                 signal.signal(signal.SIGINT, previous)
 
     return wrapper
+
+
+class _Lines:
+    """Progress where stderr is no terminal (CI, a pipe, `!` in Jupyter): a plain line per step, not nothing."""
+
+    def __init__(self, label: str, unit: str = ""):
+        self.label, self.unit, self.total = label, unit, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, description: str, total: int | None = None) -> int:
+        self.total = total  # the description ("compiling ...") is for a live display; a line comes per step
+        return 0
+
+    def update(self, task: int, completed: int | None = None, description: str = "") -> None:
+        done = f"{completed}/{self.total} {self.unit} ".replace("  ", " ") if completed is not None else ""
+        err.print(f"… {self.label}: {done}{description}".rstrip(), highlight=False, markup=False)
+
+
+def _progress(label: str, unit: str = "", bar: bool = True):
+    """A live display on a terminal (gone when done); elsewhere, one line per step (_Lines)."""
+    if not err.is_terminal:
+        return _Lines(label, unit)
+    columns = [TextColumn(f"[bold]{label}")] + ([BarColumn(), MofNCompleteColumn(), TextColumn(unit)] if bar else [])
+    return Progress(*columns, TimeElapsedColumn(), TextColumn("{task.description}"), console=err, transient=True)
+
+
+def _status(text: str):
+    """A spinner on a terminal; elsewhere the one line, so a long silent step is never a mystery."""
+    if err.is_terminal:
+        return err.status(escape(text))
+    err.print(f"… {text}", highlight=False, markup=False)
+    return contextlib.nullcontext()
 
 
 def _open(data: str | Path | None):
@@ -180,27 +234,31 @@ def _rows_line(rows: dict[str, Any]) -> str:
 def train(
     recipe: RecipeOpt = "tutorial",
     data: DataOpt = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder to write (default: runs/<recipe name>).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder to write (default: runs/<recipe name>, or "
+                                                 "runs/<recipe name>-2, -3, ... where that exists: never replaced).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (split, initial weights, shuffling).")] = None,
     set_: SetOpt = None,
     seeds: Annotated[int, typer.Option(min=1, max=256, help="Train this many seeds (seed, seed+1, ...) in one compiled call and report mean ± sd.")] = 1,
+    overwrite: Annotated[bool, typer.Option(help="Replace the run already in --out (a salarynet run only).")] = False,
 ) -> None:
     """Train a recipe on the survey and save the run: weights, preprocessing, metrics, curves."""
     from . import artifacts, pipeline, source
     from .recipe import load_recipe
 
     spec = load_recipe(recipe, set_, seed)
-    target = out_dir or Path("runs") / spec.name
+    target = out_dir or artifacts.unused(Path("runs") / spec.name)
     artifacts.check_out(target)  # before the work: a refusal after the fit would waste it
+    if not overwrite and target.is_dir() and any(target.iterdir()):
+        raise DataError(f"{target}: holds a run already; --overwrite replaces it, or choose another --out")
     survey, provenance = _open(data)
     source.use_compile_cache()
-    with Progress(TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
-                  TimeElapsedColumn(), TextColumn("{task.description}"), console=err, transient=True) as bar:
+    fine = "band_" if spec.features.label_bands else ""  # the fit's accuracy is over the label bands, not the answer
+    with _progress("fit", "epochs") as bar:
         task = bar.add_task("compiling ...", total=spec.fit.epochs)
 
         def on_chunk(done: int, latest: dict[str, float]) -> None:
             checkpoint()
-            shown = " ".join(f"{k} {v:.4f}" for k, v in latest.items())
+            shown = " ".join(f"{fine}{k} {v:.4f}" for k, v in latest.items())
             bar.update(task, completed=done, description=shown)
 
         trained = pipeline.train_run(survey, provenance, spec, on_chunk, seeds)
@@ -219,7 +277,8 @@ def train(
     if "seeds" in m:
         out.print(_seeds_table(m["seeds"]))
     if m.get("epochs_run", spec.fit.epochs) < spec.fit.epochs:
-        err.print(f"early stopping: {m['epochs_run']} of {spec.fit.epochs} epochs; kept the best epoch's weights")
+        err.print(f"early stopping: {m['epochs_run']} of {spec.fit.epochs} epochs; kept epoch {m['kept_epoch']}'s "
+                  "weights (the best validation loss)", highlight=False)
     out.print(f"saved {written}/ (metrics.json, curves.png, model.safetensors)", highlight=False)
     err.print(f"report (plots, groups, model card): salarynet report {written}", highlight=False)
 
@@ -412,7 +471,8 @@ def serve(
 @app.command()
 @user_errors
 def sweep(
-    grid: Annotated[Path, typer.Option("--grid", "-g", help="GRID.toml: [grid] \"section.key\" = [values], optional [search].")],
+    grid: Annotated[Path, typer.Option("--grid", "-g", help="GRID.toml: a \\[grid] table of \"section.key\" = \\[values, ...], and "
+                                       "optionally \\[search] kind = \"random\", trials, seed, metric (see examples/grid.toml).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.csv/.json, best.toml, sweep.png, trials/.")],
     recipe: RecipeOpt = "tutorial",
     data: DataOpt = None,
@@ -437,10 +497,9 @@ def sweep(
     err.print(f"sweep: {len(the_plan.trials)} trials x {folds} folds x {seeds} seed(s) of {the_plan.base_name}, "
               f"best by {the_plan.metric}; on {scheduler or f'a local Dask cluster ({workers or os.cpu_count()} workers)'}",
               highlight=False)
-    progress = Progress(TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.description}"), console=err, transient=True)
-    with progress:
-        task = progress.add_task("", total=len(the_plan.trials))
+    with _progress("trials") as progress:
+        task = progress.add_task("starting the cluster ..." if not scheduler else "connecting ...",
+                                 total=len(the_plan.trials))
 
         def on_trial(result, done, total):
             checkpoint()
@@ -491,7 +550,8 @@ def report(
     if data is None:  # default: the data the run was trained on
         data = source.training_data(loaded.data)
     survey, provenance = _open(data)
-    result = reporting.analyse(loaded, survey, provenance)
+    with _status("report: the test rows, bootstrap intervals, curves, groups, importance ..."):
+        result = reporting.analyse(loaded, survey, provenance)
     _warn(survey)
     beside = None
     if other is not None:
@@ -533,8 +593,7 @@ def compare(
     artifacts.check_out(target, kind="compare.json")
     survey, provenance = _open(data)
     source.use_compile_cache()
-    with Progress(TextColumn("[bold]compare"), TimeElapsedColumn(), TextColumn("{task.description}"), console=err,
-                  transient=True) as bar:
+    with _progress("compare", bar=False) as bar:
         task = bar.add_task("", total=None)
         def on_step(step: str) -> None:
             checkpoint()
@@ -558,8 +617,30 @@ def compare(
         files["compare.md"] += ("\n".join(lines) + "\n").encode()
     checkpoint()
     target = artifacts.write_run(target, files, kind="compare.json")
-    out.print(files["compare.md"].decode(), highlight=False, markup=False)
+    _print_markdown(files["compare.md"].decode())
     out.print(f"saved {target}/ ({', '.join(files)})", highlight=False)
+
+
+def _print_markdown(text: str) -> None:
+    """compare.md on the terminal: its tables as tables, like every other command's, the rest as lines."""
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        if not lines[i].startswith("|"):
+            out.print(lines[i].lstrip("# "), highlight=False, markup=False)
+            i += 1
+            continue
+        rows = []
+        while i < len(lines) and lines[i].startswith("|"):
+            rows.append([cell.strip().replace("**", "") for cell in lines[i].strip("|").split("|")])
+            i += 1
+        aligns = ["right" if cell.endswith(":") else "left" for cell in rows[1]] if len(rows) > 1 else []
+        table = Table()
+        for j, name in enumerate(rows[0]):
+            table.add_column(escape(name), justify=aligns[j] if j < len(aligns) else "left")
+        for row in rows[2:]:
+            table.add_row(*(escape(cell) for cell in row))
+        out.print(table)
 
 
 @data_app.command("import")

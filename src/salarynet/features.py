@@ -100,9 +100,7 @@ class FeatureState:
     def from_json(cls, data: dict[str, Any]) -> "FeatureState":
         text = data.get("text")
         return cls(
-            columns=tuple(ColumnState(c["column"], c["encoding"], {str(k): float(v) for k, v in c["codes"].items()},
-                                      c.get("unlisted", "exclude"), {str(k): str(v) for k, v in c.get("labels", {}).items()})
-                          for c in data["columns"]),
+            columns=tuple(_column_from_json(c) for c in data["columns"]),
             minimum=np.array(data["min"], np.float32), maximum=np.array(data["max"], np.float32),
             text=None if text is None else TextState(tuple(text["columns"]), int(text["buckets"]),
                                                      int(text["max_tokens"]), tuple(int(b) for b in text["seen"]),
@@ -111,6 +109,24 @@ class FeatureState:
             bands=tuple(float(b) for b in data["bands"]), scale=str(data["scale"]),
             shift=float(data.get("shift", 0.0)), spread=float(data.get("spread", 1.0)),
         )
+
+
+def _column_from_json(c: dict[str, Any]) -> ColumnState:
+    """A saved column. Learned keys are folded again: a run saved before `normalise` folded the spaces
+    around a hyphen still matches its answers (ordinal keys are the recipe's spelling, folded at lookup)."""
+    codes = {str(k): float(v) for k, v in c["codes"].items()}
+    labels = {str(k): str(v) for k, v in c.get("labels", {}).items()}
+    if c["encoding"] != "ordinal":
+        codes, labels = _refolded(codes), _refolded(labels)
+    return ColumnState(c["column"], c["encoding"], codes, c.get("unlisted", "exclude"), labels)
+
+
+def _refolded(table: dict[str, Any]) -> dict[str, Any]:
+    """Answer keys folded by today's `normalise` (the first of two keys that fold alike wins)."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        out.setdefault(key if key == "(blank)" else normalise(key), value)
+    return out
 
 
 # ---------------------------------------------------------------- single answers

@@ -202,6 +202,13 @@ class Trained:
     provenance: dict[str, Any]
 
 
+def as_run(trained: Trained) -> artifacts.Run:
+    """A freshly trained model in the shape a saved run is loaded in: it predicts without a save/load round trip."""
+    return artifacts.Run(None, trained.spec, trained.params, trained.prepared.state, trained.recipe,
+                         trained.recipe.compile.loss, trained.provenance | {"rows": trained.prepared.rows},
+                         trained.metrics)
+
+
 def summarise(values: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean, sample sd and the values of every numeric test metric over seeds."""
     out = {}
@@ -266,6 +273,8 @@ def train_run(survey: Survey, provenance: dict[str, Any], recipe: Recipe,
         "baseline": {"majority_class": majorities[0], "majority_accuracy": tests[0].get("majority_accuracy")},
         "final_epoch": {k: float(v[-1]) if np.isfinite(v[-1]) else None for k, v in all_history[0].items()},
         "epochs_run": int(len(all_history[0]["loss"])),
+        # early stopping keeps the best epoch's weights (Keras's restore_best_weights)
+        "kept_epoch": int(np.argmin(all_history[0]["val_loss"])) + 1 if recipe.fit.early_stopping else None,
         "rows": preps[0].rows,
         "fit_seconds": round(fit_seconds, 3),
         "seed": recipe.seed,
@@ -291,7 +300,8 @@ def save_run(trained: Trained, out) -> Any:
         "curves.png": plots.curves_png(trained.history, f"salarynet: {trained.recipe.name} recipe"
                                        + (" (fit on the label bands)" if fine else ""),
                                        None if fine else trained.metrics["baseline"]["majority_accuracy"],
-                                       "accuracy over the label bands" if fine else metric),
+                                       "accuracy over the label bands" if fine else metric,
+                                       trained.metrics.get("kept_epoch")),
     }
     files["model.json"] = artifacts.to_json_bytes(artifacts.model_json(trained.spec, trained.recipe.compile.loss, files))
     return artifacts.write_run(out, files)
@@ -310,7 +320,7 @@ class Evaluation:
 
 def evaluation_rows(run: artifacts.Run, survey: Survey, provenance: dict[str, Any]) -> Evaluation:
     sel = select_rows(survey, run.recipe)
-    same = provenance.get("sha256") == run.data.get("sha256")
+    same = provenance.get("sha256") is not None and provenance.get("sha256") == run.data.get("sha256")
     if same:
         _, rows = split_indices(strata(sel, run.recipe.features.task), run.recipe.split.train_fraction,
                                 run.recipe.seed, survey.path)

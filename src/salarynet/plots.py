@@ -10,10 +10,11 @@ import numpy as np  # noqa: E402
 
 
 def curves_png(history: dict[str, np.ndarray], title: str, majority_accuracy: float | None = None,
-               metric_label: str = "accuracy") -> bytes:
+               metric_label: str = "accuracy", kept_epoch: int | None = None) -> bytes:
     """Loss and accuracy per epoch, training vs validation, like R keras's plot(history).
 
     The majority class's accuracy is drawn as a dashed line: a model must rise above it to have learned anything.
+    kept_epoch (early stopping): the epoch whose weights the model kept, marked on both panels.
     """
     epochs = np.arange(1, len(history["loss"]) + 1)
     fig, axes = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
@@ -23,6 +24,8 @@ def curves_png(history: dict[str, np.ndarray], title: str, majority_accuracy: fl
             ax.plot(epochs, history[f"val_{metric}"], "o-", ms=2.5, label="validation")
         if metric == "accuracy" and majority_accuracy is not None:
             ax.axhline(majority_accuracy, color="grey", ls="--", lw=1, label="majority class (test)")
+        if kept_epoch is not None:
+            ax.axvline(kept_epoch, color="#b91c1c", ls=":", lw=1.5, label=f"kept: epoch {kept_epoch} (best val_loss)")
         ax.set_ylabel(metric_label if metric == "accuracy" else metric)
         ax.grid(alpha=0.3)
         ax.legend()

@@ -4,19 +4,25 @@ import json
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import RecipeError
 from .schemas import COLUMNS, normalise
 
+def _folded(value: Any) -> Any:
+    """A choice matches whatever its case (`compile.optimizer = "Adam"`)."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 FeatureColumn = Literal[tuple(COLUMNS)]  # type: ignore[valid-type]
-Activation = Literal["relu", "sigmoid", "softmax", "tanh", "linear"]
-Loss = Literal["binary_crossentropy", "categorical_crossentropy", "mse", "mse_quantiles"]
+Activation = Annotated[Literal["relu", "sigmoid", "softmax", "tanh", "linear"], BeforeValidator(_folded)]
+Loss = Annotated[Literal["binary_crossentropy", "categorical_crossentropy", "mse", "mse_quantiles"],
+                 BeforeValidator(_folded)]
 # The currencies with a 2021 exchange rate (exchange_rates_2021.csv).
 CURRENCIES = ("USD", "CAD", "GBP", "EUR", "AUD", "NZD", "CHF", "SEK", "JPY", "ZAR", "HKD")
-Optimizer = Literal["adagrad", "sgd", "adam", "rmsprop"]
+Optimizer = Annotated[Literal["adagrad", "sgd", "adam", "rmsprop"], BeforeValidator(_folded)]
 
 
 class _Section(BaseModel):
@@ -286,12 +292,30 @@ def apply_values(raw: dict[str, Any], values: dict[str, Any], flag: str = "--set
     return raw
 
 
+def _section(annotation: Any) -> type[BaseModel] | None:
+    """The recipe section a field holds: itself, or inside list[...] / ... | None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for a in getattr(annotation, "__args__", ()) if (m := _section(a))), None)
+
+
+def _keys_at(loc: tuple) -> str:
+    """The keys the section at `loc` takes: said beside a misspelt key."""
+    model: type[BaseModel] | None = Recipe
+    for part in (p for p in loc if not isinstance(p, int)):  # list indices stay in the same section
+        field = model.model_fields.get(str(part)) if model else None
+        model = _section(field.annotation) if field else None
+    if model is None:
+        return "see the shipped recipes for the keys"
+    return f"{'.'.join(str(p) for p in loc) or 'a recipe'} takes {', '.join(model.model_fields)}"
+
+
 def _one_line(error: ValidationError, origin: str) -> str:
     first = error.errors()[0]
     loc = "".join(f"{p}: " for p in [".".join(str(p) for p in first["loc"])] if p)
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        msg = "unknown key"
+        msg = f"unknown key; {_keys_at(first['loc'][:-1])}"
     given = first.get("input")
     shown = "" if first["type"] in ("missing",) or isinstance(given, dict) else f" (got {given!r})"
     more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""

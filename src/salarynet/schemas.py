@@ -83,43 +83,46 @@ TUTORIAL: dict[str, str] = {
     "annual_salary": "annual_salary",
 }
 
+# salarynet's own names (the HTTP API's, and a Python user's DataFrame's).
+CANONICAL: dict[str, str] = {name: name for name in COLUMNS}
+
 _WHOLE = ("timestamp", "job title")
 
 SCHEMA_NAMES = {
     "form": "Google Form question text",
     "tidytuesday": "TidyTuesday snake_case",
     "tutorial": "the tutorial's five names",
+    "canonical": "salarynet's canonical names",
 }
+SNAKE_TABLES = {"tidytuesday": TIDYTUESDAY, "tutorial": TUTORIAL, "canonical": CANONICAL}
 
 
 @functools.lru_cache(maxsize=1 << 16)  # answers repeat: a file has a few thousand distinct ones
 def normalise(text: str) -> str:
-    """Fold case, curly quotes and runs of white space, so that spellings compare equal."""
+    """Fold case, curly quotes, runs of white space and the spaces around a hyphen ("2 - 4 years" and
+    "2-4 years": the survey writes both), so that spellings compare equal."""
     text = text.replace("\ufeff", "").replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
-    return re.sub(r"\s+", " ", text.strip().casefold())
+    return re.sub(r"\s*-\s*", "-", re.sub(r"\s+", " ", text.strip().casefold()))
 
 
 def canonical_name(header: str) -> tuple[str, str | None] | None:
     """(canonical column, schema) for one header, or None when no schema knows it. The schema is None for
-    a header two schemas share (TidyTuesday's and the tutorial's `gender`, `annual_salary`): it says nothing
-    of which one a file follows."""
+    a header several schemas share (`gender`, `annual_salary`, `age`): it says nothing of which one a file
+    follows."""
     key = normalise(header).rstrip(" ?:")
     for prefix, name in FORM_PREFIXES.items():
         # One-word headers must match whole; questions by their opening words.
         if key == prefix or (prefix not in _WHOLE and key.startswith(prefix)):
             return name, "form"
     snake = key.replace(" ", "_")
-    if snake in TUTORIAL and snake in TIDYTUESDAY:
-        return TIDYTUESDAY[snake], None
-    if snake in TUTORIAL:
-        return TUTORIAL[snake], "tutorial"
-    if snake in TIDYTUESDAY:
-        return TIDYTUESDAY[snake], "tidytuesday"
-    return None
+    found = {schema: table[snake] for schema, table in SNAKE_TABLES.items() if snake in table}
+    if not found:
+        return None
+    return next(iter(found.values())), (next(iter(found)) if len(found) == 1 else None)
 
 
 def spellings(column: str) -> list[str]:
     """The headers that are read as `column`, one per schema that has it."""
     found = [f"{q!r}..." for q, c in FORM_PREFIXES.items() if c == column]
-    found += [repr(h) for table in (TIDYTUESDAY, TUTORIAL) for h, c in table.items() if c == column]
+    found += [repr(h) for table in SNAKE_TABLES.values() for h, c in table.items() if c == column]
     return list(dict.fromkeys(found))
