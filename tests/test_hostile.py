@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FORM_HEADERS, SNAPSHOT, TIDY, form_rows
+from conftest import FORM_HEADERS, TIDY, form_rows
 from typer.testing import CliRunner
 
 from salarynet import artifacts, cli, pipeline, source, sweep

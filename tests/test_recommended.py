@@ -71,4 +71,5 @@ def test_compare_runs_every_model_on_the_same_folds(tmp_path):
     assert report["models"]["majority class"]["mean"]["auc"] == 0.5
     assert "job title (text)" in report["importance"] and "gender" in report["importance"]
     assert (tmp_path / "cmp" / "roc.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| logistic regression |" in result.stdout
+    assert "| logistic regression |" in (tmp_path / "cmp" / "compare.md").read_text()
+    assert "┃ model" in result.stdout and "logistic" in result.stdout  # a table on the terminal

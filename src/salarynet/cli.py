@@ -79,6 +79,13 @@ class _Commands(TyperGroup):
 
 app = typer.Typer(help="Deep learning on the Ask A Manager 2021 salary survey.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False, cls=_Commands)
+data_app = typer.Typer(help="The survey file: import a local copy, show what a file holds.", no_args_is_help=True,
+                       cls=_Commands)
+app.add_typer(data_app, name="data")
+err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable, never wrapped mid-path
+out = Console()
+
+
 def _version(value: bool) -> None:
     if value:
         from . import __version__
@@ -93,17 +100,11 @@ def _options(version: Annotated[bool, typer.Option("--version", callback=_versio
     """Deep learning on the Ask A Manager 2021 salary survey."""
 
 
-data_app = typer.Typer(help="The survey file: import a local copy, show what a file holds.", no_args_is_help=True,
-                       cls=_Commands)
-app.add_typer(data_app, name="data")
-err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable, never wrapped mid-path
-out = Console()
-
 SHIPPED = sorted(p.name[:-5] for p in resources.files("salarynet.recipes").iterdir() if p.name.endswith(".toml"))
 RecipeOpt = Annotated[str, typer.Option("--recipe", "-r", help=f"A shipped recipe ({', '.join(SHIPPED)}) or a "
                                         ".toml/.json path (a run's recipe.json, a sweep's best.toml).")]
 DataOpt = Annotated[str | None, typer.Option(
-    "--data", "-d", help="Survey file (.csv, .csv.gz, .xlsx; any of the three header schemas); 'live': the public "
+    "--data", "-d", help="Survey file (.csv, .csv.gz, .xlsx; any header schema); 'live': the public "
     "sheet, downloaded once; default: the snapshot shipped with salarynet (23,783 responses, frozen 2024-06-28).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a recipe value: --set fit.epochs=20 (repeatable).")]
 
