@@ -123,9 +123,10 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, run_dir):
 
 def test_train_live_without_network_names_the_embedded_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    one_error_line(invoke("train", "--data", "live"),
-                   r"could not download the survey from http://127\.0\.0\.1:9/.*the embedded snapshot needs no internet: "
-                   r"leave out --data \(or --data embedded\), or pass --data FILE")
+    result = invoke("train", "--data", "live")
+    one_error_line(result, r"could not download the survey from http://127\.0\.0\.1:9/.*the embedded snapshot needs no "
+                           r"internet: leave out --data \(or --data embedded\), or pass --data FILE")
+    assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1  # the error alone
     assert not (tmp_path / "runs").exists()
 
 

@@ -174,9 +174,12 @@ def _status(text: str):
 def _open(data: str | Path | None):
     from . import source
 
-    if data is not None and str(data) == source.LIVE and source.cached() is None:
-        err.print(f"downloading the live survey into {source.cache_dir()} (once; `salarynet data update` refreshes it) ...")
-    return source.open_survey(data)
+    downloading = data is not None and str(data) == source.LIVE and source.cached() is None
+    # A spinner while it downloads, gone when done: an offline error stays one line.
+    spinner = (err.status(f"downloading the live survey into {escape(str(source.cache_dir()))} (once) ...")
+               if downloading and err.is_terminal else contextlib.nullcontext())
+    with spinner:
+        return source.open_survey(data)
 
 
 def _metrics_table(test: dict[str, Any], baseline: float | None) -> Table:
