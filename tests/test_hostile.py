@@ -48,6 +48,11 @@ def test_report_never_replaces_a_users_files_beside_it(run_dir, tmp_path):
     assert (tmp_path / "notes.json").read_text() == "{}"
 
 
+def test_report_never_opens_a_fifo_in_its_way(run_dir, tmp_path):
+    os.mkfifo(tmp_path / "r.json")  # opening it would block forever
+    one_error_line(invoke("report", run_dir, "--out", tmp_path / "r.html"), r"r\.json: exists and is not part")
+
+
 def test_a_report_replaces_its_own_earlier_report(run_dir, tmp_path):
     for _ in range(2):
         result = invoke("report", run_dir, "--out", tmp_path / "r.html")

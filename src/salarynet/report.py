@@ -330,13 +330,15 @@ def check_targets(out: Path) -> None:
     existing = [p for p in targets(out) if p.exists() or p.is_symlink()]
     if not existing:
         return
-    try:
-        numbers = json.loads(targets(out)[2].read_text(encoding="utf-8"))
-        # Reports written before the marker: their numbers hold these keys together.
-        ours = numbers.get("format") == REPORT_FORMAT or {"test", "rows_used", "decision", "groups"} <= numbers.keys()
-    except (OSError, ValueError, AttributeError):
-        ours = False
-    not_files = [p for p in existing if p.is_symlink() or not p.is_file()]
+    not_files = [p for p in existing if p.is_symlink() or not p.is_file()]  # never open a FIFO or a device
+    ours = False
+    if not not_files and targets(out)[2].is_file():
+        try:
+            numbers = json.loads(targets(out)[2].read_text(encoding="utf-8"))
+            # Reports written before the marker: their numbers hold these keys together.
+            ours = numbers.get("format") == REPORT_FORMAT or {"test", "rows_used", "decision", "groups"} <= numbers.keys()
+        except (OSError, ValueError, AttributeError):
+            pass
     if not ours or not_files:
         raise ArtifactError(f"{(not_files or existing)[0]}: exists and is not part of a salarynet report; "
                             "choose another --out (a report writes <name>.html, <name>.md and <name>.json)")
