@@ -19,6 +19,7 @@ from . import artifacts, features, pipeline, source
 from .data import Survey, canonicalise, tidy_answers
 from .errors import RecipeError
 from .recipe import Recipe, apply_values, read_recipe_source, validate_recipe
+from .tasks import task_of
 
 
 def load_survey(path: str | Path | None = None) -> pd.DataFrame:
@@ -100,7 +101,7 @@ class SalaryNet(BaseEstimator):
         """float[rows, classes]: class probabilities (NaN rows for rows it cannot encode). A range model has no
         classes: use predict()."""
         run = self._fitted()
-        if run.features.task == "regression":
+        if not task_of(run.features).classes:
             raise RecipeError("a salary-range model has no class probabilities; predict() gives the salary")
         survey = _survey(frame)
         x, reason = features.encode(run.features, survey.frame, "DataFrame")

@@ -43,6 +43,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from .errors import DataError, SalarynetError
+from .tasks import task_of
 
 try:  # Typer 0.2x carries its own copy of click
     from typer._click import exceptions as click_errors
@@ -182,31 +183,11 @@ def _open(data: str | Path | None):
         return source.open_survey(data)
 
 
-def _metrics_table(test: dict[str, Any], baseline: float | None) -> Table:
+def _metrics_table(test: dict[str, Any], baseline: float | None, task) -> Table:
     table = Table(title="test rows", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    if "coverage" in test:  # a salary range
-        rows = [("loss (recipe's loss)", f"{test['loss']:.4f}"),
-                ("median absolute error", f"${test['median_absolute_error']:,.0f}"),
-                ("mean absolute error", f"${test['mean_absolute_error']:,.0f}"),
-                ("share inside the predicted range", f"{test['coverage']:.3f}"),
-                ("median range width", f"${test['median_range_width']:,.0f}"),
-                ("R² of log salary", f"{test['r2_log']:.3f}")]
-    else:
-        cm, auc = test["confusion_matrix"], test["auc"]
-        matrix = (f"[{cm['tn']} {cm['fp']}; {cm['fn']} {cm['tp']}]" if isinstance(cm, dict)
-                  else "[" + "; ".join(" ".join(map(str, r)) for r in cm) + "]")
-        rows = [("loss (recipe's loss)", f"{test['loss']:.4f}"),
-                ("accuracy (argmax, Keras 3)", f"{test['accuracy']:.4f}"),
-                ("binary accuracy (every output, Keras 2)", f"{test['binary_accuracy']:.4f}"),
-                ("ROC AUC" + ("" if isinstance(cm, dict) else " (one band vs rest, mean)"),
-                 "n/a (a class is missing)" if auc is None else f"{auc:.4f}"),
-                ("log loss", f"{test['log_loss']:.4f}"),
-                ("majority-class accuracy", f"{baseline if baseline is not None else test['majority_accuracy']:.4f}"),
-                ("confusion [true rows; predicted columns]" if not isinstance(cm, dict) else "confusion [tn fp; fn tp]",
-                 matrix)]
-    for name, value in rows + [("rows", str(test["rows"]))]:
+    for name, value in task.metric_rows(test, baseline) + [("rows", str(test["rows"]))]:
         table.add_row(escape(name), escape(value))
     return table
 
@@ -277,7 +258,7 @@ def train(
     if spec.features.label_bands:
         last += f" (over the {len(spec.features.label_bands) + 1} label bands)"
     err.print(f"fit: {m['epochs_run']} epochs in {m['fit_seconds']:.2f} s; last epoch {last}", highlight=False)
-    out.print(_metrics_table(m["test"], m["baseline"]["majority_accuracy"]))
+    out.print(_metrics_table(m["test"], m["baseline"]["majority_accuracy"], task_of(trained.prepared.state)))
     if "seeds" in m:
         out.print(_seeds_table(m["seeds"]))
     if m.get("epochs_run", spec.fit.epochs) < spec.fit.epochs:
@@ -309,7 +290,7 @@ def evaluate(
         return
     _warn(survey)
     err.print(_rows_line(result["rows"]) + f"; evaluated on {result['rows_used']}", highlight=False)
-    out.print(_metrics_table(result["test"], None))
+    out.print(_metrics_table(result["test"], None, task_of(loaded.features)))
 
 
 FLAGS = {"age": "age", "experience": "experience_overall", "experience_field": "experience_field",
@@ -411,15 +392,7 @@ def _predict_one(loaded, given: dict[str, str], run: Path) -> None:
     if row["reason"]:
         column = row["reason"].split(" ")[0]
         raise DataError(f"{flag_of.get(column, '--answer ' + column)}: {row['reason']}")
-    state = loaded.features
-    if state.task == "regression":
-        out.print(f"salary about ${row['salary']:,.0f} a year (80% range ${row['low']:,.0f} - ${row['high']:,.0f})",
-                  highlight=False)
-    elif state.task == "bands":
-        out.print(f"band {row['band']} (probability {row['probability']:.3f})", highlight=False)
-    else:
-        out.print(f"P(salary > {state.threshold:,.0f}) = {row['probability']:.3f}  ->  "
-                  f"{'above' if row['prediction'] == 1 else 'at or below'} {state.threshold:,.0f}", highlight=False)
+    out.print(task_of(loaded.features).sentence(row), highlight=False)
 
 
 def _loopback(host: str) -> bool:

@@ -16,6 +16,7 @@ from . import artifacts, features, metrics, model, plots, train
 from .data import Survey, conform, rows_text, salary_rows
 from .errors import DataError, RecipeError
 from .recipe import Recipe
+from .tasks import band_names
 
 
 @dataclass
@@ -364,11 +365,6 @@ def _reason_text(reason: str, value: Any, codes: dict[str, float]) -> str:
     if kind == "blank":
         return f"{column} is blank"
     return f"{column} {value!r} is not one of: {', '.join(codes)}"
-
-
-def band_names(bands: tuple[float, ...]) -> list[str]:
-    edges = [f"{b:,.0f}" for b in bands]
-    return [f"<= {edges[0]}"] + [f"{a}-{b}" for a, b in zip(edges, edges[1:])] + [f"> {edges[-1]}"]
 
 
 def predict_frame(run: artifacts.Run, frame: pd.DataFrame, source: str = "input",

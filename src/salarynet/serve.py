@@ -31,6 +31,7 @@ from .answers import band_order
 from .data import tidy_answers
 from .features import options
 from .schemas import CHOICE_COLUMNS, COLUMNS, normalise
+from .tasks import task_of
 
 MAX_BATCH = 1000  # answer sets in one POST /predict
 MAX_BODY = 1 << 20  # bytes; a list of MAX_BATCH long answer sets fits
@@ -149,18 +150,6 @@ def compiled_outputs(run: artifacts.Run):
         padded = jax.tree.map(lambda a: np.concatenate([a, np.zeros((size - n, *a.shape[1:]), a.dtype)]), x)
         return np.asarray(apply(params, padded))[:n]
     return outputs
-
-
-def answer_of(run: artifacts.Run, row: dict[str, Any]) -> dict[str, Any]:
-    state = run.features
-    if state.task == "regression":
-        return {"salary": float(row["salary"]), "low": float(row["low"]), "high": float(row["high"])}
-    out = {"probability": round(float(row["probability"]), 6), "class": int(row["prediction"])}
-    if state.task == "bands":
-        out["band"] = row["band"]
-    else:
-        out["answer"] = f"{'above' if out['class'] == 1 else 'at or below'} ${state.threshold:,.0f}"
-    return out
 
 
 class Batcher:
@@ -306,14 +295,13 @@ def _provenance(data: dict[str, Any]) -> dict[str, Any]:
 def create_app(run_path: str | Path) -> FastAPI:
     """The app for one run folder; the run is loaded and its checksums verified here (ArtifactError if not)."""
     run = artifacts.load_run(Path(run_path))
+    task = task_of(run.features)
     fields = fields_of(run)
     by_name = {f.name: f for f in fields}
     answers = answers_model(fields)
     outputs = compiled_outputs(run)
     description = {
-        "run": Path(run_path).name, "recipe": run.recipe.name, "task": run.features.task,
-        "threshold": run.features.threshold if run.features.task == "binary" else None,
-        "bands": pipeline.band_names(run.features.bands) if run.features.task == "bands" else None,
+        "run": Path(run_path).name, "recipe": run.recipe.name, **task.describe(),
         "fields": [f.to_json() for f in fields], "metrics": run.metrics.get("test", {}),
         "rows": run.metrics.get("rows", {}), "data": _provenance(run.data),
     }
@@ -321,7 +309,7 @@ def create_app(run_path: str | Path) -> FastAPI:
     def predict(rows: list[dict]) -> list[dict]:
         frame = tidy_answers(pd.DataFrame(rows, columns=list(by_name), dtype=object))
         result = pipeline.predict_frame(run, frame, "request", outputs)
-        return [answer_of(run, row) for row in result.to_dict("records")]
+        return [task.answer(row) for row in result.to_dict("records")]
 
     example = {f.name: f.allowed[0] if f.required else None for f in fields}
     for size in WARM_SIZES:  # compile the batch sizes that load brings before the first request
