@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from . import artifacts, features, pipeline, source
-from .data import Survey, canonicalise, tidy_answers
+from .data import survey_of
 from .errors import RecipeError
 from .recipe import Recipe, apply_values, read_recipe_source, validate_recipe
 from .tasks import task_of
@@ -26,12 +26,6 @@ def load_survey(path: str | Path | None = None) -> pd.DataFrame:
     """The survey as a DataFrame under canonical column names: the embedded snapshot, "live", or any file
     the command line reads."""
     return source.open_survey(path)[0].frame
-
-
-def _survey(frame: pd.DataFrame, source_name: str = "DataFrame") -> Survey:
-    """A frame in any header schema, read as the command line reads a file: canonical names, tidy answers."""
-    canonical, schema, unknown = canonicalise(frame.astype(object).where(frame.notna(), None), source_name)
-    return Survey(tidy_answers(canonical), source_name, schema, unknown=unknown)
 
 
 class SalaryNet(BaseEstimator):
@@ -75,7 +69,7 @@ class SalaryNet(BaseEstimator):
     def fit(self, frame: pd.DataFrame, y: Any = None, on_chunk=None) -> "SalaryNet":
         """Train the recipe on the frame's rows (its split holds out test rows: metrics_). y is ignored: the
         label comes from the salary column, as the recipe defines it."""
-        survey = _survey(frame)
+        survey = survey_of(frame, "DataFrame")
         provenance = {"source": "DataFrame", "rows": len(survey.frame), "schema": survey.schema, "notes": survey.notes}
         trained = pipeline.train_run(survey, provenance, self.resolved_recipe(), on_chunk)
         self._trained = trained
@@ -95,7 +89,7 @@ class SalaryNet(BaseEstimator):
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The command line's predictions table: one row per input row (probability, prediction, band or
         salary/low/high, and the reason a row could not be encoded)."""
-        return pipeline.predict_frame(self._fitted(), _survey(frame).frame, "DataFrame")
+        return pipeline.predict_frame(self._fitted(), survey_of(frame, "DataFrame").frame, "DataFrame")
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """float[rows, classes]: class probabilities (NaN rows for rows it cannot encode). A range model has no
@@ -103,7 +97,7 @@ class SalaryNet(BaseEstimator):
         run = self._fitted()
         if not task_of(run.features).classes:
             raise RecipeError("a salary-range model has no class probabilities; predict() gives the salary")
-        survey = _survey(frame)
+        survey = survey_of(frame, "DataFrame")
         x, reason = features.encode(run.features, survey.frame, "DataFrame")
         ok = reason == ""
         out = np.full((len(frame), run.spec.answers), np.nan)
@@ -123,7 +117,7 @@ class SalaryNet(BaseEstimator):
     def evaluate(self, frame: pd.DataFrame) -> dict[str, Any]:
         """Every metric the command line prints, on every usable row of the frame."""
         run = self._fitted()
-        survey = _survey(frame)
+        survey = survey_of(frame, "DataFrame")
         return pipeline.evaluate_run(run, survey, {})["test"]  # no sha256: never the run's own file
 
     def score(self, frame: pd.DataFrame, y: Any = None) -> float:

@@ -103,10 +103,14 @@ def tidy_answers(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def survey_of(frame: pd.DataFrame, source: str) -> Survey:
+    """Rows in any header schema as a Survey: canonical names, tidy answers (a file's, or a caller's DataFrame)."""
+    canonical, schema, unknown = canonicalise(frame, source)
+    return Survey(frame=tidy_answers(canonical), path=source, schema=schema, unknown=unknown)
+
+
 def read_survey(path: str | Path) -> Survey:
-    path = Path(path)
-    frame, schema, unknown = canonicalise(_read_table(path), str(path))
-    return Survey(frame=tidy_answers(frame), path=str(path), schema=schema, unknown=unknown)
+    return survey_of(_read_table(Path(path)), str(path))
 
 
 def parse_money(values: pd.Series) -> pd.Series:
