@@ -35,10 +35,10 @@ def peak_rss_mb() -> float:
 
 def tutorial_fit(x: np.ndarray, labels: np.ndarray, batch: int = BATCH):
     """The tutorial's FitSpec and FitData (Keras's validation split) for scaled inputs x and 0/1 labels."""
-    from salarynet import model, train
+    from salarynet.nn import metrics, model, train
 
     n_fit = train.fit_rows(len(x), VALIDATION)
-    y = train.targets(labels, 2)
+    y = metrics.one_hot(labels, 2)
     data = train.FitData(x[:n_fit], y[:n_fit], np.ones(n_fit, np.float32), x[n_fit:], y[n_fit:])
     spec = train.FitSpec(model.ModelSpec(x.shape[1], (10, 10, 2), ("relu", "relu", "sigmoid")),
                          "binary_crossentropy", "adagrad", None, batch, True)
@@ -48,7 +48,8 @@ def tutorial_fit(x: np.ndarray, labels: np.ndarray, batch: int = BATCH):
 def engine_salarynet(arrays, epochs):
     import jax.numpy as jnp
 
-    from salarynet import model, source, train
+    from salarynet.data import source
+    from salarynet.nn import model, train
 
     source.use_compile_cache()  # SALARYNET_COMPILE_CACHE: off for the cold run, a fresh folder for the cached one
     spec, data = tutorial_fit(arrays["x_train"], arrays["y_train"])
@@ -140,10 +141,11 @@ def run_engine(label, engine, arrays_path, epochs, env=None) -> dict | None:
 
 
 def prepare_arrays(data: str | None, folder: Path) -> Path:
-    from salarynet.errors import SalarynetError
     from salarynet.pipeline import prepare
+
+    from salarynet.data.source import open_survey
+    from salarynet.errors import SalarynetError
     from salarynet.recipe import load_recipe
-    from salarynet.source import open_survey
 
     try:
         prep = prepare(open_survey(data)[0], load_recipe("tutorial"))
@@ -165,7 +167,7 @@ def cli_peak_rss(data: str | None, folder: Path) -> float:
 
 def scaling(arrays_path: Path, epochs: int) -> list[dict]:
     """Samples/second of salarynet's fit as rows grow (x1, x4, x16) and as the batch grows (5, 32, 256)."""
-    from salarynet import train
+    from salarynet.nn import train
 
     with np.load(arrays_path) as f:
         x0, y0 = f["x_train"], f["y_train"]
@@ -186,7 +188,7 @@ def scaling(arrays_path: Path, epochs: int) -> list[dict]:
 
 def many_seeds(arrays_path: Path, seeds: int) -> dict:
     """`train --seeds N`'s engine: N models in one vmapped call against N calls one after another."""
-    from salarynet import train
+    from salarynet.nn import train
 
     with np.load(arrays_path) as f:
         spec, data = tutorial_fit(f["x_train"], f["y_train"])

@@ -17,9 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from salarynet import sweep
+from salarynet.apps import sweep
+from salarynet.data.source import open_survey
 from salarynet.errors import SalarynetError
-from salarynet.source import open_survey
 
 RESULTS = Path(__file__).parent / "results"
 GRID = '[grid]\n"compile.learning_rate" = [0.003, 0.01, 0.03, 0.1]\n"compile.optimizer" = ["adagrad", "adam"]\n'

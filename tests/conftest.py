@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salarynet.source import embedded_path
+from salarynet.data.source import embedded_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"  # byte-for-byte copies of the two fixtures of the shared data folder
@@ -48,7 +48,7 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def snapshot():
-    from salarynet.data import read_survey
+    from salarynet.data.survey import read_survey
 
     return read_survey(SNAPSHOT)
 
@@ -63,17 +63,25 @@ def short_recipe():
 
 @pytest.fixture(scope="session")
 def trained(snapshot, short_recipe):
-    from salarynet import pipeline
-    from salarynet.source import provenance
+    """The short recipe fitted on the snapshot (a SalaryNet)."""
+    from salarynet.data.source import provenance
+    from salarynet.estimator import SalaryNet
 
-    return pipeline.train_run(snapshot, provenance(snapshot, "file", SNAPSHOT), short_recipe)
+    return SalaryNet(short_recipe).fit(snapshot, provenance=provenance(snapshot, "file", SNAPSHOT))
+
+
+@pytest.fixture(scope="session")
+def prepared(snapshot, short_recipe):
+    """The short recipe's split of the snapshot, encoded: what `trained` was fitted and tested on."""
+    from salarynet.fitting import prepare
+    from salarynet.rows import select_rows
+
+    return prepare(select_rows(snapshot, short_recipe), short_recipe, snapshot.path)
 
 
 @pytest.fixture(scope="session")
 def run_dir(trained, tmp_path_factory):
-    from salarynet import pipeline
-
-    return pipeline.save_run(trained, tmp_path_factory.mktemp("runs") / "short")
+    return trained.save(tmp_path_factory.mktemp("runs") / "short")
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +89,7 @@ def runs(tmp_path_factory):
     """The three recommended recipes trained briefly (3 epochs) on the snapshot, through the command line."""
     from typer.testing import CliRunner
 
-    from salarynet.cli import app
+    from salarynet.apps.cli import app
 
     folder = tmp_path_factory.mktemp("recommended")
     for name in ("recommended", "recommended-bands", "recommended-range"):

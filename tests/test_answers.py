@@ -2,9 +2,14 @@
 
 import pandas as pd
 import pytest
-
 from conftest import SNAPSHOT
-from salarynet.answers import KNOWN_CODES, canonical_country, currency_code, us_states
+
+from salarynet.data.answers import (
+    KNOWN_CODES,
+    canonical_country,
+    currency_code,
+    us_states,
+)
 
 
 @pytest.mark.parametrize("text", [

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 import salarynet
-from salarynet import serve
-from salarynet.cli import app
+from salarynet.apps import serve
+from salarynet.apps.cli import app
 from salarynet.errors import RecipeError
 
 # The README's example person, as the HTTP API takes them ("USA" is tidied to United States everywhere).

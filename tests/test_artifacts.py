@@ -3,19 +3,19 @@ import json
 import numpy as np
 import pytest
 
-from salarynet import artifacts, pipeline
+from salarynet import artifacts
 from salarynet.errors import ArtifactError
+from salarynet.estimator import load
 
 
-def test_round_trip_gives_identical_predictions(trained, run_dir):
-    run = artifacts.load_run(run_dir)
-    for a, b in zip(run.params["dense"], trained.params["dense"]):
+def test_round_trip_gives_identical_predictions(trained, prepared, run_dir):
+    run = load(run_dir)
+    for a, b in zip(run.params_["dense"], trained.params_["dense"]):
         assert np.array_equal(a["kernel"], b["kernel"]) and np.array_equal(a["bias"], b["bias"])
-    assert run.spec == trained.spec and run.recipe == trained.recipe
-    again = pipeline.score(run.spec, run.params, run.recipe, run.features, trained.prepared.x_test,
-                           trained.prepared.y_test, 0)
-    assert again == trained.metrics["test"]
-    assert json.loads((run_dir / "metrics.json").read_text())["test"] == trained.metrics["test"]
+    assert run.spec_ == trained.spec_ and run.recipe_ == trained.recipe_
+    again = run.test_metrics(prepared.x_test, prepared.y_test, prepared.salary_test, 0)
+    assert again == trained.metrics_
+    assert json.loads((run_dir / "metrics.json").read_text())["test"] == trained.metrics_
 
 
 def test_run_folder_holds_everything_and_no_pickle(run_dir):

@@ -9,8 +9,8 @@ import pytest
 from conftest import SNAPSHOT, TIDY, form_rows
 from typer.testing import CliRunner
 
-from salarynet import source
-from salarynet.cli import app
+from salarynet.apps.cli import app
+from salarynet.data import source
 
 runner = CliRunner()
 

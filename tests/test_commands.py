@@ -8,11 +8,11 @@ from conftest import TIDY
 from typer.testing import CliRunner
 
 from salarynet import artifacts
-from salarynet.cli import app
+from salarynet.apps.cli import app
+from salarynet.data.schemas import normalise
 from salarynet.errors import RecipeError
 from salarynet.features import FeatureState
 from salarynet.recipe import load_recipe
-from salarynet.schemas import normalise
 
 runner = CliRunner()
 

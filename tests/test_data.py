@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from conftest import TIDY, TUTORIAL, form_rows
 
-from salarynet.data import canonicalise, parse_money, read_survey, salary_rows
+from salarynet.data.schemas import COLUMNS
+from salarynet.data.survey import canonicalise, parse_money, read_survey, salary_rows
 from salarynet.errors import DataError
-from salarynet.schemas import COLUMNS
 
 
 def test_three_schemas_map_to_the_same_canonical_rows(snapshot):
@@ -125,7 +125,7 @@ def test_infinite_and_negative_salaries_are_excluded(tmp_path):
 
 
 def test_salaries_convert_to_usd_at_2021_rates(tmp_path):
-    from salarynet.data import exchange_rates
+    from salarynet.data.survey import exchange_rates
 
     rates = exchange_rates()
     assert rates["USD"] == 1.0 and rates["GBP"] == pytest.approx(0.7265)

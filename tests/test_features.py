@@ -5,6 +5,7 @@ import pytest
 from salarynet import features
 from salarynet.errors import DataError
 from salarynet.recipe import load_recipe
+from salarynet.tasks import task_of
 
 TUTORIAL = load_recipe("tutorial").features
 RECOMMENDED = load_recipe("recommended").features
@@ -121,12 +122,12 @@ def test_idf_weighs_common_ngrams_less():
 ])
 def test_labels(recipe, expected):
     section = load_recipe(recipe).features
-    assert features.label(np.array([50000, 100000, 100000.01, 250000]), section).tolist() == expected
+    assert task_of(section).label(np.array([50000, 100000, 100000.01, 250000])).tolist() == expected
 
 
 def test_regression_label_is_log_salary_and_state_learns_its_scale():
     section = load_recipe("recommended-range").features
-    labels = features.label(np.array([50000.0, 100000.0]), section)
+    labels = task_of(section).label(np.array([50000.0, 100000.0]))
     np.testing.assert_allclose(labels, np.log([50000.0, 100000.0]), rtol=1e-6)
     state = features.fit(section, survey_rows().iloc[:2], labels)
     assert state.shift == pytest.approx(np.log([50000, 100000]).mean(), rel=1e-6)

@@ -12,11 +12,16 @@ import pytest
 from conftest import FORM_HEADERS, TIDY, form_rows
 from typer.testing import CliRunner
 
-from salarynet import artifacts, cli, pipeline, source, sweep
-from salarynet.cli import app
-from salarynet.data import read_survey
+from salarynet import artifacts
+from salarynet.apps import cli, sweep
+from salarynet.apps.cli import app
+from salarynet.data import source
+from salarynet.data.survey import read_survey
 from salarynet.errors import DataError, RecipeError
+from salarynet.estimator import SalaryNet
+from salarynet.fitting import prepare
 from salarynet.recipe import load_recipe, validate_recipe
+from salarynet.rows import select_rows
 
 runner = CliRunner()
 
@@ -127,19 +132,19 @@ def test_train_refuses_a_foreign_out_folder_before_the_work(tmp_path, monkeypatc
     def no_fit(*args, **kwargs):
         raise AssertionError("the fit ran before --out was checked")
 
-    monkeypatch.setattr(pipeline, "train_run", no_fit)
+    monkeypatch.setattr(SalaryNet, "fit", no_fit)
     one_error_line(invoke("train", "--data", TIDY, "--out", tmp_path / "mine"), r"mine: exists and is not a salarynet run")
     one_error_line(invoke("compare", "--recipe", "tutorial", "--data", TIDY, "--out", tmp_path / "mine"),
                    r"mine: exists and is not a salarynet folder")
 
 
 def test_an_interrupt_swallowed_mid_fit_still_stops_before_anything_is_written(trained, tmp_path, monkeypatch):
-    def interrupted_fit(survey, provenance, recipe, on_chunk=None, seeds=1):
+    def interrupted_fit(self, survey, y=None, **kwargs):
         # As when Ctrl-C lands in a garbage-collection callback: the handler ran, the exception was lost.
         monkeypatch.setattr(cli._Interrupted, "seen", True)
         return trained
 
-    monkeypatch.setattr(pipeline, "train_run", interrupted_fit)
+    monkeypatch.setattr(SalaryNet, "fit", interrupted_fit)
     monkeypatch.chdir(tmp_path)
     result = invoke("train", "--data", TIDY, "--out", tmp_path / "run")
     assert result.exit_code == 130 and "interrupted; nothing was written" in result.stderr
@@ -162,7 +167,7 @@ def test_a_copy_with_only_the_core_columns_trains_the_recommended_recipe(tmp_pat
     core_rows().to_csv(path, index=False)
     survey = read_survey(path)
     recipe = load_recipe("recommended")
-    prep = pipeline.prepare(survey, recipe)  # fits every encoder and the title n-grams on blanks where absent
+    prep = prepare(select_rows(survey, recipe), recipe, survey.path)  # fits every encoder and the title n-grams on blanks where absent
     assert prep.rows["kept"] == 60 and prep.x_train.tokens.shape[0] == prep.rows["train"]
     missing = [n for n in survey.notes if n.startswith("no ")]
     assert len(missing) == 1 and all(c in missing[0] for c in ("experience_field", "state", "city", "race", "job_context"))
@@ -217,7 +222,7 @@ def test_a_zero_salary_is_excluded_from_log_salary_not_a_diverged_fit(tmp_path):
     path = tmp_path / "zero.csv"
     core_rows().assign(**{FORM_HEADERS["annual_salary"]: ["0"] * 5 + ["60000"] * 55}).to_csv(path, index=False)
     recipe = load_recipe("recommended-range", ["data.min_salary=0"])
-    assert pipeline.select_rows(read_survey(path), recipe).rows["excluded"] == {"salary_zero": 5}
+    assert select_rows(read_survey(path), recipe).rows["excluded"] == {"salary_zero": 5}
 
 
 # ---------------------------------------------------------------- recipes, grids and commands

@@ -9,7 +9,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from salarynet import model, pipeline, train  # noqa: E402
+from salarynet.estimator import SalaryNet  # noqa: E402
+from salarynet.fitting import model_spec  # noqa: E402
+from salarynet.nn import metrics, model, train  # noqa: E402
 from salarynet.recipe import load_recipe  # noqa: E402
 
 TOL = 1e-4
@@ -28,15 +30,15 @@ def params_of(net: keras.Model) -> model.Params:
 
 
 @pytest.fixture(scope="module")
-def one_epoch(trained):
+def one_epoch(trained, prepared):
     """The tutorial's data, one epoch without shuffling, in Keras and in salarynet from the same weights."""
-    prep = trained.prepared
-    x, y = prep.x_train.numeric, train.targets(prep.y_train, 2)
+    prep = prepared
+    x, y = prep.x_train.numeric, metrics.one_hot(prep.y_train, 2)
     net = keras_tutorial_model(x.shape[1], seed=0)
     initial = params_of(net)
     history = net.fit(x, y, batch_size=5, epochs=1, shuffle=False, validation_split=0.2, verbose=0).history
 
-    spec = train.FitSpec(trained.spec, "binary_crossentropy", "adagrad", None, 5, False)
+    spec = train.FitSpec(trained.spec_, "binary_crossentropy", "adagrad", None, 5, False)
     init, run = train.make_train(spec)
     n_fit = train.fit_rows(len(x), 0.2)
     data = train.FitData(*(jnp.asarray(a) for a in (x[:n_fit], y[:n_fit], np.ones(n_fit, np.float32), x[n_fit:], y[n_fit:])))
@@ -65,9 +67,10 @@ def test_epoch_loss_accuracy_and_validation_agree(one_epoch):
 
 def test_evaluate_agrees_on_the_test_rows(one_epoch):
     net, _, params, _, prep, _ = one_epoch
-    loss, accuracy = net.evaluate(prep.x_test.numeric, train.targets(prep.y_test, 2), verbose=0)
-    trained = load_recipe("tutorial")
-    ours = pipeline.score(pipeline.model_spec(trained, prep.state), params, trained, prep.state, prep.x_test, prep.y_test, 0)
+    loss, accuracy = net.evaluate(prep.x_test.numeric, metrics.one_hot(prep.y_test, 2), verbose=0)
+    recipe = load_recipe("tutorial")
+    ours = SalaryNet._with(recipe, prep.state, model_spec(recipe, prep.state), params).test_metrics(
+        prep.x_test, prep.y_test, prep.salary_test, 0)
     assert ours["loss"] == pytest.approx(loss, abs=TOL) and ours["accuracy"] == pytest.approx(accuracy, abs=TOL)
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from salarynet import metrics
+from salarynet.nn import metrics
 
 
 def test_probability_and_class_agree_for_two_sigmoid_outputs():

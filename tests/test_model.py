@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from salarynet import model
+from salarynet.nn import model
 
 SPEC = model.ModelSpec(4, (10, 10, 2), ("relu", "relu", "sigmoid"))
 

@@ -11,11 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salarynet import artifacts, pipeline, serve
-from salarynet.data import read_survey
+from salarynet.data.schemas import FORM_PREFIXES, TIDYTUESDAY, TUTORIAL
+from salarynet.data.survey import Survey, read_survey
 from salarynet.errors import DataError
+from salarynet.estimator import load
+from salarynet.fitting import prepare
 from salarynet.recipe import load_recipe
-from salarynet.schemas import FORM_PREFIXES, TIDYTUESDAY, TUTORIAL
+from salarynet.rows import select_rows
 
 TRIED = {"files": 0, "predicted_rows": 0}
 # Canonical column -> its header in each schema (the form's by its question's opening words).
@@ -70,9 +72,8 @@ SETTINGS = settings(max_examples=150, deadline=None, database=None,
 @pytest.fixture(scope="module")
 def models(run_dir, runs):
     """The tutorial run and the three recommended ones, each with its compiled network."""
-    loaded = [artifacts.load_run(p) for p in (run_dir, runs / "recommended", runs / "recommended-bands",
-                                              runs / "recommended-range")]
-    return [(run, serve.compiled_outputs(run)) for run in loaded]
+    loaded = [load(p) for p in (run_dir, runs / "recommended", runs / "recommended-bands", runs / "recommended-range")]
+    return [(net, net.compiled_raw()) for net in loaded]
 
 
 @SETTINGS
@@ -85,12 +86,12 @@ def test_any_file_is_read_and_selected_or_refused_in_one_error(file, recipe_name
         recipe = load_recipe(recipe_name)
         try:
             survey = read_survey(path)
-            selected = pipeline.select_rows(survey, recipe)
+            selected = select_rows(survey, recipe)
         except DataError as e:
             assert "\n" not in str(e) and str(path) in str(e)
             return
         try:  # every encoder fitted on the kept rows (too few rows for a split is a DataError too)
-            prepared = pipeline.prepare(survey, recipe, sel=selected)
+            prepared = prepare(selected, recipe, survey.path)
             assert len(prepared.y_train) + len(prepared.y_test) == len(selected.labels)
         except DataError as e:
             assert "\n" not in str(e)
@@ -111,7 +112,7 @@ def test_any_rows_get_a_prediction_or_a_reason(models, file):
             return
     for run, outputs in models:
         try:
-            result = pipeline.predict_frame(run, frame, "input", outputs)
+            result = run.predict_frame(Survey(frame, "input", "canonical"), outputs)
         except DataError as e:  # a column the model cannot do without
             assert "missing column" in str(e) and "\n" not in str(e)
             continue

@@ -18,7 +18,7 @@ import pytest
 from conftest import ROOT
 from typer.testing import CliRunner
 
-from salarynet.cli import app
+from salarynet.apps.cli import app
 
 README = ROOT / "README.md"
 TIMINGS = re.compile(r"\d+(?:\.\d+)? (s\b|models/s)")
@@ -72,7 +72,7 @@ def run_curl(command: str, folder: Path, servers: dict) -> list[str]:
     """The README's curl against the app `salarynet serve` would serve, through FastAPI's TestClient."""
     from fastapi.testclient import TestClient
 
-    from salarynet.serve import create_app
+    from salarynet.apps.serve import create_app
 
     words = shlex.split(command)
     url = next(w for w in words if "/predict" in w or "/model" in w or "/health" in w)

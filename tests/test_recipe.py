@@ -3,7 +3,12 @@ import json
 import pytest
 
 from salarynet.errors import RecipeError
-from salarynet.recipe import apply_overrides, builtin_recipes, load_recipe, read_recipe_source
+from salarynet.recipe import (
+    apply_overrides,
+    builtin_recipes,
+    load_recipe,
+    read_recipe_source,
+)
 
 
 def test_tutorial_recipe_is_the_seeds_settings():

@@ -7,7 +7,7 @@ import pytest
 from conftest import TIDY, TUTORIAL
 from typer.testing import CliRunner
 
-from salarynet.cli import app
+from salarynet.apps.cli import app
 
 runner = CliRunner()
 QUICK = ["--set", "fit.epochs=3"]

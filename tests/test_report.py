@@ -14,8 +14,9 @@ from matplotlib.image import imread
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
-from salarynet import report
-from salarynet.cli import app
+from salarynet.apps import report
+from salarynet.apps.cli import app
+from salarynet.nn import metrics
 
 runner = CliRunner()
 ARTIFACTS = Path(os.environ.get("SALARYNET_TEST_ARTIFACTS", ROOT / "test-artifacts"))
@@ -103,7 +104,7 @@ def test_bootstrap_auc_and_parity_on_hand_made_numbers():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 500)
     scores = np.round(rng.random(500), 1)  # many ties
-    assert report._auc(y, scores) == pytest.approx(roc_auc_score(y, scores))
+    assert metrics.mann_whitney_auc(y, scores) == pytest.approx(roc_auc_score(y, scores))
     # a: 20 above (15 predicted above), 20 below (2 predicted above); b: 20 above (10), 20 below (8); c: 5 rows.
     truth = np.r_[np.ones(20), np.zeros(20), np.ones(20), np.zeros(20), np.ones(5)].astype(bool)
     predicted = np.r_[np.ones(15), np.zeros(5), np.ones(2), np.zeros(18), np.ones(10), np.zeros(10), np.ones(8),
@@ -132,12 +133,10 @@ def test_a_browser_shows_the_plots(reported):
 def test_by_default_the_report_goes_into_the_run_and_keeps_it_replaceable(run_dir, trained, tmp_path):
     import shutil
 
-    from salarynet import pipeline
-
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     invoke("report", copy)  # no --data: the run's own survey file
     assert (copy / "report.html").is_file() and (copy / "report.md").is_file()
     assert json.loads((copy / "report.json").read_text())["rows_used"] == "the run's test rows"
-    pipeline.save_run(trained, copy)  # training again into the folder replaces it: the report is salarynet's own
+    trained.save(copy)  # training again into the folder replaces it: the report is salarynet's own
     assert not (copy / "report.html").exists()

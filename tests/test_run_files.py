@@ -16,9 +16,10 @@ import pytest
 from safetensors.numpy import load_file, save
 from typer.testing import CliRunner
 
-from salarynet import artifacts, model
-from salarynet.cli import app
+from salarynet import artifacts
+from salarynet.apps.cli import app
 from salarynet.errors import ArtifactError
+from salarynet.nn import model
 
 
 class Raw(str):
@@ -243,10 +244,8 @@ def test_real_runs_load_as_saved(source):
     assert run.metrics == json.loads((source / "metrics.json").read_text())
 
 
-def test_the_tutorial_run_predicts_as_trained(trained, run_dir):
-    from salarynet import pipeline
+def test_the_tutorial_run_predicts_as_trained(trained, prepared, run_dir):
+    from salarynet.estimator import load
 
-    run = artifacts.load_run(run_dir)
-    again = pipeline.score(run.spec, run.params, run.recipe, run.features, trained.prepared.x_test,
-                           trained.prepared.y_test, 0)
-    assert again == trained.metrics["test"]
+    again = load(run_dir).test_metrics(prepared.x_test, prepared.y_test, prepared.salary_test, 0)
+    assert again == trained.metrics_

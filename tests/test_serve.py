@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from salarynet import serve
-from salarynet.cli import app
+from salarynet.apps import serve
+from salarynet.apps.cli import app
 from salarynet.errors import ArtifactError
 
 PERSON = {"age": "25-34", "experience_overall": "5-7 years", "experience_field": "5-7 years",

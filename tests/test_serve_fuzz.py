@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from schemathesis.generation import GenerationMode
 
-from salarynet import serve
+from salarynet.apps import serve
 
 EXAMPLES = 300  # per operation and mode: /predict takes 5-10 s a mode on 2 cores
 # No example database: a failure is reported with its request, not saved for replay inside the clone.

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from conftest import SNAPSHOT
 
-from salarynet import pipeline, source
+from salarynet.data import source
 from salarynet.errors import DataError
+from salarynet.rows import select_rows
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def test_download_once_then_reuse_the_cache(server, snapshot, short_recipe):
     assert record["rows"] == len(snapshot.frame)
     assert record["sha256"] == hashlib.sha256(server.body).hexdigest() and record["fetched_at"]
     # Salaries written with thousands separators keep the same rows as the snapshot's plain numbers.
-    assert pipeline.select_rows(survey, short_recipe).rows == pipeline.select_rows(snapshot, short_recipe).rows
+    assert select_rows(survey, short_recipe).rows == select_rows(snapshot, short_recipe).rows
     again, record2 = source.open_survey("live")
     assert server.requests == 1 and record2["sha256"] == record["sha256"]
     assert source.cached()["file"] == record["file"]

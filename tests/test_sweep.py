@@ -10,8 +10,8 @@ import pytest
 from conftest import SNAPSHOT
 from typer.testing import CliRunner
 
-from salarynet import sweep
-from salarynet.cli import app
+from salarynet.apps import sweep
+from salarynet.apps.cli import app
 from salarynet.errors import DataError, RecipeError
 from salarynet.recipe import load_recipe
 

@@ -2,6 +2,7 @@
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from salarynet.tasks import TASKS, task_of
@@ -38,3 +39,60 @@ def test_a_range_is_dollars_and_has_no_classes():
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_every_task_is_found_by_its_name(name):
     assert task_of(SimpleNamespace(**vars(STATE) | {"task": name})).name == name
+
+
+SALARIES = np.array([40_000.0, 50_000.0, 50_000.01, 100_000.0, 100_001.0, 150_000.0, 400_000.0])
+
+
+def test_labels_cut_where_the_answers_say():
+    assert task_of(STATE).label(SALARIES).tolist() == [0, 0, 0, 0, 1, 1, 1]  # "above", not "at least"
+    assert task_of(SimpleNamespace(**vars(STATE) | {"task": "bands"})).label(SALARIES).tolist() == [0, 0, 1, 1, 2, 2, 3]
+    np.testing.assert_allclose(task_of(SimpleNamespace(**vars(STATE) | {"task": "regression"})).label(SALARIES),
+                               np.log(SALARIES), rtol=1e-6)
+
+
+def test_a_range_scales_its_targets_and_stratifies_on_deciles():
+    labels = np.log(np.linspace(30_000, 300_000, 100)).astype(np.float32)
+    plain = task_of(SimpleNamespace(**vars(STATE) | {"task": "regression"}))
+    shift, spread = plain.scale(labels)
+    fitted = task_of(SimpleNamespace(**vars(STATE) | {"task": "regression", "shift": shift, "spread": spread,
+                                                       "unscale": lambda out: np.asarray(out) * spread + shift}))
+    y = fitted.targets(labels, 3)
+    assert y.shape == (100, 1) and abs(y.mean()) < 1e-5 and y.std() == pytest.approx(1, rel=1e-4)
+    assert np.bincount(plain.strata(labels)).tolist() == [10] * 10
+    assert plain.unlabelled(np.array([0.0, 1.0])).tolist() == [True, False]  # log(0) is no label
+    decoded = fitted.decode(np.zeros((2, 3)), "linear")
+    assert list(decoded) == ["salary", "low", "high"] and decoded["salary"][0] == round(np.exp(shift), -2)
+
+
+def test_classes_decode_to_the_answer_and_its_probability():
+    bands = task_of(SimpleNamespace(**vars(STATE) | {"task": "bands"}))
+    decoded = bands.decode(np.array([[0.1, 0.2, 0.6, 0.1], [0.7, 0.1, 0.1, 0.1]]), "softmax")
+    assert decoded["prediction"].tolist() == [2, 0] and decoded["band"].tolist() == ["100,000-150,000", "<= 50,000"]
+    assert decoded["probability"].tolist() == pytest.approx([0.6, 0.7])
+    binary = task_of(STATE).decode(np.array([[0.2, 0.6]]), "sigmoid")  # the tutorial's two sigmoid outputs
+    assert binary["prediction"].tolist() == [1] and binary["probability"][0] == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("name, units, loss, problem", [
+    ("binary", 2, "binary_crossentropy", None),
+    ("binary", 3, "binary_crossentropy", "the last layer has 3 units"),
+    ("binary", 2, "mse_quantiles", "mse_quantiles is for features.task"),
+    ("bands", 4, "categorical_crossentropy", None),
+    ("bands", 2, "categorical_crossentropy", "3 band edges make 4 classes"),
+    ("regression", 3, "mse_quantiles", None),
+    ("regression", 3, "binary_crossentropy", "needs compile.loss = \"mse_quantiles\""),
+])
+def test_each_task_checks_a_recipes_last_layer_and_loss(name, units, loss, problem):
+    task = task_of(SimpleNamespace(**vars(STATE) | {"task": name, "label_bands": None}))
+    found = task.check(units, loss)
+    assert found is None if problem is None else problem in found
+
+
+def test_a_report_decides_the_same_question_for_every_task():
+    salary = np.array([90_000.0, 120_000.0])
+    binary = task_of(STATE).decision(np.array([[0.8, 0.2], [0.3, 0.7]]), salary)
+    assert binary[0].tolist() == [False, True] and binary[1].tolist() == [False, True]
+    ranged = task_of(SimpleNamespace(**vars(STATE) | {"task": "regression"}))
+    predicted, truth, what = ranged.decision(np.log([[95_000.0] * 3, [130_000.0] * 3]), salary)
+    assert predicted.tolist() == [False, True] and what == "predicted salary above $100,000"

@@ -6,8 +6,8 @@ import numpy as np
 import optax
 import pytest
 
-from salarynet import model, train
-from salarynet.losses import LOSSES
+from salarynet.nn import metrics, model, train
+from salarynet.nn.losses import LOSSES
 
 SPEC = model.ModelSpec(3, (6, 2), ("relu", "sigmoid"))
 
@@ -15,7 +15,7 @@ SPEC = model.ModelSpec(3, (6, 2), ("relu", "sigmoid"))
 def toy_data(n=13, n_val=4, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.random((n + n_val, 3), dtype=np.float32)
-    y = train.targets((x.sum(1) > 1.5).astype(int), 2)
+    y = metrics.one_hot((x.sum(1) > 1.5).astype(int), 2)
     return train.FitData(x[:n], y[:n], np.ones(n, np.float32), x[n:], y[n:])
 
 
@@ -135,7 +135,7 @@ def test_one_output_targets_and_accuracy():
     spec = train.FitSpec(model.ModelSpec(3, (4, 1), ("relu", "sigmoid")), "binary_crossentropy", "adam", 0.05, 4, True)
     rng = np.random.default_rng(0)
     x = rng.random((64, 3), dtype=np.float32)
-    y = train.targets((x[:, 0] > 0.5).astype(int), 1)
+    y = metrics.one_hot((x[:, 0] > 0.5).astype(int), 1)
     assert y.shape == (64, 1)
     _, history = train.fit(spec, 0, train.FitData(x[:48], y[:48], np.ones(48, np.float32), x[48:], y[48:]), 60)
     assert history["accuracy"][-1] > 0.8 and history["loss"][-1] < history["loss"][0]
@@ -218,12 +218,12 @@ def test_finer_classes_fit_the_answer_too():
     rng = np.random.default_rng(0)
     x = rng.random((17, 3), dtype=np.float32)
     fine = rng.integers(0, 4, 17)
-    data = train.FitData(x[:13], train.targets(fine[:13], 4), np.ones(13, np.float32), x[13:], train.targets(fine[13:], 4))
+    data = train.FitData(x[:13], metrics.one_hot(fine[:13], 4), np.ones(13, np.float32), x[13:], metrics.one_hot(fine[13:], 4))
     trained, history = train.fit(fit_spec, 2, data, epochs=1)  # one step: the loss is the initial weights'
     params = train.make_train(fit_spec)[0](train.seed_streams(2)[0]).params
     cce = LOSSES["categorical_crossentropy"]
     out = model.apply(spec, params, x[:13], fine=True)
-    coarse = train.targets((fine[:13] >= 2).astype(int), 2)
+    coarse = metrics.one_hot((fine[:13] >= 2).astype(int), 2)
     want = float(jnp.mean(cce(data.y, out)) + jnp.mean(cce(coarse, model.apply(spec, params, x[:13]))))
     assert history["loss"][0] == pytest.approx(want, rel=1e-5)  # the fine bands' loss plus the answer's
     val = float(jnp.mean(cce(data.y_val, model.apply(spec, trained, x[13:], fine=True))))

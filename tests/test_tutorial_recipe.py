@@ -5,7 +5,7 @@ import json
 from conftest import SNAPSHOT
 from typer.testing import CliRunner
 
-from salarynet.cli import app
+from salarynet.apps.cli import app
 
 
 def test_full_tutorial_recipe_reaches_the_majority_baseline(tmp_path):

@@ -18,9 +18,10 @@ from safetensors.numpy import load, save
 
 from .errors import ArtifactError, RecipeError
 from .features import FeatureState
-from .losses import LOSSES
-from .model import ACTIVATIONS, ModelSpec, Params, flatten, shapes, unflatten
+from .nn.losses import LOSSES
+from .nn.model import ACTIVATIONS, ModelSpec, Params, flatten, shapes, unflatten
 from .recipe import Recipe, validate_recipe
+from .tasks import TaskName
 
 FORMAT = "salarynet-run/1"
 WEIGHTS = "model.safetensors"
@@ -38,7 +39,9 @@ ROLES = {"model.json": "model description", "preprocessing.json": "preprocessing
 
 
 @dataclass
-class Run:
+class RunFiles:
+    """What a run folder holds, read and checked: the parts a fitted SalaryNet is made of."""
+
     path: Path
     spec: ModelSpec
     params: Params
@@ -276,7 +279,7 @@ class _Preprocessing(_Schema):
     min: list[float]
     max: list[float]
     text: _Text | None = None
-    task: Literal["binary", "bands", "regression"]
+    task: TaskName
     threshold: float
     bands: list[float]
     scale: Literal["minmax", "none"]
@@ -359,7 +362,7 @@ def _recipe(raw: bytes, path: Path) -> Recipe:
         raise ArtifactError(_line(str(e))) from None
 
 
-def load_run(path: str | Path) -> Run:
+def load_run(path: str | Path) -> RunFiles:
     path = Path(path)
     if not path.is_dir():
         raise ArtifactError(f"{path}: no such run folder; train one with `salarynet train --out {path}`")
@@ -377,4 +380,4 @@ def load_run(path: str | Path) -> Run:
     recipe = _recipe(files["recipe.json"], path / "recipe.json")
     data, metrics = (_parse_json(_read_bytes(path / name, MAX_JSON), path / name)
                      for name in ("data.json", "metrics.json"))
-    return Run(path, spec, params, features, recipe, meta.loss, data, metrics)
+    return RunFiles(path, spec, params, features, recipe, meta.loss, data, metrics)

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .data.schemas import normalise
 from .errors import DataError
-from .model import Inputs
+from .nn.model import Inputs
 from .recipe import ColumnEncoding, FeaturesSection, TextSection
-from .schemas import normalise
+from .tasks import task_of
 
 
 @dataclass(frozen=True)
@@ -292,9 +293,7 @@ def fit(section: FeaturesSection, frame: pd.DataFrame, labels: np.ndarray | None
         lo, hi = numeric.min(axis=0), numeric.max(axis=0)
     else:
         lo, hi = np.zeros(numeric.shape[1]), np.ones(numeric.shape[1])
-    shift, spread = 0.0, 1.0
-    if section.task == "regression" and labels is not None and len(labels) > 1:
-        shift, spread = float(np.mean(labels)), float(np.std(labels)) or 1.0
+    shift, spread = task_of(section).scale(labels)
     return FeatureState(tuple(columns), lo.astype(np.float32), hi.astype(np.float32), text, section.task,
                         section.threshold, tuple(section.bands), section.scale, shift, spread)
 
@@ -370,17 +369,3 @@ def shuffle_question(x: Inputs, part: tuple[str, list[int]], order: np.ndarray) 
 
 def embedding_width(vocabulary: int, dim: int | None) -> int:
     return dim or min(16, 1 + int(np.ceil(np.sqrt(vocabulary))))
-
-
-# ---------------------------------------------------------------- labels
-
-def label(salary: np.ndarray, state_or_section: "FeatureState | FeaturesSection") -> np.ndarray:
-    """binary: 1 where salary > threshold (the tutorial's 'categories'); bands: the band's index;
-    regression: log salary -> int32[rows] or float32[rows]."""
-    salary = np.asarray(salary, dtype=float)
-    task = state_or_section.task
-    if task == "binary":
-        return (salary > state_or_section.threshold).astype(np.int32)
-    if task == "bands":
-        return np.searchsorted(np.asarray(state_or_section.bands), salary, side="left").astype(np.int32)
-    return np.log(salary).astype(np.float32)

@@ -6,10 +6,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
+from .data.schemas import COLUMNS, normalise
 from .errors import RecipeError
-from .schemas import COLUMNS, normalise
+from .tasks import TASKS, TaskName, task_of
+
 
 def _folded(value: Any) -> Any:
     """A choice matches whatever its case (`compile.optimizer = "Adam"`)."""
@@ -97,7 +106,7 @@ PROTECTED = ("gender", "race")
 class FeaturesSection(_Section):
     # binary: salary > threshold; bands: which of the bands (edges in USD); regression: log salary
     # with a low-high range from quantile outputs.
-    task: Literal["binary", "bands", "regression"] = "binary"
+    task: TaskName = "binary"
     threshold: float = 100_000
     bands: list[float] = Field([50_000, 100_000, 150_000], min_length=1, max_length=100)
     # Not strict: a recipe saved as JSON holds the pair as a list.
@@ -129,8 +138,9 @@ class FeaturesSection(_Section):
         if sorted(self.bands) != self.bands or len(set(self.bands)) != len(self.bands):
             raise ValueError(f"features.bands must increase: {self.bands}")
         if self.label_bands is not None:
-            if self.task != "binary":
-                raise ValueError(f"features.label_bands is for task = \"binary\", not {self.task!r}")
+            if not task_of(self).takes_label_bands:
+                takers = [name for name, task in TASKS.items() if task.takes_label_bands]
+                raise ValueError(f"features.label_bands is for task = {' or '.join(map(repr, takers))}, not {self.task!r}")
             if sorted(set(self.label_bands)) != self.label_bands or self.threshold not in self.label_bands:
                 raise ValueError(f"features.label_bands must increase and include the threshold {self.threshold:,.0f}: "
                                  f"{self.label_bands}")
@@ -141,7 +151,7 @@ class FeaturesSection(_Section):
     @property
     def classes(self) -> int:
         """Label width: 2 for binary, one per band, 0 for regression."""
-        return {"binary": 2, "bands": len(self.bands) + 1, "regression": 0}[self.task]
+        return task_of(self).width()
 
 
 class SplitSection(_Section):
@@ -194,26 +204,9 @@ class Recipe(_Section):
 
     @model_validator(mode="after")
     def _label_width(self) -> "Recipe":
-        units, task, loss = self.model.layers[-1].units, self.features.task, self.compile.loss
-        if task == "regression":
-            if loss != "mse_quantiles" or units != 3:
-                raise ValueError("features.task regression needs compile.loss = \"mse_quantiles\" and a last layer "
-                                 "of 3 units (log salary, low and high quantiles)")
-        elif loss == "mse_quantiles":
-            raise ValueError(f"compile.loss mse_quantiles is for features.task = \"regression\", not {task!r}")
-        elif task == "bands" and units != self.features.classes:
-            raise ValueError(f"model.layers: the last layer has {units} units; {len(self.features.bands)} band edges "
-                             f"make {self.features.classes} classes")
-        elif task == "binary" and self.features.label_bands is not None:
-            if units != len(self.features.label_bands) + 1 or loss != "categorical_crossentropy":
-                raise ValueError(f"model.layers: features.label_bands makes {len(self.features.label_bands) + 1} "
-                                 "classes: the last layer needs that many units and compile.loss "
-                                 f"categorical_crossentropy (has {units} units, loss {loss})")
-        elif task == "binary" and units not in (1, 2):
-            raise ValueError(
-                f"model.layers: the last layer has {units} units; the >threshold label needs "
-                "1 (one probability) or 2 (one per class, as the tutorial's to_categorical)"
-            )
+        units, loss = self.model.layers[-1].units, self.compile.loss
+        if problem := task_of(self.features).check(units, loss):
+            raise ValueError(problem)
         if loss == "categorical_crossentropy" and units < 2:
             raise ValueError("compile.loss categorical_crossentropy needs a last layer of 2 or more units")
         if self.data.currency not in (None, "convert") and self.data.currency.upper() not in CURRENCIES:

@@ -3,8 +3,8 @@
 import functools
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import jax
@@ -87,14 +87,6 @@ def make_optimizer(name: str, learning_rate: float | None) -> optax.GradientTran
     if name == "rmsprop":  # Keras: rho=0.9, epsilon=1e-7 inside the square root
         return optax.rmsprop(lr, decay=0.9, eps=1e-7, eps_in_sqrt=True)
     raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(KERAS_LEARNING_RATES)}")
-
-
-def targets(labels: np.ndarray, out_size: int) -> np.ndarray:
-    """int[rows] class labels -> float32[rows, out_size]: one-hot (to_categorical) or one 0/1 column."""
-    labels = np.asarray(labels)
-    if out_size == 1:
-        return labels.astype(np.float32)[:, None]
-    return np.eye(out_size, dtype=np.float32)[labels]
 
 
 def hits(outputs: jax.Array, y: jax.Array, loss: str = "") -> jax.Array:

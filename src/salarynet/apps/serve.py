@@ -7,7 +7,6 @@ compiled call. Whatever a client sends gets an answer or a small JSON error, nev
 """
 
 import asyncio
-import functools
 import json
 import math
 import os
@@ -18,20 +17,24 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
-import jax
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import AfterValidator, ConfigDict, StringConstraints, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    create_model,
+)
 from pydantic_core import PydanticCustomError
 
-from . import artifacts, model, pipeline
-from .answers import band_order
-from .data import tidy_answers
-from .features import options
-from .schemas import CHOICE_COLUMNS, COLUMNS, normalise
-from .tasks import task_of
+from ..data.answers import band_order
+from ..data.schemas import CHOICE_COLUMNS, COLUMNS, normalise
+from ..data.survey import Survey, tidy_answers
+from ..estimator import SalaryNet, load
+from ..features import options
 
 MAX_BATCH = 1000  # answer sets in one POST /predict
 MAX_BODY = 1 << 20  # bytes; a list of MAX_BATCH long answer sets fits
@@ -45,7 +48,7 @@ SHOWN = 10  # allowed answers an error lists (GET /model lists them all)
 PROVENANCE = ("source", "file", "sha256", "bytes", "rows", "schema", "snapshot_date", "origin", "description",
               "read_at", "fetched_at", "notes")  # what /model shows of data.json: no folder of this machine
 WARM_SIZES = (1, 2, 4, 8, 16, 32, 64)  # batches compiled at start; larger ones compile on first use
-STATIC = resources.files("salarynet") / "static"
+STATIC = resources.files("salarynet.apps") / "static"
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,9 @@ class Field:
                 "allowed": list(self.allowed)}
 
 
-def fields_of(run: artifacts.Run) -> list[Field]:
+def fields_of(net: SalaryNet) -> list[Field]:
     out = []
-    for col in run.features.columns:
+    for col in net.features_.columns:
         question = COLUMNS.get(col.column, col.column)
         # folded answer -> as shown: the recipe's spelling (ordinal) or the survey's commonest (learned keys)
         keys = {normalise(k): k if col.encoding == "ordinal" else col.label(k) for k in col.codes if k != "(blank)"}
@@ -81,7 +84,7 @@ def fields_of(run: artifacts.Run) -> list[Field]:
             out.append(Field(col.column, question, "choice", allowed, "(blank)" not in col.codes, keys))
         else:
             out.append(Field(col.column, question, "text", allowed, False, keys))
-    for column in run.features.text.columns if run.features.text else ():
+    for column in net.features_.text.columns if net.features_.text else ():
         out.append(Field(column, COLUMNS.get(column, column), "text", (), False, {}))
     return out
 
@@ -137,19 +140,6 @@ def answers_schema(fields: list[Field]) -> dict[str, Any]:
         return many if f.required else {"anyOf": [many, {"type": "null"}]}
     return {"type": "object", "additionalProperties": False, "required": [f.name for f in fields if f.required],
             "properties": {f.name: {"description": f.question, **answer(f)} for f in fields}}
-
-
-def compiled_outputs(run: artifacts.Run):
-    """Inputs -> outputs through one jitted network, the rows padded to a power of two (one compile per size)."""
-    apply = jax.jit(functools.partial(model.apply, run.spec))
-    params = jax.device_put(run.params)
-
-    def outputs(x: model.Inputs) -> np.ndarray:
-        n = x.numeric.shape[0]
-        size = 1 << max(n - 1, 0).bit_length()
-        padded = jax.tree.map(lambda a: np.concatenate([a, np.zeros((size - n, *a.shape[1:]), a.dtype)]), x)
-        return np.asarray(apply(params, padded))[:n]
-    return outputs
 
 
 class Batcher:
@@ -294,21 +284,21 @@ def _provenance(data: dict[str, Any]) -> dict[str, Any]:
 
 def create_app(run_path: str | Path) -> FastAPI:
     """The app for one run folder; the run is loaded and its checksums verified here (ArtifactError if not)."""
-    run = artifacts.load_run(Path(run_path))
-    task = task_of(run.features)
-    fields = fields_of(run)
+    net = load(run_path)
+    task = net.task_
+    fields = fields_of(net)
     by_name = {f.name: f for f in fields}
     answers = answers_model(fields)
-    outputs = compiled_outputs(run)
+    outputs = net.compiled_raw()
     description = {
-        "run": Path(run_path).name, "recipe": run.recipe.name, **task.describe(),
-        "fields": [f.to_json() for f in fields], "metrics": run.metrics.get("test", {}),
-        "rows": run.metrics.get("rows", {}), "data": _provenance(run.data),
+        "run": Path(run_path).name, "recipe": net.recipe_.name, **task.describe(),
+        "fields": [f.to_json() for f in fields], "metrics": net.record_.get("test", {}),
+        "rows": net.record_.get("rows", {}), "data": _provenance(net.data_),
     }
 
     def predict(rows: list[dict]) -> list[dict]:
         frame = tidy_answers(pd.DataFrame(rows, columns=list(by_name), dtype=object))
-        result = pipeline.predict_frame(run, frame, "request", outputs)
+        result = net.predict_frame(Survey(frame, "request", "canonical"), outputs)
         return [task.answer(row) for row in result.to_dict("records")]
 
     example = {f.name: f.allowed[0] if f.required else None for f in fields}
@@ -316,7 +306,7 @@ def create_app(run_path: str | Path) -> FastAPI:
         predict([example] * size)
     batcher = Batcher(predict)
     # No /docs or /redoc: their pages load scripts from a CDN. /openapi.json stays (clients, Schemathesis).
-    app = FastAPI(title="salarynet", description=f"Predictions of the run {Path(run_path).name} ({run.recipe.name})",
+    app = FastAPI(title="salarynet", description=f"Predictions of the run {Path(run_path).name} ({net.recipe_.name})",
                   docs_url=None, redoc_url=None)
 
     @app.get("/health")

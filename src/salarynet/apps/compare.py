@@ -9,7 +9,10 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import make_column_transformer
 from sklearn.decomposition import TruncatedSVD
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import roc_curve
@@ -17,12 +20,16 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
-from . import features, metrics, pipeline
-from .data import Survey, salary_rows
-from .model import Inputs
-from .recipe import Recipe, load_recipe
+from .. import features
+from ..data.survey import Survey
+from ..estimator import SalaryNet
+from ..nn.metrics import mean_sd
+from ..nn.model import Inputs
+from ..recipe import Recipe, load_recipe
+from ..rows import Selection, select_rows
+from ..tasks import Binary, task_of
 
-Predictor = Callable[[pd.DataFrame, np.ndarray, pd.DataFrame], np.ndarray]  # (train rows, labels, test rows) -> outputs
+Predictor = Callable[[Selection, pd.DataFrame], np.ndarray]  # (training rows, test rows) -> outputs
 
 
 def _answers(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
@@ -56,9 +63,10 @@ def _range_outputs(estimate: np.ndarray, low: np.ndarray, high: np.ndarray) -> n
 
 
 def logistic(recipe: Recipe) -> Predictor:
-    def predict(train_rows, labels, test_rows):
-        x_train, x_test = _answers(recipe, train_rows), _answers(recipe, test_rows)
-        if recipe.features.task == "regression":  # ridge on log salary; the range from its residuals' quantiles
+    def predict(train, test_rows):
+        labels = train.labels
+        x_train, x_test = _answers(recipe, train.frame), _answers(recipe, test_rows)
+        if not task_of(recipe.features).classes:  # ridge on log salary; the range from its residuals' quantiles
             model = make_pipeline(_sparse_features(recipe), Ridge(alpha=1.0)).fit(x_train, labels)
             residual = labels - model.predict(x_train)
             low, high = np.quantile(residual, recipe.features.quantiles)
@@ -70,11 +78,12 @@ def logistic(recipe: Recipe) -> Predictor:
 
 
 def boosting(recipe: Recipe) -> Predictor:
-    def predict(train_rows, labels, test_rows):
-        encode = _dense_features(recipe).fit(_answers(recipe, train_rows))
-        x_train, x_test = encode.transform(_answers(recipe, train_rows)), encode.transform(_answers(recipe, test_rows))
+    def predict(train, test_rows):
+        labels = train.labels
+        encode = _dense_features(recipe).fit(_answers(recipe, train.frame))
+        x_train, x_test = encode.transform(_answers(recipe, train.frame)), encode.transform(_answers(recipe, test_rows))
         cats = np.arange(len(recipe.features.columns))
-        if recipe.features.task == "regression":
+        if not task_of(recipe.features).classes:
             fitted = [HistGradientBoostingRegressor(loss=loss, quantile=q, categorical_features=cats, random_state=0)
                       .fit(x_train, labels).predict(x_test)
                       for loss, q in [("squared_error", None), ("quantile", recipe.features.quantiles[0]),
@@ -86,8 +95,9 @@ def boosting(recipe: Recipe) -> Predictor:
 
 
 def majority(recipe: Recipe) -> Predictor:
-    def predict(train_rows, labels, test_rows):
-        if recipe.features.task == "regression":
+    def predict(train, test_rows):
+        labels = train.labels
+        if not task_of(recipe.features).classes:
             low, mid, high = np.quantile(labels, [recipe.features.quantiles[0], 0.5, recipe.features.quantiles[1]])
             return np.tile([mid, low, high], (len(test_rows), 1))
         freq = np.bincount(labels, minlength=recipe.features.classes) / len(labels)
@@ -95,71 +105,56 @@ def majority(recipe: Recipe) -> Predictor:
     return predict
 
 
-def _fit_fold(recipe: Recipe, train_rows: pd.DataFrame, labels: np.ndarray) \
-        -> tuple[features.FeatureState, Callable[[Inputs], np.ndarray]]:
-    """Train the recipe on a fold's rows (its own validation split inside them) -> (state, rows' inputs ->
-    outputs: class probabilities, or log salary with its range)."""
-    frame = train_rows.reset_index(drop=True)
-    fold = Survey(frame, "fold", "form")
-    salary = salary_rows(fold, recipe.data.currency, recipe.data.min_salary, recipe.data.max_salary)[0].to_numpy()
-    sel = pipeline.Selection(frame, salary, labels, {"read": len(frame), "kept": len(frame), "excluded": {}})
-    prep = pipeline.prepare(fold, recipe, sel=sel, split=(np.arange(len(frame)), np.arange(0)))
-    spec, params, _, _ = pipeline.train_prepared(recipe, [prep], [recipe.seed])
-    return prep.state, pipeline.predictor(spec, params[0], prep.state)
-
-
 def network(recipe: Recipe) -> Predictor:
-    """A salarynet recipe trained on the fold's rows."""
-    def predict(train_rows, labels, test_rows):
-        state, outputs = _fit_fold(recipe, train_rows, labels)
-        return outputs(features.encode(state, test_rows)[0])
+    """A salarynet recipe trained on the fold's rows (its own validation split inside them)."""
+    def predict(train, test_rows):
+        net = SalaryNet(recipe).fit_selected(train, "fold")
+        return net.outputs(net.encode(test_rows)[0])
     return predict
 
 
 def tutorial_mlp(recipe: Recipe) -> Predictor | None:
     """The tutorial's network, optimizer and fit on its four answers (answers outside its lists coded 0,
-    so that every row counts), for the recipe's binary label."""
-    if recipe.features.task != "binary":
+    so that every row counts), for the recipe's label when it is the tutorial's (above a threshold)."""
+    if not isinstance(task_of(recipe.features), Binary):
         return None
     overrides = [f"features.columns.{i}.unlisted=\"zero\"" for i in range(4)] + [
         f"features.threshold={recipe.features.threshold}", "data.currency=\"convert\"", f"seed={recipe.seed}"]
     return network(load_recipe("tutorial", overrides))
 
 
-def fold_metrics(recipe: Recipe, outputs: np.ndarray, labels: np.ndarray, salary: np.ndarray, majority_class: int) -> dict:
-    if recipe.features.task == "regression":
-        return metrics.regression_metrics(salary, outputs)
-    activation = "softmax"  # every predictor above returns class probabilities
-    m = metrics.classification_metrics(labels, outputs, activation, majority_class)
-    return {k: m[k] for k in ("accuracy", "auc", "log_loss")}
-
-
-def permutation_importance(recipe: Recipe, state: features.FeatureState, outputs: Callable[[Inputs], np.ndarray],
-                           x: Inputs, labels: np.ndarray, salary: np.ndarray, majority_class: int, repeats: int = 3,
-                           seed: int = 0) -> dict[str, float]:
+def permutation_importance(net: SalaryNet, x: Inputs, labels: np.ndarray, salary: np.ndarray, majority_class: int,
+                           repeats: int = 3, seed: int = 0) -> dict[str, float]:
     """Per survey question (the text columns together as one): how much the score drops when that
     question's answers are shuffled across the test rows. Score: AUC, or minus the median dollar error.
     The encoded inputs are shuffled, so the rows are encoded once."""
-    def score(out):
-        m = fold_metrics(recipe, out, labels, salary, majority_class)
-        return -m["median_absolute_error"] if recipe.features.task == "regression" else (m["auc"] or m["accuracy"])
+    task = net.task_
 
-    base = score(outputs(x))
+    def score(out):
+        return task.headline(task.fold_metrics(out, labels, salary, majority_class))
+
+    base = score(net.outputs(x))
     rng = np.random.default_rng(seed)
     drops = {}
-    for name, part in features.question_parts(state).items():
+    for name, part in features.question_parts(net.features_).items():
         losses = []
         for _ in range(repeats):
-            losses.append(base - score(outputs(features.shuffle_question(x, part, rng.permutation(len(labels))))))
+            losses.append(base - score(net.outputs(features.shuffle_question(x, part, rng.permutation(len(labels))))))
         drops[name] = float(np.mean(losses))
     return dict(sorted(drops.items(), key=lambda kv: -kv[1]))
+
+
+def _subset(sel: Selection, rows: np.ndarray) -> Selection:
+    return Selection(sel.frame.iloc[rows].reset_index(drop=True), sel.salary[rows], sel.labels[rows],
+                     {"read": len(rows), "kept": len(rows), "excluded": {}})
 
 
 def compare(survey: Survey, recipe: Recipe, folds: int = 5, on_step: Callable[[str], None] | None = None,
             importance: bool = True) -> dict[str, Any]:
     """Every model on the same stratified folds of the recipe's rows -> per-model fold metrics, their mean
     and sd, pooled out-of-fold outputs (for ROC curves) and permutation importance (first fold)."""
-    sel = pipeline.select_rows(survey, recipe)
+    sel = select_rows(survey, recipe)
+    task = task_of(recipe.features)
     models: dict[str, Predictor] = {"majority class": majority(recipe), "logistic regression": logistic(recipe),
                                     "gradient boosting": boosting(recipe)}
     if (tut := tutorial_mlp(recipe)) is not None:
@@ -167,36 +162,31 @@ def compare(survey: Survey, recipe: Recipe, folds: int = 5, on_step: Callable[[s
     models[f"salarynet {recipe.name}"] = network(recipe)
     splitter = StratifiedKFold(folds, shuffle=True, random_state=recipe.seed)
     results = {name: {"folds": [], "seconds": 0.0} for name in models}
-    pooled = {name: np.zeros((len(sel.labels), 3 if recipe.features.task == "regression" else recipe.features.classes))
-              for name in models}
+    pooled = {name: np.zeros((len(sel.labels), task.output_width())) for name in models}
     importance_table = None
-    for k, (train_idx, test_idx) in enumerate(splitter.split(sel.frame, pipeline.strata(sel, recipe.features.task))):
-        train_rows, test_rows = sel.frame.iloc[train_idx], sel.frame.iloc[test_idx]
-        majority_class = pipeline.majority(sel.labels[train_idx])
+    for k, (train_idx, test_idx) in enumerate(splitter.split(sel.frame, task.strata(sel.labels))):
+        train, test_rows = _subset(sel, train_idx), sel.frame.iloc[test_idx]
+        majority_class = task.majority(train.labels)
         for name, predict in models.items():
             if on_step:
                 on_step(f"fold {k + 1}/{folds}: {name}")
             started = time.perf_counter()
-            outputs = predict(train_rows, sel.labels[train_idx], test_rows)
+            outputs = predict(train, test_rows)
             results[name]["seconds"] += time.perf_counter() - started
             pooled[name][test_idx] = outputs
-            results[name]["folds"].append(fold_metrics(recipe, outputs, sel.labels[test_idx], sel.salary[test_idx],
-                                                       majority_class))
+            results[name]["folds"].append(task.fold_metrics(outputs, sel.labels[test_idx], sel.salary[test_idx],
+                                                            majority_class))
         if importance and k == 0:
             if on_step:
                 on_step("permutation importance")
-            importance_table = _importance(recipe, sel, train_idx, test_idx, majority_class)
+            net = SalaryNet(recipe).fit_selected(train, "fold")
+            importance_table = permutation_importance(net, net.encode(test_rows)[0], sel.labels[test_idx],
+                                                      sel.salary[test_idx], majority_class)
     for name, r in results.items():
-        r["mean"] = {m: float(np.mean([f[m] for f in r["folds"]])) for m in r["folds"][0] if r["folds"][0][m] is not None}
-        r["sd"] = {m: float(np.std([f[m] for f in r["folds"]], ddof=1)) if folds > 1 else 0.0 for m in r["mean"]}
-    return {"recipe": recipe.name, "task": recipe.features.task, "folds": folds, "rows": sel.rows, "models": results,
+        spreads = {m: mean_sd([f[m] for f in r["folds"]]) for m in r["folds"][0] if r["folds"][0][m] is not None}
+        r["mean"], r["sd"] = ({m: s[k] for m, s in spreads.items()} for k in ("mean", "sd"))
+    return {"recipe": recipe.name, "task": task.name, "_task": task, "folds": folds, "rows": sel.rows, "models": results,
             "importance": importance_table, "_pooled": pooled, "_labels": sel.labels}
-
-
-def _importance(recipe: Recipe, sel: pipeline.Selection, train_idx, test_idx, majority_class: int) -> dict[str, float]:
-    state, outputs = _fit_fold(recipe, sel.frame.iloc[train_idx], sel.labels[train_idx])
-    x, _ = features.encode(state, sel.frame.iloc[test_idx])
-    return permutation_importance(recipe, state, outputs, x, sel.labels[test_idx], sel.salary[test_idx], majority_class)
 
 
 def roc_points(report: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -37,13 +37,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from typer.core import TyperGroup
 
-from .errors import DataError, SalarynetError
-from .tasks import task_of
+from ..errors import DataError, SalarynetError
 
 try:  # Typer 0.2x carries its own copy of click
     from typer._click import exceptions as click_errors
@@ -89,7 +94,7 @@ out = Console()
 
 def _version(value: bool) -> None:
     if value:
-        from . import __version__
+        from .. import __version__
 
         out.print(f"salarynet {__version__}", highlight=False)
         raise typer.Exit()
@@ -173,7 +178,7 @@ def _status(text: str):
 
 
 def _open(data: str | Path | None):
-    from . import source
+    from ..data import source
 
     downloading = data is not None and str(data) == source.LIVE and source.cached() is None
     # A spinner while it downloads, gone when done: an offline error stays one line.
@@ -209,7 +214,7 @@ def _warn(survey) -> None:
 
 
 def _rows_line(rows: dict[str, Any]) -> str:
-    from .data import rows_text
+    from ..data.survey import rows_text
 
     return f"rows: {rows_text(rows)}"
 
@@ -227,8 +232,10 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace the run already in --out (a salarynet run only).")] = False,
 ) -> None:
     """Train a recipe on the survey and save the run: weights, preprocessing, metrics, curves."""
-    from . import artifacts, pipeline, source
-    from .recipe import load_recipe
+    from .. import artifacts
+    from ..data import source
+    from ..estimator import SalaryNet
+    from ..recipe import load_recipe
 
     spec = load_recipe(recipe, set_, seed)
     target = out_dir or artifacts.unused(Path("runs") / spec.name)
@@ -246,10 +253,10 @@ def train(
             shown = " ".join(f"{fine}{k} {v:.4f}" for k, v in latest.items())
             bar.update(task, completed=done, description=shown)
 
-        trained = pipeline.train_run(survey, provenance, spec, on_chunk, seeds)
+        net = SalaryNet(spec).fit(survey, on_chunk=on_chunk, seeds=seeds, provenance=provenance)
     checkpoint()
-    written = pipeline.save_run(trained, target)
-    m = trained.metrics
+    written = net.save(target)
+    m = net.record_
     _warn(survey)
     err.print(_rows_line(m["rows"]), highlight=False)
     err.print(f"split: train {m['rows']['train']} (fit {m['rows']['fit']}, validation {m['rows']['validation']}), "
@@ -258,7 +265,7 @@ def train(
     if spec.features.label_bands:
         last += f" (over the {len(spec.features.label_bands) + 1} label bands)"
     err.print(f"fit: {m['epochs_run']} epochs in {m['fit_seconds']:.2f} s; last epoch {last}", highlight=False)
-    out.print(_metrics_table(m["test"], m["baseline"]["majority_accuracy"], task_of(trained.prepared.state)))
+    out.print(_metrics_table(m["test"], m["baseline"]["majority_accuracy"], net.task_))
     if "seeds" in m:
         out.print(_seeds_table(m["seeds"]))
     if m.get("epochs_run", spec.fit.epochs) < spec.fit.epochs:
@@ -276,21 +283,22 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Evaluate a saved run: on its test rows (same file) or on every usable row of another file."""
-    from . import artifacts, pipeline, source
+    from ..data import source
+    from ..estimator import load
 
-    loaded = artifacts.load_run(run)
+    net = load(run)
     if data is None:
-        data = source.training_data(loaded.data)
+        data = source.training_data(net.data_)
         if data is None:
-            raise DataError(f"{run}: its training file {loaded.data.get('file')!r} is gone; pass --data FILE")
+            raise DataError(f"{run}: its training file {net.data_.get('file')!r} is gone; pass --data FILE")
     survey, provenance = _open(data)
-    result = pipeline.evaluate_run(loaded, survey, provenance)
+    result = net.evaluation(survey, provenance)
     if as_json:
         out.print_json(json.dumps(result))
         return
     _warn(survey)
     err.print(_rows_line(result["rows"]) + f"; evaluated on {result['rows_used']}", highlight=False)
-    out.print(_metrics_table(result["test"], None, task_of(loaded.features)))
+    out.print(_metrics_table(result["test"], None, net.task_))
 
 
 FLAGS = {"age": "age", "experience": "experience_overall", "experience_field": "experience_field",
@@ -318,9 +326,9 @@ def predict(
     answer: Annotated[list[str] | None, typer.Option(help="Any other answer as COLUMN=VALUE (repeatable).")] = None,
 ) -> None:
     """Predict for a file of survey answers, or for one person given by flags (answers not given are blank)."""
-    from . import artifacts
+    from ..estimator import load
 
-    loaded = artifacts.load_run(run)
+    net = load(run)
     given = {FLAGS[k]: v for k, v in dict(age=age, experience=experience, experience_field=experience_field,
                                           education=education, gender=gender, industry=industry, title=title,
                                           country=country, state=state, city=city, race=race).items() if v is not None}
@@ -332,10 +340,10 @@ def predict(
     if input_ is not None:
         if given:
             raise DataError("--input predicts a file; one person's answers (--age, --title, ...) go without it")
-        return _predict_file(loaded, input_, output)
+        return _predict_file(net, input_, output)
     if output is not None:
         raise DataError("--output writes the predictions of an --input file; give --input too")
-    _predict_one(loaded, given, run)
+    _predict_one(net, given, run)
 
 
 def _check_output(output: Path) -> None:
@@ -354,13 +362,12 @@ def _check_output(output: Path) -> None:
             raise DataError(f"{output}: exists and is not a salarynet predictions file; choose another --output")
 
 
-def _predict_file(loaded, input_: Path, output: Path | None) -> None:
-    from . import pipeline
-    from .data import read_survey
+def _predict_file(net, input_: Path, output: Path | None) -> None:
+    from ..data.survey import read_survey
 
     if output is not None:
         _check_output(output)
-    result = pipeline.predict_frame(loaded, read_survey(input_).frame, str(input_))
+    result = net.predict_frame(read_survey(input_))
     checkpoint()
     if output is None:
         sys.stdout.write(result.to_csv(index=False, float_format="%.6g"))
@@ -376,23 +383,22 @@ def _predict_file(loaded, input_: Path, output: Path | None) -> None:
     err.print(f"wrote {len(result)} rows to {output} ({int((result['reason'] != '').sum())} without a prediction)")
 
 
-def _predict_one(loaded, given: dict[str, str], run: Path) -> None:
+def _predict_one(net, given: dict[str, str], run: Path) -> None:
     import pandas as pd
 
-    from . import pipeline
-    from .data import tidy_answers
+    from ..data.survey import Survey, tidy_answers
 
     flag_of = {v: f"--{k.replace('_', '-')}" for k, v in FLAGS.items()}
-    needed = [c.column for c in loaded.features.columns if c.encoding == "ordinal" and c.unlisted == "exclude"]
+    needed = [c.column for c in net.features_.columns if c.encoding == "ordinal" and c.unlisted == "exclude"]
     missing = [c for c in needed if c not in given]
     if missing:
         raise DataError(f"{run}: the model needs {', '.join(flag_of.get(c, f'--answer {c}=...') for c in missing)}")
     frame = tidy_answers(pd.DataFrame([{k: v.strip() or None for k, v in given.items()}], dtype=object))
-    row = pipeline.predict_frame(loaded, frame, "flags").iloc[0]
+    row = net.predict_frame(Survey(frame, "flags", "canonical")).iloc[0]
     if row["reason"]:
         column = row["reason"].split(" ")[0]
         raise DataError(f"{flag_of.get(column, '--answer ' + column)}: {row['reason']}")
-    out.print(task_of(loaded.features).sentence(row), highlight=False)
+    out.print(net.task_.sentence(row), highlight=False)
 
 
 def _loopback(host: str) -> bool:
@@ -436,7 +442,7 @@ def serve(
               "(the API's schema at /openapi.json; Ctrl-C stops)", highlight=False)
     if workers > 1:  # uvicorn starts the processes; each builds its app from the environment
         os.environ[RUN_VARIABLE] = str(run.resolve())
-        app_ = "salarynet.serve:app_from_environment"
+        app_ = "salarynet.apps.serve:app_from_environment"
     try:
         uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False, workers=workers,
                     factory=workers > 1)
@@ -516,19 +522,20 @@ def report(
     calibration, results per gender, age band and race, importance, caveats."""
     import time
 
-    from . import artifacts, source
+    from ..data import source
+    from ..estimator import load
     from . import report as reporting
 
     started = time.perf_counter()
     target = out_path or run / "report.html"
     reporting.check_targets(target)  # before the work: refuse to replace what is not an earlier report
-    loaded = artifacts.load_run(run)
-    other = artifacts.load_run(against) if against else None
+    net = load(run)
+    other = load(against) if against else None
     if data is None:  # default: the data the run was trained on
-        data = source.training_data(loaded.data)
+        data = source.training_data(net.data_)
     survey, provenance = _open(data)
     with _status("report: the test rows, bootstrap intervals, curves, groups, importance ..."):
-        result = reporting.analyse(loaded, survey, provenance)
+        result = reporting.analyse(net, survey, provenance)
     _warn(survey)
     beside = None
     if other is not None:
@@ -536,13 +543,12 @@ def report(
                                       run.name, against.name)
     checkpoint()
     try:
-        page, card, numbers = reporting.write(target, reporting.render_html(loaded, result, beside),
-                                              reporting.render_card(loaded, result, beside), result.numbers)
+        page, card, numbers = reporting.write(target, reporting.render_html(net, result, beside),
+                                              reporting.render_card(net, result, beside), result.numbers)
     except OSError as e:
         raise DataError(f"{target}: cannot write the report ({e.strerror or e})") from None
     test = result.numbers["test"]
-    headline = (f"accuracy {test['accuracy']:.4f}" if "accuracy" in test else
-                f"median error ${test['median_absolute_error']:,.0f}, coverage {test['coverage']:.3f}")
+    headline = net.task_.summary(test)
     for column, p in result.numbers["parity"].items():
         headline += f"; {column} DP diff {p['demographic_parity_difference']:.3f}"
     err.print(f"{headline} ({result.numbers['rows_used']})", highlight=False)
@@ -560,10 +566,11 @@ def compare(
     set_: SetOpt = None,
 ) -> None:
     """Compare majority class, logistic regression, gradient boosting, the tutorial MLP and a recipe, fold by fold."""
-    from . import artifacts, plots, source
+    from .. import artifacts, plots
+    from ..data import source
+    from ..recipe import load_recipe
     from .compare import compare as run_compare
     from .compare import markdown, roc_points
-    from .recipe import load_recipe
 
     spec = load_recipe(recipe, set_)
     target = out_dir or Path("runs") / f"compare-{spec.name}"
@@ -582,12 +589,12 @@ def compare(
     files = {"compare.md": (f"# {spec.name}: {folds}-fold comparison ({report['task']})\n\n{text}\n").encode()}
     public = {k: v for k, v in report.items() if not k.startswith("_")} | {"data": provenance}
     files["compare.json"] = artifacts.to_json_bytes(public)
-    if report["task"] == "binary":
+    task = report["_task"]
+    if task.classes and task.width() == 2:  # one positive class: ROC curves
         aucs = {name: r["mean"].get("auc", float("nan")) for name, r in report["models"].items()}
         files["roc.png"] = plots.roc_png(roc_points(report), aucs, f"{spec.name}: pooled out-of-fold ROC")
     if report["importance"]:
-        dollars = report["task"] == "regression"
-        what = "rise of the median error ($)" if dollars else "drop of the ROC AUC (or accuracy)"
+        dollars, what = not task.classes, task.importance_measure
         lines = ["", f"Permutation importance (first fold): the {what} when one question's answers are shuffled.", "",
                  "| survey question | when shuffled |", "|---|---:|"]
         lines += [f"| {q} | {d:,.0f} |" if dollars else f"| {q} | {d:.4f} |" for q, d in report["importance"].items()]
@@ -624,7 +631,7 @@ def _print_markdown(text: str) -> None:
 @user_errors
 def data_import(file: Annotated[Path, typer.Argument(help="A survey export (.csv, .csv.gz, .xlsx).")]) -> None:
     """Put a copy of the survey into the cache, as the one --data live reads (for machines without internet)."""
-    from . import source
+    from ..data import source
 
     record = source.import_file(file)
     out.print(f"imported {record['rows']} rows ({record['schema']} schema) into {record['file']}; "
@@ -635,7 +642,7 @@ def data_import(file: Annotated[Path, typer.Argument(help="A survey export (.csv
 @user_errors
 def data_update() -> None:
     """Download the live survey sheet again into the cache (what --data live reads)."""
-    from . import source
+    from ..data import source
 
     err.print(f"downloading the live survey into {source.cache_dir()} ...")
     record = source.download()
@@ -659,15 +666,15 @@ def data_info(data: DataOpt = None, recipe: RecipeOpt = "tutorial", set_: SetOpt
               run: Annotated[Path | None, typer.Option(help="A run folder: show the data it was trained on instead.")] = None,
               ) -> None:
     """Show where the survey comes from (embedded, live or a file), its schema and the rows a recipe would keep."""
-    from .pipeline import select_rows
-    from .recipe import load_recipe
+    from ..recipe import load_recipe
+    from ..rows import select_rows
 
     if run is not None:
-        from .artifacts import load_run
+        from ..estimator import load
 
         if data is not None:
             raise DataError("--run shows the data a run was trained on; --data goes without it")
-        provenance = load_run(run).data
+        provenance = load(run).data_
         rows = provenance.get("rows", {})
     else:
         spec = load_recipe(recipe, set_)

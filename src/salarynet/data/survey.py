@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError
 from .answers import canonical_country, currency_code, us_states
-from .errors import DataError
 from .schemas import COLUMNS, SCHEMA_NAMES, canonical_name, spellings
 
 READABLE = (".csv", ".csv.gz", ".xlsx")
@@ -162,7 +162,7 @@ def _note(survey: Survey, note: str) -> None:
 
 def exchange_rates() -> dict[str, float]:
     """Units of each currency per US dollar, 2021 annual averages (the file's header says where from)."""
-    with resources.files("salarynet").joinpath("exchange_rates_2021.csv").open() as f:
+    with resources.files("salarynet.data").joinpath("exchange_rates_2021.csv").open() as f:
         table = pd.read_csv(f, comment="#")
     return dict(zip(table["currency"], table["per_usd"].astype(float)))
 

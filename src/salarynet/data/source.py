@@ -16,8 +16,8 @@ from typing import Any
 
 import platformdirs
 
-from .data import Survey, read_survey
-from .errors import DataError
+from ..errors import DataError
+from .survey import Survey, read_survey
 
 # The survey's public Google Sheet, as CSV (see ../shared/data/README.md). Override with SALARYNET_SURVEY_URL.
 SURVEY_URL = ("https://docs.google.com/spreadsheets/d/1IPS5dBSGtwYVbjsfbaMCYIWnOuRmJcbequohNxCyGVw"
@@ -29,12 +29,12 @@ SNAPSHOT = "ask-a-manager-2021.csv.gz"  # in salarynet/snapshot/, with its prove
 
 
 def embedded_path() -> Path:
-    return Path(str(resources.files("salarynet").joinpath("snapshot", SNAPSHOT)))
+    return Path(str(resources.files("salarynet.data").joinpath("snapshot", SNAPSHOT)))
 
 
 def embedded_record() -> dict[str, Any]:
     """The shipped snapshot's provenance: where and when it was taken, its rows and sha256."""
-    return json.loads(resources.files("salarynet").joinpath("snapshot", "ask-a-manager-2021.json").read_text())
+    return json.loads(resources.files("salarynet.data").joinpath("snapshot", "ask-a-manager-2021.json").read_text())
 
 
 def cache_dir() -> Path:
@@ -199,6 +199,12 @@ def open_survey(data: str | Path | None) -> tuple[Survey, dict[str, Any]]:
         return survey, record | {"notes": survey.notes}
     survey = read_survey(data)
     return survey, provenance(survey, "file", Path(data))
+
+
+def load_survey(path: str | Path | None = None):
+    """The survey as a DataFrame under canonical column names: the embedded snapshot, "live", or any file
+    the command line reads."""
+    return open_survey(path)[0].frame
 
 
 def training_data(data: dict[str, Any]) -> str | None:

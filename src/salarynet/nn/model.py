@@ -29,6 +29,10 @@ class Inputs(NamedTuple):
     tokens: jax.Array
     weights: jax.Array
 
+    def take(self, rows) -> "Inputs":
+        """The same rows of every block (an index array, a slice or a bool mask)."""
+        return Inputs(*(a[rows] for a in self))
+
 
 class ModelSpec(NamedTuple):
     """The network's shape: hashable, so it can be a static argument of a compiled function."""

@@ -25,10 +25,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sklearn.model_selection import StratifiedKFold
 
-from . import pipeline
-from .data import Survey
-from .errors import DataError, RecipeError
-from .recipe import apply_overrides, apply_values, read_recipe_source, validate_recipe
+from ..data.survey import Survey
+from ..errors import DataError, RecipeError
+from ..estimator import SalaryNet
+from ..fitting import prepare
+from ..nn.metrics import mean_sd
+from ..recipe import apply_overrides, apply_values, read_recipe_source, validate_recipe
+from ..rows import select_rows
+from ..tasks import task_of
 
 BATCHED = "compile.learning_rate"  # a value in the compiled fit: trials that differ only here share one call
 LOWER_IS_BETTER = ("loss", "log_loss", "median_absolute_error", "mean_absolute_error")
@@ -131,9 +135,8 @@ def plan(base: str, grid_path: Path, folds: int, seeds: int, data_sha: str | Non
         except RecipeError as e:
             raise RecipeError(f"{e} (from {grid_path}: {json.dumps(values)})") from None
         trials.append(Trial(_trial_id(values, context), values))
-    task = recipe.features.task
-    metric = grid.search.metric or {"binary": "auc", "bands": "accuracy"}.get(task, "median_absolute_error")
-    return Plan(raw, origin, trials, list(grid.grid), metric, task)
+    task = task_of(recipe.features)
+    return Plan(raw, origin, trials, list(grid.grid), grid.search.metric or task.sweep_metric, task.name)
 
 
 def groups(trials: list[Trial], batch: bool) -> list[list[Trial]]:
@@ -160,29 +163,28 @@ def run_group(survey: Survey, base: dict[str, Any], group: list[Trial], folds: i
               batch: bool = True) -> list[dict[str, Any]]:
     """The task: train every trial of the group on the same stratified folds, `seeds` seeds each
     (the recipe's seed, +1, ...) -> one result per trial: metrics per fold and seed, and their mean and sd."""
-    from .source import use_compile_cache
+    from ..data.source import use_compile_cache
 
     use_compile_cache()
     started = time.perf_counter()
     recipes = [validate_recipe(apply_values(base, t.values)) for t in group]
     first = recipes[0]
-    sel = pipeline.select_rows(survey, first)
+    sel = select_rows(survey, first)
+    task = task_of(first.features)
     splitter = StratifiedKFold(folds, shuffle=True, random_state=first.seed)
     runs: list[list[dict[str, Any]]] = [[] for _ in group]
     members = [(i, first.seed + s) for i in range(len(group)) for s in range(seeds)]
-    for fold, (train_idx, test_idx) in enumerate(splitter.split(sel.frame, pipeline.strata(sel, first.features.task))):
-        prep = pipeline.prepare(survey, first, sel=sel, split=(train_idx, test_idx))
-        majority = pipeline.majority(prep.y_train)
+    for fold, (train_idx, test_idx) in enumerate(splitter.split(sel.frame, task.strata(sel.labels))):
+        prep = prepare(sel, first, survey.path, split=(train_idx, test_idx))
+        majority = task.majority(prep.y_train)
         batches = [members] if batch else [[m] for m in members]
         for chunk in batches:
             rates = [recipes[i].compile.learning_rate for i, _ in chunk]
-            spec, params, histories, _ = pipeline.train_prepared(
-                first, [prep] * len(chunk), [seed for _, seed in chunk],
-                learning_rates=None if len(chunk) == 1 and rates[0] == first.compile.learning_rate else rates)
-            for (i, seed), p, history in zip(chunk, params, histories):
-                scored = pipeline.score(spec, p, recipes[i], prep.state, prep.x_test, prep.y_test, majority,
-                                        prep.salary_test)
-                runs[i].append({"fold": fold, "seed": seed, "epochs": int(len(history["loss"])),
+            nets = SalaryNet.models([recipes[i] for i, _ in chunk], prep, [seed for _, seed in chunk],
+                                    None if len(chunk) == 1 and rates[0] == first.compile.learning_rate else rates)
+            for (i, seed), net in zip(chunk, nets):
+                scored = net.test_metrics(prep.x_test, prep.y_test, prep.salary_test, majority)
+                runs[i].append({"fold": fold, "seed": seed, "epochs": len(net.history_),
                                 **{k: v for k, v in scored.items() if isinstance(v, (int, float)) and v is not None}})
     seconds = time.perf_counter() - started
     where = _where()
@@ -195,9 +197,9 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     for key in runs[0]:
         if key in ("fold", "seed"):
             continue
-        values = np.array([r[key] for r in runs if isinstance(r.get(key), (int, float))], dtype=float)
-        if len(values):
-            out[key] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+        values = [r[key] for r in runs if isinstance(r.get(key), (int, float))]
+        if values:
+            out[key] = mean_sd(values)
     return out
 
 

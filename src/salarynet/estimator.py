@@ -1,0 +1,339 @@
+"""The fitted model: one object (scikit-learn's estimator protocol) that notebooks, the command line, the
+server, sweeps, comparisons and reports all train, load, predict and score with.
+
+    survey = salarynet.load_survey()
+    net = salarynet.SalaryNet("tutorial", fit__epochs=2).fit(survey)
+    net.predict_proba(survey.head())
+
+A frame goes through exactly the reading and tidying of the command line (any of the header schemas, or
+the canonical names of the HTTP API), so the three give the same number for the same person.
+"""
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from . import artifacts, features, plots
+from .data.survey import Survey, survey_of
+from .errors import RecipeError
+from .fitting import prepare, train_prepared
+from .nn import model, train
+from .nn.metrics import mean_sd
+from .recipe import Recipe, apply_values, read_recipe_source, validate_recipe
+from .rows import Selection, select_rows, split_rows
+from .tasks import Task, task_of
+
+Chunk = Callable[[int, dict[str, float]], None]  # (epochs done, latest epoch's metrics): progress between compiled chunks
+
+
+@dataclass
+class Evaluation:
+    """A model's evaluation rows: its own test rows when the survey is its training file, else every usable row."""
+
+    frame: pd.DataFrame
+    labels: np.ndarray
+    salary: np.ndarray
+    rows_used: str
+    rows: dict[str, Any]
+
+
+class SalaryNet(BaseEstimator):
+    """A recipe, and once fitted (or loaded) everything a prediction needs.
+
+    recipe: a shipped recipe's name, a .toml/.json path or a Recipe; overrides: dotted recipe keys with `__`
+    for the dots (`fit__epochs=2`, `compile__learning_rate=0.01`).
+
+    Fitted: recipe_ (the resolved Recipe), features_ (the learned preprocessing), spec_ and params_ (the
+    network), task_, history_ (a DataFrame per epoch), rows_ (the row accounting), metrics_ (the held-out
+    rows' metrics), record_ (what metrics.json holds), data_ (where the rows came from), path_ (a loaded run's
+    folder, else None).
+    """
+
+    def __init__(self, recipe: str | Recipe = "tutorial", **overrides: Any):
+        self.recipe = recipe
+        self.overrides = overrides
+
+    # -------------------------------------------------------- scikit-learn's parameter protocol
+    # (its own reads __init__'s signature; the recipe's keys are open-ended, so they are listed here)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"recipe": self.recipe, **self.overrides}
+
+    def set_params(self, **params: Any) -> "SalaryNet":
+        if "recipe" in params:
+            self.recipe = params.pop("recipe")
+        self.overrides = {**self.overrides, **params}
+        return self
+
+    def __repr__(self) -> str:
+        shown = [repr(self.recipe) if isinstance(self.recipe, str) else f"Recipe({self.recipe.name!r})"]
+        return f"SalaryNet({', '.join(shown + [f'{k}={v!r}' for k, v in self.overrides.items()])})"
+
+    def resolved_recipe(self) -> Recipe:
+        if isinstance(self.recipe, Recipe) and not self.overrides:
+            return self.recipe
+        if isinstance(self.recipe, Recipe):
+            raw, origin = self.recipe.model_dump(mode="json"), f"recipe {self.recipe.name}"
+        else:
+            raw, origin = read_recipe_source(str(self.recipe))
+        values = {key.replace("__", "."): value for key, value in self.overrides.items()}
+        return validate_recipe(apply_values(raw, values, flag="SalaryNet"), origin)
+
+    # -------------------------------------------------------- fitting
+
+    def fit(self, frame: "pd.DataFrame | Survey", y: Any = None, *, on_chunk: Chunk | None = None, seeds: int = 1,
+            provenance: dict[str, Any] | None = None) -> "SalaryNet":
+        """Train the recipe on the frame's rows; its split holds out test rows (metrics_). y is ignored: the
+        label comes from the salary column, as the recipe defines it. seeds > 1: models for the recipe's seed,
+        +1, ... in one compiled call (record_["seeds"] holds their spread; the model is the recipe seed's)."""
+        survey = frame if isinstance(frame, Survey) else survey_of(frame, "DataFrame")
+        if provenance is None:
+            provenance = {"source": "DataFrame", "rows": len(survey.frame), "schema": survey.schema, "notes": survey.notes}
+        recipe = self.resolved_recipe()
+        sel = select_rows(survey, recipe)
+        seed_list = [recipe.seed + i for i in range(seeds)]
+        first = prepare(sel, recipe, survey.path)
+        # Vocabularies learned on different splits differ in size, and one compiled call needs one shape:
+        # such recipes keep the recipe seed's split, and the seeds vary the weights, shuffles and dropout.
+        learned = first.state.categories or first.state.text or any(c.encoding == "multi" for c in first.state.columns)
+        preps = [first] + [first if learned else prepare(sel, recipe, survey.path, seed) for seed in seed_list[1:]]
+        spec, all_params, histories, seconds = train_prepared(recipe, preps, seed_list, on_chunk)
+        self._fitted_from(recipe, first.state, spec, all_params[0], histories[0], provenance | {"rows": first.rows})
+        task = self.task_
+        majorities = [task.majority(p.y_train) for p in preps]
+        tests = [self._with(recipe, prep.state, spec, params).test_metrics(prep.x_test, prep.y_test, prep.salary_test, m)
+                 for params, prep, m in zip(all_params, preps, majorities)]
+        self.metrics_ = tests[0]
+        history = histories[0]
+        self.record_ = {
+            "task": task.name,
+            "test": tests[0],
+            "baseline": {"majority_class": majorities[0], "majority_accuracy": tests[0].get("majority_accuracy")},
+            "final_epoch": {k: float(v[-1]) if np.isfinite(v[-1]) else None for k, v in history.items()},
+            "epochs_run": int(len(history["loss"])),
+            # early stopping keeps the best epoch's weights (Keras's restore_best_weights)
+            "kept_epoch": int(np.argmin(history["val_loss"])) + 1 if recipe.fit.early_stopping else None,
+            "rows": first.rows,
+            "fit_seconds": round(seconds, 3),
+            "seed": recipe.seed,
+        }
+        if seeds > 1:
+            self.record_["seeds"] = {"seeds": seed_list, "models_per_second": round(seeds / seconds, 3),
+                                     "test": summarise(tests)}
+        return self
+
+    def fit_selected(self, sel: Selection, source: str = "rows") -> "SalaryNet":
+        """Train on rows already selected (a comparison's fold): every row trains (the recipe's validation
+        split inside them), none is held out, so there are no metrics_."""
+        recipe = self.resolved_recipe()
+        prep = prepare(sel, recipe, source, split=(np.arange(len(sel.labels)), np.arange(0)))
+        spec, params, histories, _ = train_prepared(recipe, [prep], [recipe.seed])
+        self._fitted_from(recipe, prep.state, spec, params[0], histories[0], {"source": source, "rows": prep.rows})
+        self.metrics_, self.record_ = None, {"task": self.task_.name, "rows": prep.rows, "seed": recipe.seed}
+        return self
+
+    def _fitted_from(self, recipe: Recipe, state: features.FeatureState, spec: model.ModelSpec, params: model.Params,
+                     history: dict[str, np.ndarray] | None, data: dict[str, Any], path: Path | None = None) -> None:
+        self.recipe_, self.features_, self.spec_, self.params_ = recipe, state, spec, params
+        self.data_, self.rows_, self.path_ = data, data.get("rows", {}), path
+        self._history = history
+        epochs = {} if history is None else {"epoch": np.arange(1, len(history["loss"]) + 1)} | history
+        self.history_ = pd.DataFrame(epochs)
+
+    @classmethod
+    def _with(cls, recipe: Recipe, state: features.FeatureState, spec: model.ModelSpec, params: model.Params,
+              history: dict[str, np.ndarray] | None = None, data: dict[str, Any] | None = None) -> "SalaryNet":
+        """A fitted model from its parts (one of the models a sweep or a seed set trains together)."""
+        net = cls(recipe)
+        net._fitted_from(recipe, state, spec, params, history, data or {})
+        return net
+
+    @classmethod
+    def models(cls, recipes: list[Recipe], prep: Any, seeds: list[int],
+               learning_rates: list[float] | None = None) -> list["SalaryNet"]:
+        """Models for one prepared split, one per (recipe, seed), trained in one compiled call; the recipes
+        differ at most in their learning rate (learning_rates, one per model)."""
+        spec, params, histories, _ = train_prepared(recipes[0], [prep] * len(seeds), seeds, learning_rates=learning_rates)
+        return [cls._with(r, prep.state, spec, p, h, {"rows": prep.rows}) for r, p, h in zip(recipes, params, histories)]
+
+    def _check_fitted(self) -> "SalaryNet":
+        if not hasattr(self, "params_"):
+            raise RecipeError("this SalaryNet is not fitted yet: call fit(frame) first, or salarynet.load(RUN)")
+        return self
+
+    @property
+    def task_(self) -> Task:
+        return task_of(self._check_fitted().features_)
+
+    # -------------------------------------------------------- the network on encoded rows
+
+    def encode(self, frame: pd.DataFrame, source: str = "input") -> tuple[model.Inputs, np.ndarray]:
+        """Rows -> (inputs, reason str[rows]: "" where the row could be encoded)."""
+        return features.encode(self._check_fitted().features_, frame, source)
+
+    def raw(self, x: model.Inputs) -> np.ndarray:
+        """The network's outputs on encoded rows (op by op: one call compiles nothing)."""
+        return np.asarray(model.apply(self.spec_, self.params_, x))
+
+    def outputs(self, x: model.Inputs) -> np.ndarray:
+        """Encoded rows -> class probabilities, or log salary (estimate, low, high): the network compiled once
+        per batch shape (many calls on the same rows: importance, bootstrap)."""
+        if getattr(self, "_compiled", None) is None:
+            self._compiled = jax.jit(functools.partial(model.apply, self.spec_))
+        return self.task_.outputs(np.asarray(self._compiled(self.params_, x)), self.spec_.activations[-1])
+
+    def compiled_raw(self) -> Callable[[model.Inputs], np.ndarray]:
+        """Encoded rows -> the network's outputs through one jitted network, the rows padded to a power of two:
+        one compile per size (the server warms the sizes load brings)."""
+        apply = jax.jit(functools.partial(model.apply, self.spec_))
+        params = jax.device_put(self.params_)
+
+        def raw(x: model.Inputs) -> np.ndarray:
+            n = x.numeric.shape[0]
+            size = 1 << max(n - 1, 0).bit_length()
+            padded = jax.tree.map(lambda a: np.concatenate([a, np.zeros((size - n, *a.shape[1:]), a.dtype)]), x)
+            return np.asarray(apply(params, padded))[:n]
+        return raw
+
+    def test_metrics(self, x: model.Inputs, labels: np.ndarray, salary: np.ndarray,
+                     majority_class: int | None = None) -> dict[str, Any]:
+        """Every metric of the task on encoded rows: the recipe's loss, and accuracy/AUC or dollars and coverage."""
+        task, raw = self.task_, self.raw(x)
+        if majority_class is None:
+            majority_class = int(getattr(self, "record_", {}).get("baseline", {}).get("majority_class", 0))
+        quantiles = tuple(self.recipe_.features.quantiles)
+        loss = float(np.mean(train.loss_function(self.recipe_.compile.loss, quantiles)(
+            task.targets(labels, self.spec_.answers), raw)))
+        return {"loss": loss} | task.metrics(raw, labels, salary, self.spec_.activations[-1], majority_class)
+
+    # -------------------------------------------------------- predicting
+
+    def _survey(self, frame: "pd.DataFrame | Survey") -> Survey:
+        return frame if isinstance(frame, Survey) else survey_of(frame, "DataFrame")
+
+    def predict_frame(self, frame: "pd.DataFrame | Survey",
+                      outputs: Callable[[model.Inputs], np.ndarray] | None = None) -> pd.DataFrame:
+        """The command line's predictions table: one row per input row, in order (probability, prediction, band
+        or salary/low/high), or empty values and the reason a row could not be encoded.
+        outputs: encoded rows -> the network's outputs (default: op by op; the server passes its compiled one)."""
+        survey = self._survey(frame)
+        rows = survey.frame
+        x, reason = self.encode(rows, survey.path)
+        ok = reason == ""
+        raw = (outputs or self.raw)(x.take(ok)) if ok.any() else np.zeros((0, self.spec_.answers))
+        decoded = self.task_.decode(raw, self.spec_.activations[-1]) if ok.any() else \
+            {k: v[:0] for k, v in self.task_.decode(np.zeros((1, self.spec_.answers)), self.spec_.activations[-1]).items()}
+        table = pd.DataFrame(decoded, index=np.flatnonzero(ok)).reindex(range(len(rows)))
+        if "prediction" in table:
+            table["prediction"] = table["prediction"].astype("Int64")
+        if "band" in table:
+            table["band"] = table["band"].fillna("")
+        table.insert(0, "row", np.arange(1, len(rows) + 1))
+        ordinal = {c.column: c.codes for c in self.features_.columns if c.encoding == "ordinal"}
+        table["reason"] = [_reason_text(r, rows.iloc[i][r.rpartition("_")[0]], ordinal[r.rpartition("_")[0]]) if r else ""
+                           for i, r in enumerate(reason)]
+        return table
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """float[rows, classes]: class probabilities (NaN rows for rows it cannot encode). A range model has no
+        classes: use predict()."""
+        if not self.task_.classes:
+            raise RecipeError("a salary-range model has no class probabilities; predict() gives the salary")
+        survey = self._survey(frame)
+        x, reason = self.encode(survey.frame, survey.path)
+        ok = reason == ""
+        out = np.full((len(survey.frame), self.spec_.answers), np.nan)
+        if ok.any():
+            out[ok] = self.task_.outputs(self.raw(x.take(ok)), self.spec_.activations[-1])
+        return out
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Labels: the class (0/1, or the band's index), or for a range model the salary in dollars;
+        NaN (as float) for rows it cannot encode."""
+        table = self.predict_frame(frame)
+        column = "salary" if "salary" in table else "prediction"
+        return table[column].astype(float).to_numpy()
+
+    # -------------------------------------------------------- scoring
+
+    def evaluation_rows(self, survey: Survey, provenance: dict[str, Any]) -> Evaluation:
+        """Its own test rows when the survey is the file it was trained on (same sha256), else every usable row."""
+        sel = select_rows(survey, self._check_fitted().recipe_)
+        same = provenance.get("sha256") is not None and provenance.get("sha256") == self.data_.get("sha256")
+        rows = split_rows(sel, self.recipe_, survey.path)[1] if same else np.arange(len(sel.labels))
+        return Evaluation(sel.frame.iloc[rows].reset_index(drop=True), sel.labels[rows], sel.salary[rows],
+                          "the run's test rows" if same else "every usable row of a new file", sel.rows)
+
+    def evaluation(self, survey: Survey, provenance: dict[str, Any]) -> dict[str, Any]:
+        """{rows_used, rows, test}: the metrics on its evaluation rows (see evaluation_rows)."""
+        ev = self.evaluation_rows(survey, provenance)
+        x, _ = self.encode(ev.frame, survey.path)
+        return {"rows_used": ev.rows_used, "rows": ev.rows, "test": self.test_metrics(x, ev.labels, ev.salary)}
+
+    def evaluate(self, frame: "pd.DataFrame | Survey") -> dict[str, Any]:
+        """Every metric the command line prints, on every usable row of the frame."""
+        return self.evaluation(self._survey(frame), {})["test"]  # no sha256: never the run's own file
+
+    def score(self, frame: pd.DataFrame, y: Any = None) -> float:
+        """scikit-learn's score: accuracy (higher is better); for a range model, minus the median $ error."""
+        return self.task_.score(self.evaluate(frame))
+
+    # -------------------------------------------------------- saving
+
+    def save(self, path: str | Path) -> Path:
+        """The run folder `salarynet train` writes (never over a folder that is not a salarynet run)."""
+        self._check_fitted()
+        if self._history is None or not hasattr(self, "record_") or "test" not in self.record_:
+            raise RecipeError("only a model fitted by fit() is saved; a loaded run is saved already (copy its folder)")
+        recipe, history = self.recipe_, self._history
+        fine = recipe.features.label_bands is not None  # the fit's loss and accuracy are over the label bands
+        metric = "band_accuracy" if fine else train.metric_name(recipe.compile.loss)
+        files = {
+            artifacts.WEIGHTS: artifacts.weights_bytes(self.params_),
+            "preprocessing.json": artifacts.to_json_bytes(self.features_.to_json()),
+            "recipe.json": artifacts.to_json_bytes(recipe.model_dump(mode="json")),
+            "data.json": artifacts.to_json_bytes(self.data_),
+            "metrics.json": artifacts.to_json_bytes(self.record_),
+            "history.csv": self.history_.rename(columns={"accuracy": metric, "val_accuracy": f"val_{metric}"})
+                                        .to_csv(index=False, float_format="%.6g").encode(),
+            "curves.png": plots.curves_png(history, f"salarynet: {recipe.name} recipe"
+                                           + (" (fit on the label bands)" if fine else ""),
+                                           None if fine else self.record_["baseline"]["majority_accuracy"],
+                                           "accuracy over the label bands" if fine else metric,
+                                           self.record_.get("kept_epoch")),
+        }
+        files["model.json"] = artifacts.to_json_bytes(artifacts.model_json(self.spec_, recipe.compile.loss, files))
+        return artifacts.write_run(Path(path), files)
+
+
+def load(path: str | Path) -> SalaryNet:
+    """A saved run folder as a fitted SalaryNet."""
+    files = artifacts.load_run(Path(path))
+    net = SalaryNet(files.recipe)
+    net._fitted_from(files.recipe, files.features, files.spec, files.params, None, files.data, files.path)
+    net.record_, net.metrics_ = files.metrics, files.metrics.get("test", {})
+    history = Path(path) / "history.csv"
+    if history.is_file():
+        net.history_ = pd.read_csv(history)
+    return net
+
+
+def summarise(values: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, sample sd and the values of every numeric test metric over seeds."""
+    return {key: mean_sd([v[key] for v in values]) | {"values": [float(v[key]) for v in values]}
+            for key, first in values[0].items()
+            if isinstance(first, float) and all(isinstance(v[key], float) for v in values)}
+
+
+def _reason_text(reason: str, value: Any, codes: dict[str, float]) -> str:
+    column, _, kind = reason.rpartition("_")
+    if kind == "blank":
+        return f"{column} is blank"
+    return f"{column} {value!r} is not one of: {', '.join(codes)}"

@@ -1,0 +1,88 @@
+"""The rows a recipe can use, each other row counted by its first reason, and the stratified split."""
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from . import features
+from .data.survey import Survey, conform, rows_text, salary_rows
+from .errors import DataError
+from .recipe import Recipe
+from .tasks import task_of
+
+
+@dataclass
+class Selection:
+    """The rows a recipe can use: their answers, salaries (USD where converted) and labels."""
+
+    frame: pd.DataFrame
+    salary: np.ndarray  # float64[kept]
+    labels: np.ndarray  # int32[kept] classes, or float32[kept] log salary
+    rows: dict[str, Any]  # read, kept, excluded {reason: count}
+
+
+def input_columns(recipe: Recipe) -> tuple[list[str], list[str]]:
+    """(required, optional) survey columns: the salary and the answers a row is excluded without (the
+    tutorial's ordinal answers) are required; every other answer a recipe reads is read as blank when absent."""
+    required = ["annual_salary"] + [c.column for c in recipe.features.columns
+                                    if c.encoding == "ordinal" and c.unlisted == "exclude"]
+    optional = [c.column for c in recipe.features.columns if c.column not in required]
+    return required, optional + list(recipe.features.text.columns if recipe.features.text else [])
+
+
+def select_rows(survey: Survey, recipe: Recipe) -> Selection:
+    """Keep the rows with a usable salary and encodable answers; count every other row by its first reason."""
+    required, optional = input_columns(recipe)
+    survey = conform(survey, required, optional, f"recipe {recipe.name} needs {', '.join(required)}")
+    task = task_of(recipe.features)
+    salary, reason = salary_rows(survey, recipe.data.currency, recipe.data.min_salary, recipe.data.max_salary)
+    reason[(reason == "") & task.unlabelled(salary.to_numpy())] = "salary_zero"
+    _, answer_reason = features.ordinal_codes(survey.frame, recipe.features.columns, survey.path)
+    reason = np.where(reason.to_numpy() == "", answer_reason, reason.to_numpy())
+    keep = reason == ""
+    rows = {"read": int(len(keep)), "kept": int(keep.sum()), "excluded": dict(Counter(reason[~keep].tolist()).most_common())}
+    if not keep.any():
+        raise DataError(f"{survey.path}: no usable rows for recipe {recipe.name}: {rows_text(rows)}"
+                        f"{offending_answers(survey.frame, reason, recipe)}")
+    kept_salary = salary.to_numpy()[keep]
+    return Selection(survey.frame[keep].reset_index(drop=True), kept_salary, task.label(kept_salary), rows)
+
+
+def offending_answers(frame: pd.DataFrame, reason: np.ndarray, recipe: Recipe, most: int = 4) -> str:
+    """The commonest answers behind each `<column>_unlisted` reason, beside the answers the recipe lists."""
+    listed = {c.column: list(c.mapping()) for c in recipe.features.columns if c.encoding == "ordinal"}
+    parts = []
+    for kind, _ in Counter(reason.tolist()).most_common():
+        column = kind.removesuffix("_unlisted")
+        if kind.endswith("_unlisted") and column in listed:
+            common = frame.loc[reason == kind, column].value_counts().head(most)
+            shown = ", ".join(f"{v!r} ({n})" for v, n in common.items())
+            parts.append(f"{column} answers {shown} are not among {', '.join(map(repr, listed[column]))}")
+    return ("; " + "; ".join(parts)) if parts else ""
+
+
+def split_indices(labels: np.ndarray, train_fraction: float, seed: int, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified (the seed's sample.split); both parts keep the file's order, as R's subset() does."""
+    counts = np.bincount(labels, minlength=2)
+    if len(labels) < 10 or counts.min() < 2:
+        raise DataError(
+            f"{source}: {len(labels)} usable rows, the rarest class has {int(counts.min())}; "
+            "a stratified split needs at least 10 rows and 2 of each class"
+        )
+    try:
+        train_idx, test_idx = train_test_split(np.arange(len(labels)), train_size=train_fraction,
+                                               stratify=labels, random_state=seed)
+    except ValueError:
+        raise DataError(f"{source}: split.train_fraction={train_fraction} leaves too few rows on one side for "
+                        f"{len(counts)} classes among {len(labels)} rows") from None
+    return np.sort(train_idx), np.sort(test_idx)
+
+
+def split_rows(sel: Selection, recipe: Recipe, source: str, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The recipe's train/test split of its rows (stratified on the task's strata), with its seed unless given."""
+    return split_indices(task_of(recipe.features).strata(sel.labels), recipe.split.train_fraction,
+                         recipe.seed if seed is None else seed, source)
