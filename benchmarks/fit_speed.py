@@ -141,14 +141,15 @@ def run_engine(label, engine, arrays_path, epochs, env=None) -> dict | None:
 
 
 def prepare_arrays(data: str | None, folder: Path) -> Path:
-    from salarynet.pipeline import prepare
-
     from salarynet.data.source import open_survey
     from salarynet.errors import SalarynetError
+    from salarynet.fitting import prepare
     from salarynet.recipe import load_recipe
+    from salarynet.rows import select_rows
 
     try:
-        prep = prepare(open_survey(data)[0], load_recipe("tutorial"))
+        survey, recipe = open_survey(data)[0], load_recipe("tutorial")
+        prep = prepare(select_rows(survey, recipe), recipe, survey.path)
     except SalarynetError as e:
         sys.exit(f"error: {e}")
     path = folder / "tutorial-arrays.npz"

@@ -222,7 +222,7 @@ def test_a_folder_whose_model_json_is_a_fifo_is_not_replaced(tmp_path):
     ("recommended", setting("text.seen.0", 0), r"text: seen holds a bucket outside 1\.\.1048575"),
     ("recommended", setting("text.max_tokens", 10**9), r"text\.max_tokens: Input should be less than or equal to 4096"),
     ("recommended", setting("text", None), r"text: a vocabulary of None; model\.json's text table is \(\d+, 32\)"),
-    ("recommended", setting("columns.0.codes.25-34", 99), r"columns\.0\.codes: must number the answers 1\.\.6"),
+    ("recommended", setting("columns.0.codes.25-34", 99), r"columns\.0\.codes: must number the answers 1\.\.7"),
     ("recommended", setting("columns.7.codes.california", 2.5), r"columns\.7\.codes: must number the options 0\.\.50"),
     ("recommended", setting("columns.0.encoding", "ordinal"), r"min, max and columns make 58, 58 and 59 numeric"),
 ], indirect=["source"])

@@ -39,7 +39,7 @@ def test_health_and_model_describe_the_run(client, runs):
     assert model["metrics"] == saved["test"] and model["rows"] == saved["rows"]
     assert model["data"]["sha256"] == json.loads((runs / "recommended" / "data.json").read_text())["sha256"]
     fields = {f["name"]: f for f in model["fields"]}
-    assert fields["age"]["kind"] == "choice" and fields["age"]["allowed"][:2] == ["18-24", "25-34"]  # band order
+    assert fields["age"]["kind"] == "choice" and fields["age"]["allowed"][:3] == ["under 18", "18-24", "25-34"]  # band order
     assert fields["experience_field"]["allowed"][0] == "1 year or less"
     assert "Master's degree" in fields["education"]["allowed"]  # the survey's spelling, not the folded key
     assert "Hispanic, Latino, or Spanish origin" in fields["race"]["allowed"] and fields["race"]["kind"] == "multi"

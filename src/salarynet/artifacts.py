@@ -18,6 +18,7 @@ from safetensors.numpy import load, save
 
 from .errors import ArtifactError, RecipeError
 from .features import FeatureState
+from .linear import LinearState
 from .nn.losses import LOSSES
 from .nn.model import ACTIVATIONS, ModelSpec, Params, flatten, shapes, unflatten
 from .recipe import Recipe, validate_recipe
@@ -50,18 +51,32 @@ class RunFiles:
     loss: str
     data: dict[str, Any]
     metrics: dict[str, Any]
+    heldout: dict[str, np.ndarray] | None = None  # fit.refit: the model before the refit, on the test rows
+    linear: LinearState | None = None  # a [blend] recipe's logistic regression
+
 
 
 def weights_bytes(params: Params) -> bytes:
     return save({k: np.asarray(v, np.float32) for k, v in flatten(params).items()}, metadata={"format": FORMAT})
 
 
+# A refitted run's held-out outputs (class probabilities or log salary, as the metrics read them, in float64):
+# rows int32[test], outputs float64[test, outputs].
+HELDOUT = "heldout.safetensors"
+
+
+def heldout_bytes(heldout: dict[str, np.ndarray]) -> bytes:
+    return save({"rows": np.asarray(heldout["rows"], np.int32), "outputs": np.asarray(heldout["outputs"], np.float64)},
+                metadata={"format": FORMAT})
+
+
 CHECKED = (WEIGHTS, "preprocessing.json", "recipe.json")  # what a prediction depends on, checksummed in model.json
+LINEAR = "linear.json"  # a [blend] recipe's logistic regression: checksummed too where there is one
 
 
 def model_json(spec: ModelSpec, loss: str, files: dict[str, bytes]) -> dict[str, Any]:
     return {"format": FORMAT, "model": spec.to_json(), "loss": loss,
-            "sha256": {name: hashlib.sha256(files[name]).hexdigest() for name in CHECKED}}
+            "sha256": {name: hashlib.sha256(files[name]).hexdigest() for name in CHECKED + (LINEAR,) if name in files}}
 
 
 def to_json_bytes(obj: Any) -> bytes:
@@ -78,7 +93,7 @@ def _ours(folder: Path, kind: str) -> bool:
     return ok and all(p.name in OUR_FILES for p in folder.iterdir())
 
 
-OUR_FILES = {WEIGHTS, "model.json", "preprocessing.json", "recipe.json", "data.json", "metrics.json", "history.csv",
+OUR_FILES = {WEIGHTS, HELDOUT, LINEAR, "model.json", "preprocessing.json", "recipe.json", "data.json", "metrics.json", "history.csv",
              "curves.png", "compare.md", "compare.json", "roc.png", "report.html", "report.md", "report.json"}
 
 
@@ -239,7 +254,7 @@ class _ModelFile(_Schema):
     format: Literal[FORMAT]  # first: another format's file is named as that, not by its first odd field
     model: _Spec
     loss: Literal[tuple(LOSSES)]  # type: ignore[valid-type]
-    sha256: dict[Literal[CHECKED], Sha256]  # type: ignore[valid-type]
+    sha256: dict[Literal[CHECKED + (LINEAR,)], Sha256]  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _every_checksum(self) -> "_ModelFile":
@@ -370,7 +385,9 @@ def load_run(path: str | Path) -> RunFiles:
         raise ArtifactError(f"{path}: not a salarynet run (no model.json); train one with `salarynet train --out DIR`")
     meta = _validated(_ModelFile, _parse_json(_read_bytes(path / "model.json", MAX_JSON), path / "model.json"),
                       path / "model.json")
-    files = {name: _read_bytes(path / name, MAX_WEIGHTS if name == WEIGHTS else MAX_JSON) for name in CHECKED}
+    if (path / LINEAR).exists() and LINEAR not in meta.sha256:
+        raise ArtifactError(f"{path / LINEAR}: model.json has no checksum for it; the run was changed")
+    files = {name: _read_bytes(path / name, MAX_WEIGHTS if name == WEIGHTS else MAX_JSON) for name in meta.sha256}
     for name, content in files.items():
         if hashlib.sha256(content).hexdigest() != meta.sha256[name]:
             raise ArtifactError(f"{path / name}: checksum differs from model.json; the file was changed or truncated")
@@ -380,4 +397,25 @@ def load_run(path: str | Path) -> RunFiles:
     recipe = _recipe(files["recipe.json"], path / "recipe.json")
     data, metrics = (_parse_json(_read_bytes(path / name, MAX_JSON), path / name)
                      for name in ("data.json", "metrics.json"))
-    return RunFiles(path, spec, params, features, recipe, meta.loss, data, metrics)
+    heldout = _heldout(path / HELDOUT, spec) if (path / HELDOUT).exists() else None
+    blend = None
+    if LINEAR in files:
+        blend = LinearState.from_json(_parse_json(files[LINEAR], path / LINEAR), path / LINEAR)
+    if (blend is None) != (recipe.blend is None) or (blend and blend.coef.shape[0] not in (1, spec.answers)):
+        raise ArtifactError(f"{path / LINEAR}: does not match the recipe's blend section; train the run again")
+    return RunFiles(path, spec, params, features, recipe, meta.loss, data, metrics, heldout, blend)
+
+
+def _heldout(path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """A refitted run's held-out outputs, checked: one row index and one finite output row per test row."""
+    try:
+        tensors = load(_read_bytes(path, MAX_WEIGHTS))
+    except (SafetensorError, KeyError) as e:
+        raise ArtifactError(_line(f"{path}: damaged held-out outputs ({type(e).__name__}: {e}); train the run again")) from None
+    rows, outputs = tensors.get("rows"), tensors.get("outputs")
+    if (rows is None or outputs is None or rows.dtype != np.int32 or outputs.dtype != np.float64 or rows.ndim != 1
+            or outputs.shape != (len(rows), spec.answers) or not np.isfinite(outputs).all() or (rows < 0).any()):
+        found = {k: f"{v.dtype} {v.shape}" for k, v in tensors.items()}
+        raise ArtifactError(_line(f"{path}: holds {found}; expected rows int32[n] and finite outputs "
+                                  f"float64[n, {spec.answers}]"))
+    return {"rows": rows, "outputs": outputs}

@@ -9,6 +9,8 @@ A frame goes through exactly the reading and tidying of the command line (any of
 the canonical names of the HTTP API), so the three give the same number for the same person.
 """
 
+import concurrent.futures
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,17 +22,19 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from . import artifacts, features, plots
+from . import artifacts, features, linear, plots
 from .data.survey import Survey, survey_of
 from .errors import RecipeError
 from .fitting import prepare, train_prepared
 from .nn import model, train
-from .nn.metrics import mean_sd
+from .nn.metrics import class_probabilities, mean_sd
 from .recipe import Recipe, apply_values, read_recipe_source, validate_recipe
 from .rows import Selection, select_rows, split_rows
 from .tasks import Task, task_of
 
 Chunk = Callable[[int, dict[str, float]], None]  # (epochs done, latest epoch's metrics): progress between compiled chunks
+OWN_TEST_ROWS = "the run's test rows"
+HELDOUT_ROWS = "the run's test rows, by the model before its refit on every row"
 
 
 @dataclass
@@ -88,56 +92,60 @@ class SalaryNet(BaseEstimator):
 
     # -------------------------------------------------------- fitting
 
-    def fit(self, frame: "pd.DataFrame | Survey", y: Any = None, *, on_chunk: Chunk | None = None, seeds: int = 1,
-            provenance: dict[str, Any] | None = None) -> "SalaryNet":
+    def fit(self, frame: "pd.DataFrame | Survey | Selection", y: Any = None, *, on_chunk: Chunk | None = None,
+            seeds: int = 1,
+            provenance: dict[str, Any] | None = None,
+            on_refit: Callable[[int], Chunk] | None = None) -> "SalaryNet":
         """Train the recipe on the frame's rows; its split holds out test rows (metrics_). y is ignored: the
         label comes from the salary column, as the recipe defines it. seeds > 1: models for the recipe's seed,
-        +1, ... in one compiled call (record_["seeds"] holds their spread; the model is the recipe seed's)."""
-        survey = frame if isinstance(frame, Survey) else survey_of(frame, "DataFrame")
-        if provenance is None:
-            provenance = {"source": "DataFrame", "rows": len(survey.frame), "schema": survey.schema, "notes": survey.notes}
+        +1, ... in one compiled call (record_["seeds"] holds their spread; the model is the recipe seed's).
+        With fit.refit, the model is then fitted again on every kept row (on_refit(epochs) -> its progress).
+        frame may be rows already selected (a Selection: a comparison's fold), trained on exactly as a file's."""
         recipe = self.resolved_recipe()
-        sel = select_rows(survey, recipe)
+        sel, source, provenance = _selection(frame, recipe, provenance)
         seed_list = [recipe.seed + i for i in range(seeds)]
-        first = prepare(sel, recipe, survey.path)
+        split = split_rows(sel, recipe, source)
+        first = prepare(sel, recipe, source, split=split)
         # Vocabularies learned on different splits differ in size, and one compiled call needs one shape:
         # such recipes keep the recipe seed's split, and the seeds vary the weights, shuffles and dropout.
         learned = first.state.categories or first.state.text or any(c.encoding == "multi" for c in first.state.columns)
-        preps = [first] + [first if learned else prepare(sel, recipe, survey.path, seed) for seed in seed_list[1:]]
-        spec, all_params, histories, seconds = train_prepared(recipe, preps, seed_list, on_chunk)
+        preps = [first] + [first if learned else prepare(sel, recipe, source, seed) for seed in seed_list[1:]]
+        with _beside(self._fit_linear, recipe, sel.frame.iloc[split[0]], sel.labels[split[0]]) as companion:
+            spec, all_params, histories, seconds = train_prepared(recipe, preps, seed_list, on_chunk)
         self._fitted_from(recipe, first.state, spec, all_params[0], histories[0], provenance | {"rows": first.rows})
+        self.linear_ = companion.result()
         task = self.task_
         majorities = [task.majority(p.y_train) for p in preps]
-        tests = [self._with(recipe, prep.state, spec, params).test_metrics(prep.x_test, prep.y_test, prep.salary_test, m)
-                 for params, prep, m in zip(all_params, preps, majorities)]
+        test_frames = [sel.frame.iloc[(split if prep is first else split_rows(sel, recipe, source, seed))[1]]
+                       for prep, seed in zip(preps, seed_list)]
+        nets = [self._with(recipe, prep.state, spec, params, linear=self.linear_) for params, prep in zip(all_params, preps)]
+        tests = [net.test_metrics(prep.x_test, prep.y_test, prep.salary_test, m, frame)
+                 for net, prep, m, frame in zip(nets, preps, majorities, test_frames)]
         self.metrics_ = tests[0]
-        history = histories[0]
-        self.record_ = {
-            "task": task.name,
-            "test": tests[0],
-            "baseline": {"majority_class": majorities[0], "majority_accuracy": tests[0].get("majority_accuracy")},
-            "final_epoch": {k: float(v[-1]) if np.isfinite(v[-1]) else None for k, v in history.items()},
-            "epochs_run": int(len(history["loss"])),
-            # early stopping keeps the best epoch's weights (Keras's restore_best_weights)
-            "kept_epoch": int(np.argmin(history["val_loss"])) + 1 if recipe.fit.early_stopping else None,
-            "rows": first.rows,
-            "fit_seconds": round(seconds, 3),
-            "seed": recipe.seed,
-        }
+        self.record_ = _record(task, recipe, tests[0], majorities[0], histories[0], first.rows, seconds)
         if seeds > 1:
             self.record_["seeds"] = {"seeds": seed_list, "models_per_second": round(seeds / seconds, 3),
                                      "test": summarise(tests)}
+        if recipe.fit.refit:
+            raw = self._blend(self.raw(first.x_test), test_frames[0])
+            self.heldout_ = {"rows": split[1].astype(np.int32), "outputs": task.outputs(raw, spec.activations[-1])}
+            self._refit(sel, source, on_refit)
         return self
 
-    def fit_selected(self, sel: Selection, source: str = "rows") -> "SalaryNet":
-        """Train on rows already selected (a comparison's fold): every row trains (the recipe's validation
-        split inside them), none is held out, so there are no metrics_."""
-        recipe = self.resolved_recipe()
-        prep = prepare(sel, recipe, source, split=(np.arange(len(sel.labels)), np.arange(0)))
-        spec, params, histories, _ = train_prepared(recipe, [prep], [recipe.seed])
-        self._fitted_from(recipe, prep.state, spec, params[0], histories[0], {"source": source, "rows": prep.rows})
-        self.metrics_, self.record_ = None, {"task": self.task_.name, "rows": prep.rows, "seed": recipe.seed}
-        return self
+    def _refit(self, sel: Selection, source: str, on_refit: Callable[[int], Chunk] | None = None) -> None:
+        """Fit again on every selected row, for the epochs the measured fit ran (to its best epoch with early
+        stopping), with no validation rows; the preprocessing is fitted again on all rows too."""
+        recipe = self.recipe_
+        epochs = self.record_["kept_epoch"] or self.record_["epochs_run"]
+        fit = recipe.fit.model_copy(update={"epochs": epochs, "early_stopping": None, "validation_split": 0.0})
+        again = recipe.model_copy(update={"fit": fit})
+        every = prepare(sel, again, source, split=(np.arange(len(sel.labels)), np.arange(0)))
+        with _beside(self._fit_linear, recipe, sel.frame, sel.labels) as companion:
+            spec, params, _, seconds = train_prepared(again, [every], [recipe.seed], on_refit(epochs) if on_refit else None)
+        self.features_, self.spec_, self.params_, self._compiled = every.state, spec, params[0], None
+        self.linear_ = companion.result()
+        self.record_["refit"] = {"rows": len(sel.labels), "epochs": epochs, "fit_seconds": round(seconds, 3),
+                                 "test_metrics_from": "the model fitted before the refit, on the test rows it never saw"}
 
     def _fitted_from(self, recipe: Recipe, state: features.FeatureState, spec: model.ModelSpec, params: model.Params,
                      history: dict[str, np.ndarray] | None, data: dict[str, Any], path: Path | None = None) -> None:
@@ -149,11 +157,29 @@ class SalaryNet(BaseEstimator):
 
     @classmethod
     def _with(cls, recipe: Recipe, state: features.FeatureState, spec: model.ModelSpec, params: model.Params,
-              history: dict[str, np.ndarray] | None = None, data: dict[str, Any] | None = None) -> "SalaryNet":
+              history: dict[str, np.ndarray] | None = None, data: dict[str, Any] | None = None,
+              linear: "linear.LinearState | None" = None) -> "SalaryNet":
         """A fitted model from its parts (one of the models a sweep or a seed set trains together)."""
         net = cls(recipe)
         net._fitted_from(recipe, state, spec, params, history, data or {})
+        net.linear_ = linear
         return net
+
+    @staticmethod
+    def _fit_linear(recipe: Recipe, frame: pd.DataFrame, labels: np.ndarray) -> "linear.LinearState | None":
+        """The recipe's [blend] logistic regression on these rows, or None."""
+        blend, section = recipe.blend, recipe.features
+        if blend is None:
+            return None
+        return linear.fit(frame, labels, [c.column for c in section.columns],
+                          list(section.text.columns) if section.text else [], blend.linear, blend.c, blend.min_count)
+
+    def _blend(self, raw: np.ndarray, frame: pd.DataFrame | None) -> np.ndarray:
+        """The network's outputs on the frame's rows, averaged with the [blend] model's probabilities."""
+        if getattr(self, "linear_", None) is None or frame is None:
+            return raw
+        return linear.blend(class_probabilities(raw, self.spec_.activations[-1]),
+                            linear.probabilities(self.linear_, frame), self.linear_.weight)
 
     @classmethod
     def models(cls, recipes: list[Recipe], prep: Any, seeds: list[int],
@@ -182,12 +208,14 @@ class SalaryNet(BaseEstimator):
         """The network's outputs on encoded rows (op by op: one call compiles nothing)."""
         return np.asarray(model.apply(self.spec_, self.params_, x))
 
-    def outputs(self, x: model.Inputs) -> np.ndarray:
+    def outputs(self, x: model.Inputs, frame: pd.DataFrame | None = None) -> np.ndarray:
         """Encoded rows -> class probabilities, or log salary (estimate, low, high): the network compiled once
-        per batch shape (many calls on the same rows: importance, bootstrap)."""
+        per batch shape (many calls on the same rows: importance, bootstrap); blended with the [blend] model
+        where the rows' frame is given."""
         if getattr(self, "_compiled", None) is None:
             self._compiled = jax.jit(functools.partial(model.apply, self.spec_))
-        return self.task_.outputs(np.asarray(self._compiled(self.params_, x)), self.spec_.activations[-1])
+        raw = self._blend(np.asarray(self._compiled(self.params_, x)), frame)
+        return self.task_.outputs(raw, self.spec_.activations[-1])
 
     def compiled_raw(self) -> Callable[[model.Inputs], np.ndarray]:
         """Encoded rows -> the network's outputs through one jitted network, the rows padded to a power of two:
@@ -203,9 +231,15 @@ class SalaryNet(BaseEstimator):
         return raw
 
     def test_metrics(self, x: model.Inputs, labels: np.ndarray, salary: np.ndarray,
-                     majority_class: int | None = None) -> dict[str, Any]:
-        """Every metric of the task on encoded rows: the recipe's loss, and accuracy/AUC or dollars and coverage."""
-        task, raw = self.task_, self.raw(x)
+                     majority_class: int | None = None, frame: pd.DataFrame | None = None) -> dict[str, Any]:
+        """Every metric of the task on encoded rows (blended where their frame is given): the recipe's loss,
+        and accuracy/AUC or dollars and coverage."""
+        return self.metrics_of(self._blend(self.raw(x), frame), labels, salary, majority_class)
+
+    def metrics_of(self, raw: np.ndarray, labels: np.ndarray, salary: np.ndarray,
+                   majority_class: int | None = None) -> dict[str, Any]:
+        """Every metric of the task from the network's outputs on rows with these labels and salaries."""
+        task = self.task_
         if majority_class is None:
             majority_class = int(getattr(self, "record_", {}).get("baseline", {}).get("majority_class", 0))
         quantiles = tuple(self.recipe_.features.quantiles)
@@ -227,7 +261,7 @@ class SalaryNet(BaseEstimator):
         rows = survey.frame
         x, reason = self.encode(rows, survey.path)
         ok = reason == ""
-        raw = (outputs or self.raw)(x.take(ok)) if ok.any() else np.zeros((0, self.spec_.answers))
+        raw = self._blend((outputs or self.raw)(x.take(ok)), rows[ok]) if ok.any() else np.zeros((0, self.spec_.answers))
         decoded = self.task_.decode(raw, self.spec_.activations[-1]) if ok.any() else \
             {k: v[:0] for k, v in self.task_.decode(np.zeros((1, self.spec_.answers)), self.spec_.activations[-1]).items()}
         table = pd.DataFrame(decoded, index=np.flatnonzero(ok)).reindex(range(len(rows)))
@@ -251,7 +285,7 @@ class SalaryNet(BaseEstimator):
         ok = reason == ""
         out = np.full((len(survey.frame), self.spec_.answers), np.nan)
         if ok.any():
-            out[ok] = self.task_.outputs(self.raw(x.take(ok)), self.spec_.activations[-1])
+            out[ok] = self.task_.outputs(self._blend(self.raw(x.take(ok)), survey.frame[ok]), self.spec_.activations[-1])
         return out
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
@@ -269,13 +303,26 @@ class SalaryNet(BaseEstimator):
         same = provenance.get("sha256") is not None and provenance.get("sha256") == self.data_.get("sha256")
         rows = split_rows(sel, self.recipe_, survey.path)[1] if same else np.arange(len(sel.labels))
         return Evaluation(sel.frame.iloc[rows].reset_index(drop=True), sel.labels[rows], sel.salary[rows],
-                          "the run's test rows" if same else "every usable row of a new file", sel.rows)
+                          OWN_TEST_ROWS if same else "every usable row of a new file", sel.rows)
 
-    def evaluation(self, survey: Survey, provenance: dict[str, Any]) -> dict[str, Any]:
-        """{rows_used, rows, test}: the metrics on its evaluation rows (see evaluation_rows)."""
+    def evaluation_outputs(self, survey: Survey, provenance: dict[str, Any]
+                           ) -> tuple[Evaluation, model.Inputs, np.ndarray, dict[str, Any]]:
+        """Its evaluation rows, encoded, the outputs on them (class probabilities or log salary) and their
+        metrics. For a refitted model on its own training file: the outputs and metrics of the model before
+        the refit, saved with the run (the refitted one has trained on every row)."""
         ev = self.evaluation_rows(survey, provenance)
         x, _ = self.encode(ev.frame, survey.path)
-        return {"rows_used": ev.rows_used, "rows": ev.rows, "test": self.test_metrics(x, ev.labels, ev.salary)}
+        heldout = getattr(self, "heldout_", None)
+        if ev.rows_used == OWN_TEST_ROWS and heldout is not None and len(heldout["outputs"]) == len(ev.labels):
+            ev.rows_used = HELDOUT_ROWS
+            return ev, x, heldout["outputs"], self.record_["test"]
+        raw = self._blend(self.raw(x), ev.frame)
+        return ev, x, self.task_.outputs(raw, self.spec_.activations[-1]), self.metrics_of(raw, ev.labels, ev.salary)
+
+    def evaluation(self, survey: Survey, provenance: dict[str, Any]) -> dict[str, Any]:
+        """{rows_used, rows, test}: the metrics on its evaluation rows (see evaluation_outputs)."""
+        ev, _, _, test = self.evaluation_outputs(survey, provenance)
+        return {"rows_used": ev.rows_used, "rows": ev.rows, "test": test}
 
     def evaluate(self, frame: "pd.DataFrame | Survey") -> dict[str, Any]:
         """Every metric the command line prints, on every usable row of the frame."""
@@ -309,6 +356,10 @@ class SalaryNet(BaseEstimator):
                                            "accuracy over the label bands" if fine else metric,
                                            self.record_.get("kept_epoch")),
         }
+        if getattr(self, "heldout_", None) is not None:
+            files[artifacts.HELDOUT] = artifacts.heldout_bytes(self.heldout_)
+        if getattr(self, "linear_", None) is not None:
+            files[artifacts.LINEAR] = artifacts.to_json_bytes(self.linear_.to_json())
         files["model.json"] = artifacts.to_json_bytes(artifacts.model_json(self.spec_, recipe.compile.loss, files))
         return artifacts.write_run(Path(path), files)
 
@@ -318,11 +369,48 @@ def load(path: str | Path) -> SalaryNet:
     files = artifacts.load_run(Path(path))
     net = SalaryNet(files.recipe)
     net._fitted_from(files.recipe, files.features, files.spec, files.params, None, files.data, files.path)
-    net.record_, net.metrics_ = files.metrics, files.metrics.get("test", {})
+    net.record_, net.metrics_, net.heldout_ = files.metrics, files.metrics.get("test", {}), files.heldout
+    net.linear_ = files.linear
     history = Path(path) / "history.csv"
     if history.is_file():
         net.history_ = pd.read_csv(history)
     return net
+
+
+def _selection(frame: "pd.DataFrame | Survey | Selection", recipe: Recipe, provenance: dict[str, Any] | None
+               ) -> tuple[Selection, str, dict[str, Any]]:
+    """The rows a fit uses, where they come from, and the provenance its run records."""
+    if isinstance(frame, Selection):
+        return frame, "rows", provenance or {"source": "rows"}
+    survey = frame if isinstance(frame, Survey) else survey_of(frame, "DataFrame")
+    if provenance is None:
+        provenance = {"source": "DataFrame", "rows": len(survey.frame), "schema": survey.schema, "notes": survey.notes}
+    return select_rows(survey, recipe), survey.path, provenance
+
+
+def _record(task: Task, recipe: Recipe, test: dict[str, Any], majority_class: int, history: dict[str, np.ndarray],
+            rows: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """What metrics.json holds of a fit."""
+    return {
+        "task": task.name,
+        "test": test,
+        "baseline": {"majority_class": majority_class, "majority_accuracy": test.get("majority_accuracy")},
+        "final_epoch": {k: float(v[-1]) if np.isfinite(v[-1]) else None for k, v in history.items()},
+        "epochs_run": int(len(history["loss"])),
+        # early stopping keeps the best epoch's weights (Keras's restore_best_weights)
+        "kept_epoch": int(np.argmin(history["val_loss"])) + 1 if recipe.fit.early_stopping else None,
+        "rows": rows,
+        "fit_seconds": round(seconds, 3),
+        "seed": recipe.seed,
+    }
+
+
+@contextlib.contextmanager
+def _beside(work: Callable[..., Any], *args: Any):
+    """work(*args) in a thread while the block runs (the compiled fit keeps one core busy; the [blend] model
+    takes the other) -> its future."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        yield pool.submit(work, *args)
 
 
 def summarise(values: list[dict[str, Any]]) -> dict[str, Any]:

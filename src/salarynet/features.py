@@ -225,11 +225,18 @@ def text_of(frame: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.Ser
     return pd.Series([" ".join(p) for p in zip(*parts)], index=frame.index, dtype=object)
 
 
+_HASHED: dict[tuple[str, int], list[int]] = {}  # text -> its buckets, across calls: fit, encode and a refit
+_HASHED_MOST = 500_000  # texts remembered (a few hundred MB at most); then the memory starts again
+
+
 def hashed(texts: pd.Series, buckets: int) -> list[list[int]]:
-    """Each row's n-gram buckets; rows with the same text (titles repeat) are hashed once."""
-    memo: dict[str, list[int]] = {}
-    for t in texts.unique():
-        memo[t] = [bucket(g, buckets) for g in ngrams(t)]
+    """Each row's n-gram buckets; a text (titles repeat, and every fit hashes its rows twice) is hashed once."""
+    if len(_HASHED) > _HASHED_MOST:
+        _HASHED.clear()
+    memo = {t: _HASHED.get((t, buckets)) for t in texts.unique()}
+    for t, found in memo.items():
+        if found is None:
+            memo[t] = _HASHED[t, buckets] = [bucket(g, buckets) for g in ngrams(t)]
     return [memo[t] for t in texts]
 
 

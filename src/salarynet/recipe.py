@@ -190,6 +190,17 @@ class FitSection(_Section):
     # The model is an exponential moving average of the weights over the steps, with this decay
     # (e.g. 0.99): it smooths the noise of small-batch steps. None: the last (or best) weights.
     average: float | None = Field(None, gt=0, lt=1)
+    # After measuring on the held-out rows, fit again on every kept row for the epochs the held-out fit
+    # chose (its best epoch with early stopping), and save that model (AutoGluon's refit_full). The test
+    # metrics stay the held-out model's; the held-out model's outputs on the test rows are saved with the run.
+    refit: bool = False
+
+
+class BlendSection(_Section):
+    # The weight of the linear model's probabilities in the answer; the network has the rest.
+    linear: float = Field(gt=0, lt=1)
+    c: float = Field(1.0, gt=0)  # the logistic regression's inverse L2 strength (scikit-learn's C)
+    min_count: int = Field(5, ge=1)  # answers given by fewer rows share their column's "other" slot
 
 
 class Recipe(_Section):
@@ -201,12 +212,16 @@ class Recipe(_Section):
     model: ModelSection
     compile: CompileSection = CompileSection()
     fit: FitSection = FitSection()
+    # A logistic regression on the answers and title words beside the network, their probabilities averaged.
+    blend: BlendSection | None = None
 
     @model_validator(mode="after")
     def _label_width(self) -> "Recipe":
         units, loss = self.model.layers[-1].units, self.compile.loss
         if problem := task_of(self.features).check(units, loss):
             raise ValueError(problem)
+        if self.blend and (not task_of(self.features).classes or self.model.layers[-1].activation != "softmax"):
+            raise ValueError("blend averages class probabilities: it needs a classes task and a softmax last layer")
         if loss == "categorical_crossentropy" and units < 2:
             raise ValueError("compile.loss categorical_crossentropy needs a last layer of 2 or more units")
         if self.data.currency not in (None, "convert") and self.data.currency.upper() not in CURRENCIES:

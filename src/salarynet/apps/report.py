@@ -24,7 +24,7 @@ from .. import features, plots
 from ..data.answers import band_order
 from ..data.survey import Survey
 from ..errors import ArtifactError
-from ..estimator import SalaryNet
+from ..estimator import HELDOUT_ROWS, SalaryNet
 from ..tasks import Task
 from . import compare
 
@@ -108,15 +108,13 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
 
 
 def analyse(net: SalaryNet, survey: Survey, provenance: dict[str, Any], importance_repeats: int = 2) -> Result:
-    ev = net.evaluation_rows(survey, provenance)
+    ev, x, outputs, test = net.evaluation_outputs(survey, provenance)
     task = net.task_
-    x, _ = net.encode(ev.frame, survey.path)
     majority = int(net.record_.get("baseline", {}).get("majority_class", 0))
-    test = net.test_metrics(x, ev.labels, ev.salary, majority)
-    outputs = net.outputs(x)
     images: dict[str, bytes] = {}
     numbers: dict[str, Any] = {"test": test, "rows_used": ev.rows_used, "evaluated_rows": int(len(ev.labels)),
-                               "intervals": bootstrap(task, ev.labels, ev.salary, outputs)}
+                               "intervals": bootstrap(task, ev.labels, ev.salary, outputs),
+                               "refit": net.record_.get("refit")}
     curves = Path(net.path_) / "curves.png"  # drawn by train from the whole history
     if curves.is_file():
         images["curves"] = curves.read_bytes()
@@ -139,8 +137,10 @@ def analyse(net: SalaryNet, survey: Survey, provenance: dict[str, Any], importan
     if numbers["groups"]:
         images["groups"] = plots.groups_png(numbers["groups"], decision)
     numbers["importance"] = compare.permutation_importance(net, x, ev.labels, ev.salary, majority,
-                                                           repeats=importance_repeats)
+                                                           repeats=importance_repeats, frame=ev.frame)
     numbers["importance_measure"] = task.importance_measure
+    if numbers["refit"] and ev.rows_used != "every usable row of a new file":  # the saved model saw these rows
+        numbers["importance_measure"] += " (the saved, refitted model on rows it trained on)"
     images["importance"] = plots.importance_png(numbers["importance"], numbers["importance_measure"])
     return Result(numbers, images)
 
@@ -220,7 +220,7 @@ def render_html(net: SalaryNet, result: Result, against: list[dict] | None = Non
              f" (sha256 {html.escape(str(net.data_.get('sha256', ''))[:16])}…, read {html.escape(str(net.data_.get('read_at', '')))})."
              f" Rows read {rows.get('read', 0):,}, kept {rows.get('kept', 0):,}, excluded {excluded}; "
              f"train {rows.get('train', 0):,} (fit {rows.get('fit', 0):,}, validation {rows.get('validation', 0):,}), "
-             f"test {rows.get('test', 0):,}.</p>",
+             f"test {rows.get('test', 0):,}.{_refit_text(n)}</p>",
              "<h2>Test metrics</h2>", _table(headline, ["metric", "value", "95% interval"]),
              f"<p class=note>Intervals: {BOOTSTRAP} bootstrap resamples of the evaluation rows (percentile).</p>",
              '<div class="grid">', _img(result.images, "curves", "training and validation curves"),
@@ -253,6 +253,17 @@ def render_html(net: SalaryNet, result: Result, against: list[dict] | None = Non
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
 
 
+def _refit_text(numbers: dict[str, Any]) -> str:
+    refit = numbers.get("refit")
+    if not refit:
+        return ""
+    text = (f" The saved model was then refitted on all {refit['rows']:,} kept rows ({refit['epochs']} epochs, as the "
+            "held-out fit chose)")
+    if numbers["rows_used"] == HELDOUT_ROWS:
+        return text + "; the test metrics are those of the model before the refit, on test rows it never saw."
+    return text + "."
+
+
 def render_card(net: SalaryNet, result: Result, against: list[dict] | None = None) -> str:
     n = result.numbers
     rows = net.record_.get("rows", {})
@@ -265,7 +276,7 @@ def render_card(net: SalaryNet, result: Result, against: list[dict] | None = Non
              "- **Intended use**: exploring what the Ask A Manager 2021 survey says about pay; not decisions about people.",
              f"- **Data**: {net.data_.get('source')} {net.data_.get('file') or net.data_.get('url') or ''}, sha256 "
              f"`{str(net.data_.get('sha256', ''))[:16]}…`; read {rows.get('read', 0):,}, kept {rows.get('kept', 0):,}, "
-             f"excluded {json.dumps(rows.get('excluded', {}))}; test {rows.get('test', 0):,} rows.", "",
+             f"excluded {json.dumps(rows.get('excluded', {}))}; test {rows.get('test', 0):,} rows.{_refit_text(n)}", "",
              f"## Test metrics ({n['rows_used']}, {n['evaluated_rows']:,} rows; 95% bootstrap intervals)", "",
              "| metric | value | 95% interval |", "|---|---:|---|"]
     lines += [f"| {k} | {_fmt(n['test'].get(k))} | {_fmt(v[0])} – {_fmt(v[1])} |" for k, v in n["intervals"].items()]
