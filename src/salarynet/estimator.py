@@ -103,6 +103,7 @@ class SalaryNet(BaseEstimator):
         frame may be rows already selected (a Selection: a comparison's fold), trained on exactly as a file's."""
         recipe = self.resolved_recipe()
         sel, source, provenance = _selection(frame, recipe, provenance)
+        self.heldout_ = None  # an earlier fit's, if any
         seed_list = [recipe.seed + i for i in range(seeds)]
         split = split_rows(sel, recipe, source)
         first = prepare(sel, recipe, source, split=split)
