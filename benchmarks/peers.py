@@ -185,8 +185,8 @@ def markdown(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def result_path(name: str) -> Path:
-    return RESULTS / f"peers-{name}.json"
+def result_path(name: str, tag: str = "") -> Path:
+    return RESULTS / f"peers-{name}{'-' + tag if tag else ''}.json"
 
 
 def ours(path: Path) -> bool:
@@ -228,7 +228,8 @@ def main() -> None:
     parser.add_argument("--preset", default="best_quality", help="AutoGluon's presets (medium_quality for a smoke run)")
     parser.add_argument("--metric", default="log_loss", choices=["log_loss", "roc_auc"], help="AutoGluon's eval_metric")
     parser.add_argument("--verbosity", type=int, default=0, help="AutoGluon's log level (0-4)")
-    parser.add_argument("--record", action="store_true", help="write benchmarks/results/peers-<model>.json")
+    parser.add_argument("--record", action="store_true", help="write benchmarks/results/peers-<model>[-TAG].json")
+    parser.add_argument("--tag", default="", help="recorded as peers-<model>-TAG.json (keeps runs with other settings)")
     args = parser.parse_args()
 
     names = [n.strip() for n in args.models.split(",") if n.strip()]
@@ -239,9 +240,11 @@ def main() -> None:
                  "installs the peers group (see this script's docstring for a separate environment)")
     if args.only_fold is not None and not 1 <= args.only_fold <= args.folds:
         parser.error(f"--only-fold must be between 1 and --folds ({args.folds})")
+    if not all(c.isalnum() or c in "._" for c in args.tag):
+        parser.error(f"--tag {args.tag!r}: letters, digits, '.' and '_' only (it becomes part of a file name)")
     if args.record and args.only_fold is not None:
         parser.error("--record keeps whole runs only; drop --only-fold")
-    if args.record and (theirs := [str(result_path(n)) for n in names if not ours(result_path(n))]):
+    if args.record and (theirs := [str(result_path(n, args.tag)) for n in names if not ours(result_path(n, args.tag))]):
         sys.exit(f"error: not written by {MARK}, so not replaced: {', '.join(theirs)}")
     try:
         recipe = load_recipe(args.recipe)
@@ -273,7 +276,7 @@ def main() -> None:
                   "rows": len(sel.labels), "folds": args.folds, "fold_seed": recipe.seed, "versions": versions()}
         RESULTS.mkdir(parents=True, exist_ok=True)
         for result in results:
-            path = result_path(result["model"])
+            path = result_path(result["model"], args.tag)
             if not ours(path):  # appeared while the models ran
                 sys.exit(f"error: {path} was not written by {MARK}; not replacing it")
             path.write_text(json.dumps({"written_by": MARK, **common, **result}) + "\n")

@@ -143,3 +143,18 @@ def test_state_json_round_trip():
     x2, _ = features.encode(back, survey_rows())
     for a, b in zip(x1, x2):
         np.testing.assert_array_equal(a, b)
+
+
+def test_vocabulary_numbers_equal_counts_by_answer_not_by_row_order():
+    # pandas 2 and 3 order value_counts' ties differently; the codes (and so the trained model) must follow
+    # neither that nor the rows' order: most frequent first, equal counts A-Z, the commonest spelling A-Z.
+    section = load_recipe("recommended", ["features.columns.5.min_count=1", "features.columns.9.min_count=1"]).features
+    rows = pd.concat([survey_rows()] * 2, ignore_index=True).iloc[:6].assign(
+        industry=["Zoo", "Arts", "Zoo", "Arts", "Law", "Bank"], city=["boston", "Boston"] * 3)
+    fitted = [features.fit(section, rows.iloc[order]) for order in
+              (range(6), range(5, -1, -1), np.random.default_rng(0).permutation(6))]
+    assert all(f.columns == fitted[0].columns for f in fitted)
+    by_name = {c.column: c for c in fitted[0].columns}
+    assert by_name["industry"].codes == {"arts": 1.0, "zoo": 2.0, "bank": 3.0, "law": 4.0}
+    assert by_name["city"].label("boston") == "Boston"
+    assert list(features.counted(["b", "a", "c", "b", "a", "d"]).items()) == [("a", 2), ("b", 2), ("c", 1), ("d", 1)]

@@ -3,6 +3,7 @@
 import functools
 import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,7 +161,8 @@ def options(answer: str, fold: bool = True) -> list[str]:
 def _labels(vocab: dict[str, float], keys: list[str], written: list[str]) -> dict[str, str]:
     """Each kept answer key's most common spelling among the answers as written."""
     labels: dict[str, str] = {}
-    for key, text in pd.DataFrame({"key": keys, "written": written}).value_counts().index:  # most common first
+    counts = Counter(zip(keys, written))
+    for key, text in sorted(counts, key=lambda pair: (-counts[pair], pair)):  # most common first, then A-Z
         if key in vocab and text:
             labels.setdefault(key, text)
     return labels
@@ -264,9 +266,16 @@ def fit_text(section: TextSection, frame: pd.DataFrame) -> TextState:
 
 # ---------------------------------------------------------------- fit and encode
 
+def counted(values: Any) -> pd.Series:
+    """How often each value occurs, most frequent first and equal counts in the values' order: pandas leaves the
+    order of ties to its version (2.x and 3.x differ), and a vocabulary's numbering must not depend on it."""
+    counts = pd.Series(values, dtype=object).value_counts(dropna=True)
+    return counts.sort_index(key=lambda index: index.astype(str)).sort_values(ascending=False, kind="stable")
+
+
 def _vocabulary(values: list[str], min_count: int) -> dict[str, float]:
     """Answers seen at least min_count times, most frequent first, numbered from 1 (0 is reserved)."""
-    counts = pd.Series(values, dtype=object).value_counts()
+    counts = counted(values)
     kept = counts[counts >= min_count].index
     return {str(v): float(i + 1) for i, v in enumerate(kept)}
 

@@ -59,7 +59,7 @@ def offending_answers(frame: pd.DataFrame, reason: np.ndarray, recipe: Recipe, m
     for kind, _ in Counter(reason.tolist()).most_common():
         column = kind.removesuffix("_unlisted")
         if kind.endswith("_unlisted") and column in listed:
-            common = frame.loc[reason == kind, column].value_counts().head(most)
+            common = features.counted(frame.loc[reason == kind, column]).head(most)
             shown = ", ".join(f"{v!r} ({n})" for v, n in common.items())
             parts.append(f"{column} answers {shown} are not among {', '.join(map(repr, listed[column]))}")
     return ("; " + "; ".join(parts)) if parts else ""
