@@ -93,6 +93,24 @@ def test_fill_the_form_submit_and_read_the_answer(server):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "serve-page.png"), full_page=True)
         assert page.text_content("#error") == ""
+        first_notes = page.eval_on_selector_all(".flag", "fs => fs.map(f => f.textContent)")
+        # answers it never learned: a note next to each such field, gone again once the answer is one it knows
+        page.fill("#f-city", "Zorblax")
+        page.fill("#f-country", "Unites States")
+        page.click("button[type=submit]")
+        page.wait_for_selector("[data-testid=flag-city]", timeout=15000)
+        city_note = page.text_content("[data-testid=flag-city]")
+        country_note = page.text_content("[data-testid=flag-country]")
+        city_box = page.eval_on_selector("[data-testid=flag-city]", "e => e.parentElement.querySelector('#f-city') !== null")
+        page.screenshot(path=str(ARTIFACTS / "serve-page-flags.png"), full_page=True)
+        page.fill("#f-city", "Seattle")
+        page.fill("#f-country", "United States")
+        page.click("button[type=submit]")
+        page.wait_for_function("document.querySelectorAll('.flag').length === 0", timeout=15000)
+
+    assert first_notes == ["country 'USA' read as 'United States'"]
+    assert "'Zorblax' is not among" in city_note and city_box
+    assert country_note == "country 'Unites States' read as 'United States'"
 
     assert re.fullmatch(r"\d+% chance of earning over \$100,000", answer)
     expected = api_predict(server, {"age": "35-44", "experience_overall": "11 - 20 years", "experience_field": "8 - 10 years",

@@ -80,7 +80,7 @@ def test_predict_a_raw_file_row_for_row(run_dir, tmp_path):
 def test_predict_to_stdout(run_dir):
     result = invoke("predict", run_dir, "--input", TIDY)
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0] == "row,probability,prediction,reason"
+    assert result.stdout.splitlines()[0] == "row,probability,prediction,reason,flags"
     assert len(result.stdout.splitlines()) == 201
 
 

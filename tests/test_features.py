@@ -158,3 +158,32 @@ def test_vocabulary_numbers_equal_counts_by_answer_not_by_row_order():
     assert by_name["industry"].codes == {"arts": 1.0, "zoo": 2.0, "bank": 3.0, "law": 4.0}
     assert by_name["city"].label("boston") == "Boston"
     assert list(features.counted(["b", "a", "c", "b", "a", "d"]).items()) == [("a", 2), ("b", 2), ("c", 1), ("d", 1)]
+
+
+def test_flags_say_what_the_model_made_of_answers_it_did_not_learn():
+    from salarynet.data.survey import tidy_survey
+
+    section = load_recipe("recommended", ["features.columns.5.min_count=2", "features.columns.6.min_count=1",
+                                          "features.columns.7.min_count=1", "features.columns.8.min_count=1",
+                                          "features.columns.9.min_count=1",
+                                          "features.text.min_count=1"]).features
+    state = features.fit(section, survey_rows())
+    people = pd.DataFrame({"industry": ["Law", "Space", None], "city": ["Boston", "Zorblax", None],
+                           "state": ["Ohio", "Ohio, Atlantis", None], "country": ["USA", "Unites States", "Freedonia"],
+                           "race": ["White", "White, Martian", None],
+                           "job_title": ["Senior Counsel", "Data Wizard", "Qqq Zzz"]}, dtype=object)
+    survey = tidy_survey(people, "hand-made")
+    found = features.flags(state, survey.frame, survey.given)
+    assert found[0] == [{"field": "country", "kind": "resolved", "answer": "USA",
+                         "message": "country 'USA' read as 'United States'"}]
+    by_field = {f["field"]: f for f in found[1]}
+    assert by_field["industry"]["kind"] == "unknown" and by_field["industry"]["answer"] == "Space"
+    assert by_field["city"]["answer"] == "Zorblax" and "rare answer" in by_field["city"]["message"]
+    assert by_field["race"]["answer"] == "Martian"  # White is known: only the unknown option is named
+    assert by_field["state"] == {"field": "state", "kind": "resolved", "answer": "Ohio, Atlantis",
+                                 "message": "state 'Ohio, Atlantis' read as 'Ohio'"}  # the alias table knows no Atlantis
+    assert by_field["job_title"]["kind"] == "unknown_words" and by_field["job_title"]["answer"] == "wizard"
+    assert by_field["country"]["kind"] == "resolved" and "'United States'" in by_field["country"]["message"]
+    kinds = {(f["field"], f["kind"]) for f in found[2]}
+    # blanks are no answer, not an unknown one; a title with no known word or piece answers as a blank one
+    assert kinds == {("job_title", "no_known_words"), ("country", "unknown")}

@@ -1,6 +1,7 @@
 """The recommended recipes end to end on raw files, every task, and the comparison."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -37,6 +38,11 @@ def test_predict_on_raw_files_of_any_schema(runs, raw, tmp_path):
     invoke("predict", runs / "recommended", "--input", raw, "--output", out)
     pred = pd.read_csv(out, keep_default_na=False)
     assert len(pred) == len(pd.read_csv(raw)) and (pred["reason"] == "").all()  # nothing is unencodable
+    # free-text answers of real rows: some city or title word it never learned, some country spelled its own way;
+    # the tutorial's cleaned file has only form choices the model learned
+    messages = [m for cell in pred["flags"] if cell for m in cell.split("; ")]
+    assert all(re.search(r" read as |not among|never saw the word|knows none", m) for m in messages)
+    assert bool(messages) == (raw == TIDY)
     probs = pred["probability"].astype(float)
     assert probs.between(0, 1).all() and probs.nunique() > 1
 
@@ -45,6 +51,11 @@ def test_unseen_answers_and_words_are_no_error(runs):
     result = invoke("predict", runs / "recommended", "--title", "Chief Zorblax Officer", "--country", "Atlantis",
                     "--industry", "Dragon taming", "--gender", "Something new", "--age", "25-34")
     assert "P(salary > 100,000) = " in result.stdout
+    # each one is named, after the answer: what the model made of it
+    notes = [line for line in result.output.splitlines() if line.startswith("note: ")]
+    assert any("country 'Atlantis' is not among" in n for n in notes)
+    assert any("industry 'Dragon taming'" in n for n in notes) and any("gender 'Something new'" in n for n in notes)
+    assert any("never saw the word 'zorblax'" in n for n in notes)
 
 
 def test_bands_and_range_predictions(runs, tmp_path):

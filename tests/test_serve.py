@@ -52,6 +52,20 @@ def test_one_prediction(client):
     assert answer["answer"] in ("above $100,000", "at or below $100,000")
 
 
+def test_every_answer_says_what_the_model_made_of_unlearned_answers(client):
+    assert post(client, PERSON).json()["flags"] == []  # every answer learned, the country as the model knows it
+    flags = post(client, OTHERS[3] | {"state": None}).json()["flags"]
+    assert {(f["field"], f["kind"], f["answer"]) for f in flags} == {
+        ("country", "unknown", "Atlantis"), ("city", "unknown", "Zorblax"), ("job_title", "unknown_words", "dragon")}
+    assert all(set(f) == {"field", "kind", "answer", "message"} and f["answer"] in f["message"] for f in flags)
+    typo = post(client, PERSON | {"country": "Unites States"}).json()
+    assert typo["flags"] == [{"field": "country", "kind": "resolved", "answer": "Unites States",
+                              "message": "country 'Unites States' read as 'United States'"}]
+    assert typo["probability"] == post(client, PERSON).json()["probability"]
+    batch = post(client, [PERSON, OTHERS[3]]).json()["predictions"]
+    assert batch[0]["flags"] == [] and len(batch[1]["flags"]) >= 3
+
+
 def test_answers_match_up_to_case_and_spaces_and_free_text_is_free(client):
     folded = PERSON | {"education": "  master's DEGREE ", "gender": "woman", "race": "white"}
     assert post(client, folded).json() == post(client, PERSON).json()

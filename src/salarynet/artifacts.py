@@ -18,6 +18,7 @@ from safetensors.numpy import load, save
 
 from .errors import ArtifactError, RecipeError
 from .features import FeatureState
+from .conformal import ConformalState
 from .linear import LinearState
 from .nn.losses import LOSSES
 from .nn.model import ACTIVATIONS, ModelSpec, Params, flatten, shapes, unflatten
@@ -53,6 +54,7 @@ class RunFiles:
     metrics: dict[str, Any]
     heldout: dict[str, np.ndarray] | None = None  # fit.refit: the model before the refit, on the test rows
     linear: LinearState | None = None  # a [blend] recipe's logistic regression
+    conformal: ConformalState | None = None  # a [conformal] recipe's calibration
 
 
 
@@ -72,11 +74,13 @@ def heldout_bytes(heldout: dict[str, np.ndarray]) -> bytes:
 
 CHECKED = (WEIGHTS, "preprocessing.json", "recipe.json")  # what a prediction depends on, checksummed in model.json
 LINEAR = "linear.json"  # a [blend] recipe's logistic regression: checksummed too where there is one
+CONFORMAL = "conformal.json"  # a [conformal] recipe's range corrections: checksummed too where there is one
+OPTIONAL = (LINEAR, CONFORMAL)
 
 
 def model_json(spec: ModelSpec, loss: str, files: dict[str, bytes]) -> dict[str, Any]:
     return {"format": FORMAT, "model": spec.to_json(), "loss": loss,
-            "sha256": {name: hashlib.sha256(files[name]).hexdigest() for name in CHECKED + (LINEAR,) if name in files}}
+            "sha256": {name: hashlib.sha256(files[name]).hexdigest() for name in CHECKED + OPTIONAL if name in files}}
 
 
 def to_json_bytes(obj: Any) -> bytes:
@@ -93,7 +97,7 @@ def _ours(folder: Path, kind: str) -> bool:
     return ok and all(p.name in OUR_FILES for p in folder.iterdir())
 
 
-OUR_FILES = {WEIGHTS, HELDOUT, LINEAR, "model.json", "preprocessing.json", "recipe.json", "data.json", "metrics.json", "history.csv",
+OUR_FILES = {WEIGHTS, HELDOUT, *OPTIONAL, "model.json", "preprocessing.json", "recipe.json", "data.json", "metrics.json", "history.csv",
              "curves.png", "compare.md", "compare.json", "roc.png", "report.html", "report.md", "report.json"}
 
 
@@ -254,7 +258,7 @@ class _ModelFile(_Schema):
     format: Literal[FORMAT]  # first: another format's file is named as that, not by its first odd field
     model: _Spec
     loss: Literal[tuple(LOSSES)]  # type: ignore[valid-type]
-    sha256: dict[Literal[CHECKED + (LINEAR,)], Sha256]  # type: ignore[valid-type]
+    sha256: dict[Literal[CHECKED + OPTIONAL], Sha256]  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _every_checksum(self) -> "_ModelFile":
@@ -385,8 +389,9 @@ def load_run(path: str | Path) -> RunFiles:
         raise ArtifactError(f"{path}: not a salarynet run (no model.json); train one with `salarynet train --out DIR`")
     meta = _validated(_ModelFile, _parse_json(_read_bytes(path / "model.json", MAX_JSON), path / "model.json"),
                       path / "model.json")
-    if (path / LINEAR).exists() and LINEAR not in meta.sha256:
-        raise ArtifactError(f"{path / LINEAR}: model.json has no checksum for it; the run was changed")
+    for name in OPTIONAL:
+        if (path / name).exists() and name not in meta.sha256:
+            raise ArtifactError(f"{path / name}: model.json has no checksum for it; the run was changed")
     files = {name: _read_bytes(path / name, MAX_WEIGHTS if name == WEIGHTS else MAX_JSON) for name in meta.sha256}
     for name, content in files.items():
         if hashlib.sha256(content).hexdigest() != meta.sha256[name]:
@@ -403,7 +408,12 @@ def load_run(path: str | Path) -> RunFiles:
         blend = LinearState.from_json(_parse_json(files[LINEAR], path / LINEAR), path / LINEAR)
     if (blend is None) != (recipe.blend is None) or (blend and blend.coef.shape[0] not in (1, spec.answers)):
         raise ArtifactError(f"{path / LINEAR}: does not match the recipe's blend section; train the run again")
-    return RunFiles(path, spec, params, features, recipe, meta.loss, data, metrics, heldout, blend)
+    calibration = None
+    if CONFORMAL in files:
+        calibration = ConformalState.from_json(_parse_json(files[CONFORMAL], path / CONFORMAL), path / CONFORMAL)
+    if (calibration is None) != (recipe.conformal is None):
+        raise ArtifactError(f"{path / CONFORMAL}: does not match the recipe's conformal section; train the run again")
+    return RunFiles(path, spec, params, features, recipe, meta.loss, data, metrics, heldout, blend, calibration)
 
 
 def _heldout(path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:

@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from . import artifacts, features, linear, plots
+from . import artifacts, conformal, features, linear, plots
 from .data.survey import Survey, survey_of
-from .errors import RecipeError
+from .errors import DataError, RecipeError
 from .fitting import prepare, train_prepared
 from .nn import model, train
 from .nn.metrics import class_probabilities, mean_sd
 from .recipe import Recipe, apply_values, read_recipe_source, validate_recipe
-from .rows import Selection, select_rows, split_rows
+from .rows import Selection, calibration_rows, select_rows, split_rows
 from .tasks import Task, task_of
 
 Chunk = Callable[[int, dict[str, float]], None]  # (epochs done, latest epoch's metrics): progress between compiled chunks
@@ -103,10 +103,16 @@ class SalaryNet(BaseEstimator):
         frame may be rows already selected (a Selection: a comparison's fold), trained on exactly as a file's."""
         recipe = self.resolved_recipe()
         sel, source, provenance = _selection(frame, recipe, provenance)
-        self.heldout_ = None  # an earlier fit's, if any
+        self.heldout_ = self.conformal_ = None  # an earlier fit's, if any
         seed_list = [recipe.seed + i for i in range(seeds)]
         split = split_rows(sel, recipe, source)
+        calibration = None
+        if recipe.conformal:  # set aside before anything is fitted: exchangeable with the test rows
+            fit_rows, calibration = calibration_rows(sel, recipe, split[0], source)
+            split = (fit_rows, split[1])
         first = prepare(sel, recipe, source, split=split)
+        if calibration is not None:
+            first.rows["calibration"] = len(calibration)
         # Vocabularies learned on different splits differ in size, and one compiled call needs one shape:
         # such recipes keep the recipe seed's split, and the seeds vary the weights, shuffles and dropout.
         learned = first.state.categories or first.state.text or any(c.encoding == "multi" for c in first.state.columns)
@@ -115,38 +121,53 @@ class SalaryNet(BaseEstimator):
             spec, all_params, histories, seconds = train_prepared(recipe, preps, seed_list, on_chunk)
         self._fitted_from(recipe, first.state, spec, all_params[0], histories[0], provenance | {"rows": first.rows})
         self.linear_ = companion.result()
+        if calibration is not None:
+            self.conformal_ = self._calibrate(sel, calibration)
         task = self.task_
         majorities = [task.majority(p.y_train) for p in preps]
         test_frames = [sel.frame.iloc[(split if prep is first else split_rows(sel, recipe, source, seed))[1]]
                        for prep, seed in zip(preps, seed_list)]
         nets = [self._with(recipe, prep.state, spec, params, linear=self.linear_) for params, prep in zip(all_params, preps)]
+        nets[0].conformal_ = self.conformal_  # calibrated on the recipe seed's model only
         tests = [net.test_metrics(prep.x_test, prep.y_test, prep.salary_test, m, frame)
                  for net, prep, m, frame in zip(nets, preps, majorities, test_frames)]
         self.metrics_ = tests[0]
         self.record_ = _record(task, recipe, tests[0], majorities[0], histories[0], first.rows, seconds)
+        if self.conformal_ is not None:
+            plain = self._with(recipe, first.state, spec, all_params[0]).test_metrics(first.x_test, first.y_test,
+                                                                                     first.salary_test)
+            self.record_["conformal"] = self.conformal_.to_json() | {
+                "test_before_calibration": {k: plain[k] for k in ("coverage", "median_range_width")}}
         if seeds > 1:
             self.record_["seeds"] = {"seeds": seed_list, "models_per_second": round(seeds / seconds, 3),
                                      "test": summarise(tests)}
         if recipe.fit.refit:
-            raw = self._blend(self.raw(first.x_test), test_frames[0])
+            raw = self._post(self.raw(first.x_test), test_frames[0])
             self.heldout_ = {"rows": split[1].astype(np.int32), "outputs": task.outputs(raw, spec.activations[-1])}
-            self._refit(sel, source, on_refit)
+            self._refit(sel, source, on_refit, calibration)
         return self
 
-    def _refit(self, sel: Selection, source: str, on_refit: Callable[[int], Chunk] | None = None) -> None:
-        """Fit again on every selected row, for the epochs the measured fit ran (to its best epoch with early
-        stopping), with no validation rows; the preprocessing is fitted again on all rows too."""
+    def _refit(self, sel: Selection, source: str, on_refit: Callable[[int], Chunk] | None = None,
+               calibration: np.ndarray | None = None) -> None:
+        """Fit again on every selected row (but a [conformal] recipe's calibration rows, on which the refitted
+        model is calibrated again), for the epochs the measured fit ran (to its best epoch with early stopping),
+        with no validation rows; the preprocessing is fitted again on those rows too."""
         recipe = self.recipe_
         epochs = self.record_["kept_epoch"] or self.record_["epochs_run"]
         fit = recipe.fit.model_copy(update={"epochs": epochs, "early_stopping": None, "validation_split": 0.0})
         again = recipe.model_copy(update={"fit": fit})
-        every = prepare(sel, again, source, split=(np.arange(len(sel.labels)), np.arange(0)))
-        with _beside(self._fit_linear, recipe, sel.frame, sel.labels) as companion:
+        rows = np.arange(len(sel.labels)) if calibration is None else np.setdiff1d(np.arange(len(sel.labels)), calibration)
+        every = prepare(sel, again, source, split=(rows, np.arange(0)))
+        with _beside(self._fit_linear, recipe, sel.frame.iloc[rows], sel.labels[rows]) as companion:
             spec, params, _, seconds = train_prepared(again, [every], [recipe.seed], on_refit(epochs) if on_refit else None)
         self.features_, self.spec_, self.params_, self._compiled = every.state, spec, params[0], None
         self.linear_ = companion.result()
-        self.record_["refit"] = {"rows": len(sel.labels), "epochs": epochs, "fit_seconds": round(seconds, 3),
+        self.record_["refit"] = {"rows": len(rows), "epochs": epochs, "fit_seconds": round(seconds, 3),
                                  "test_metrics_from": "the model fitted before the refit, on the test rows it never saw"}
+        if calibration is not None:
+            self.conformal_ = self._calibrate(sel, calibration)
+            self.record_["refit"]["calibration_rows"] = len(calibration)
+            self.record_["conformal_refit"] = self.conformal_.to_json()
 
     def _fitted_from(self, recipe: Recipe, state: features.FeatureState, spec: model.ModelSpec, params: model.Params,
                      history: dict[str, np.ndarray] | None, data: dict[str, Any], path: Path | None = None) -> None:
@@ -175,12 +196,28 @@ class SalaryNet(BaseEstimator):
         return linear.fit(frame, labels, [c.column for c in section.columns],
                           list(section.text.columns) if section.text else [], blend.linear, blend.c, blend.min_count)
 
-    def _blend(self, raw: np.ndarray, frame: pd.DataFrame | None) -> np.ndarray:
-        """The network's outputs on the frame's rows, averaged with the [blend] model's probabilities."""
-        if getattr(self, "linear_", None) is None or frame is None:
-            return raw
-        return linear.blend(class_probabilities(raw, self.spec_.activations[-1]),
-                            linear.probabilities(self.linear_, frame), self.linear_.weight)
+    def _post(self, raw: np.ndarray, frame: pd.DataFrame | None) -> np.ndarray:
+        """The network's outputs on the frame's rows, finished: averaged with the [blend] model's probabilities
+        (where the frame is given), or the range corrected by the [conformal] calibration (without a frame, a
+        Mondrian calibration's overall correction)."""
+        if getattr(self, "linear_", None) is not None and frame is not None:
+            raw = linear.blend(class_probabilities(raw, self.spec_.activations[-1]),
+                               linear.probabilities(self.linear_, frame), self.linear_.weight)
+        if getattr(self, "conformal_", None) is not None:
+            raw = conformal.apply(self.conformal_, raw, frame, self.features_.spread)
+        return raw
+
+    def _calibrate(self, sel: Selection, rows: np.ndarray) -> "conformal.ConformalState":
+        """The [conformal] corrections of this model's ranges, from calibration rows it never fitted on."""
+        section, frame = self.recipe_.conformal, sel.frame.iloc[rows]
+        x, _ = self.encode(frame)
+        low, high = self.recipe_.features.quantiles
+        target = self.task_.targets(sel.labels[rows], self.spec_.answers)[:, 0]
+        try:
+            return conformal.calibrate(self.raw(x), target, frame, high - low, self.features_.spread,
+                                       section.by, section.min_rows)
+        except ValueError as e:
+            raise DataError(f"conformal.fraction={section.fraction}: {e}; raise it or use more rows") from None
 
     @classmethod
     def models(cls, recipes: list[Recipe], prep: Any, seeds: list[int],
@@ -215,7 +252,7 @@ class SalaryNet(BaseEstimator):
         where the rows' frame is given."""
         if getattr(self, "_compiled", None) is None:
             self._compiled = jax.jit(functools.partial(model.apply, self.spec_))
-        raw = self._blend(np.asarray(self._compiled(self.params_, x)), frame)
+        raw = self._post(np.asarray(self._compiled(self.params_, x)), frame)
         return self.task_.outputs(raw, self.spec_.activations[-1])
 
     def compiled_raw(self) -> Callable[[model.Inputs], np.ndarray]:
@@ -235,7 +272,7 @@ class SalaryNet(BaseEstimator):
                      majority_class: int | None = None, frame: pd.DataFrame | None = None) -> dict[str, Any]:
         """Every metric of the task on encoded rows (blended where their frame is given): the recipe's loss,
         and accuracy/AUC or dollars and coverage."""
-        return self.metrics_of(self._blend(self.raw(x), frame), labels, salary, majority_class)
+        return self.metrics_of(self._post(self.raw(x), frame), labels, salary, majority_class)
 
     def metrics_of(self, raw: np.ndarray, labels: np.ndarray, salary: np.ndarray,
                    majority_class: int | None = None) -> dict[str, Any]:
@@ -262,7 +299,7 @@ class SalaryNet(BaseEstimator):
         rows = survey.frame
         x, reason = self.encode(rows, survey.path)
         ok = reason == ""
-        raw = self._blend((outputs or self.raw)(x.take(ok)), rows[ok]) if ok.any() else np.zeros((0, self.spec_.answers))
+        raw = self._post((outputs or self.raw)(x.take(ok)), rows[ok]) if ok.any() else np.zeros((0, self.spec_.answers))
         decoded = self.task_.decode(raw, self.spec_.activations[-1]) if ok.any() else \
             {k: v[:0] for k, v in self.task_.decode(np.zeros((1, self.spec_.answers)), self.spec_.activations[-1]).items()}
         table = pd.DataFrame(decoded, index=np.flatnonzero(ok)).reindex(range(len(rows)))
@@ -274,7 +311,14 @@ class SalaryNet(BaseEstimator):
         ordinal = {c.column: c.codes for c in self.features_.columns if c.encoding == "ordinal"}
         table["reason"] = [_reason_text(r, rows.iloc[i][r.rpartition("_")[0]], ordinal[r.rpartition("_")[0]]) if r else ""
                            for i, r in enumerate(reason)]
+        table["flags"] = ["; ".join(f["message"] for f in found) for found in self.flags(survey)]
         return table
+
+    def flags(self, frame: "pd.DataFrame | Survey") -> list[list[dict[str, str]]]:
+        """Per row, what the model made of answers it did not learn, or read through the alias table (see
+        features.flags): [{field, kind, answer, message}]."""
+        survey = self._survey(frame)
+        return features.flags(self._check_fitted().features_, survey.frame, survey.given)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """float[rows, classes]: class probabilities (NaN rows for rows it cannot encode). A range model has no
@@ -286,7 +330,7 @@ class SalaryNet(BaseEstimator):
         ok = reason == ""
         out = np.full((len(survey.frame), self.spec_.answers), np.nan)
         if ok.any():
-            out[ok] = self.task_.outputs(self._blend(self.raw(x.take(ok)), survey.frame[ok]), self.spec_.activations[-1])
+            out[ok] = self.task_.outputs(self._post(self.raw(x.take(ok)), survey.frame[ok]), self.spec_.activations[-1])
         return out
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
@@ -317,7 +361,7 @@ class SalaryNet(BaseEstimator):
         if ev.rows_used == OWN_TEST_ROWS and heldout is not None and len(heldout["outputs"]) == len(ev.labels):
             ev.rows_used = HELDOUT_ROWS
             return ev, x, heldout["outputs"], self.record_["test"]
-        raw = self._blend(self.raw(x), ev.frame)
+        raw = self._post(self.raw(x), ev.frame)
         return ev, x, self.task_.outputs(raw, self.spec_.activations[-1]), self.metrics_of(raw, ev.labels, ev.salary)
 
     def evaluation(self, survey: Survey, provenance: dict[str, Any]) -> dict[str, Any]:
@@ -361,6 +405,8 @@ class SalaryNet(BaseEstimator):
             files[artifacts.HELDOUT] = artifacts.heldout_bytes(self.heldout_)
         if getattr(self, "linear_", None) is not None:
             files[artifacts.LINEAR] = artifacts.to_json_bytes(self.linear_.to_json())
+        if getattr(self, "conformal_", None) is not None:
+            files[artifacts.CONFORMAL] = artifacts.to_json_bytes(self.conformal_.to_json())
         files["model.json"] = artifacts.to_json_bytes(artifacts.model_json(self.spec_, recipe.compile.loss, files))
         return artifacts.write_run(Path(path), files)
 
@@ -371,7 +417,7 @@ def load(path: str | Path) -> SalaryNet:
     net = SalaryNet(files.recipe)
     net._fitted_from(files.recipe, files.features, files.spec, files.params, None, files.data, files.path)
     net.record_, net.metrics_, net.heldout_ = files.metrics, files.metrics.get("test", {}), files.heldout
-    net.linear_ = files.linear
+    net.linear_, net.conformal_ = files.linear, files.conformal
     history = Path(path) / "history.csv"
     if history.is_file():
         net.history_ = pd.read_csv(history)

@@ -140,7 +140,7 @@ def _str(value: Any) -> str:
     return "" if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
-def _keys(answers: pd.Series, blank: str = "") -> list[str]:
+def answer_keys(answers: pd.Series, blank: str = "") -> list[str]:
     """Each answer folded by `normalise`; blanks (missing or only white space) as `blank`.
     Plain loops: on the few rows of a served request, pandas' per-call cost would be most of the time."""
     return [normalise(_str(a)) or blank for a in answers]
@@ -183,7 +183,7 @@ def ordinal_codes(frame: pd.DataFrame, columns: list[ColumnEncoding] | tuple[Col
     for j, col in enumerate(ordinal):
         mapping = col.codes if isinstance(col, ColumnState) else col.mapping()
         lookup = {normalise(k): v for k, v in mapping.items()}
-        out[:, j] = [lookup.get(k, np.nan) for k in _keys(frame[col.column])]
+        out[:, j] = [lookup.get(k, np.nan) for k in answer_keys(frame[col.column])]
         if col.unlisted == "zero":
             out[:, j] = np.nan_to_num(out[:, j], nan=0.0)
             continue
@@ -289,7 +289,7 @@ def fit(section: FeaturesSection, frame: pd.DataFrame, labels: np.ndarray | None
         if col.encoding == "ordinal":
             columns.append(ColumnState(col.column, "ordinal", col.mapping(), col.unlisted))
         elif col.encoding == "category":
-            keys = _keys(frame[col.column], "(blank)")
+            keys = answer_keys(frame[col.column], "(blank)")
             written = frame[col.column].fillna("").astype(str).str.strip().tolist()
             vocab = _vocabulary(keys, col.min_count)
             columns.append(ColumnState(col.column, "category", vocab, labels=_labels(vocab, keys, written)))
@@ -348,12 +348,66 @@ def encode(state: FeatureState, frame: pd.DataFrame, source: str = "input") -> t
     numeric, reason = _numeric(state, frame, source)
     cats = np.zeros((len(frame), len(state.categories)), np.int32)
     for j, col in enumerate(state.categories):
-        cats[:, j] = [col.codes.get(k, 0) for k in _keys(frame[col.column], "(blank)")]
+        cats[:, j] = [col.codes.get(k, 0) for k in answer_keys(frame[col.column], "(blank)")]
     if state.text:
         toks, weights = tokens(state.text, frame)
     else:
         toks, weights = np.zeros((len(frame), 0), np.int32), np.zeros((len(frame), 0), np.float32)
     return Inputs(scale(state, np.nan_to_num(numeric)), cats, toks, weights), reason
+
+
+def flags(state: FeatureState, frame: pd.DataFrame, given: pd.DataFrame | None = None) -> list[list[dict[str, str]]]:
+    """What the model made of each row's answers where it is not plain: an answer it did not learn (never seen,
+    or given by too few training rows: the reserved "rare" slot), title words it never saw, or a title it knows
+    nothing of; with `given` (the answers before tidying), a country or state read through the alias table.
+    One list per row of {field, kind, answer, message}; kind is "unknown", "unknown_words", "no_known_words"
+    or "resolved"."""
+    out: list[list[dict[str, str]]] = [[] for _ in range(len(frame))]
+
+    def add(i: int, field: str, kind: str, answer: str, message: str) -> None:
+        out[i].append({"field": field, "kind": kind, "answer": answer, "message": message})
+
+    for col in state.columns:
+        if col.encoding == "ordinal" or col.column not in frame:
+            continue
+        what = f"the {len(col.codes)} {col.column} answers it learned"
+        for i, answer in enumerate(frame[col.column]):
+            text = _str(answer).strip()
+            if not text:
+                continue
+            if col.encoding == "category" and normalise(text) not in col.codes:
+                add(i, col.column, "unknown", text, f"{col.column} {text!r} is not among {what}: it counts as a rare answer")
+            elif col.encoding == "multi":
+                folded, written = options(text), options(text, fold=False)
+                unknown = [w for o, w in zip(folded, written if len(written) == len(folded) else folded) if o not in col.codes]
+                if unknown:
+                    add(i, col.column, "unknown", ", ".join(unknown),
+                        f"{col.column} {', '.join(map(repr, unknown))}: not among {what}; left out")
+    if state.text:
+        field, index, buckets = state.text.columns[0], state.text.index, state.text.buckets
+        for i, title in enumerate(text_of(frame.reindex(columns=list(state.text.columns)), state.text.columns)):
+            words = list(dict.fromkeys(_WORD.findall(title.casefold())))
+            if not words:
+                continue
+            grams = hashed(pd.Series([title]), buckets)[0]
+            if not any(b in index for b in grams):
+                add(i, field, "no_known_words", title.strip(), f"{field} {title.strip()!r}: the model knows none of its "
+                    "words or letter pieces, so it answers as for a blank title")
+                continue
+            unseen = [w for w in words if bucket(f"w {w}", buckets) not in index]
+            if unseen:
+                add(i, field, "unknown_words", ", ".join(unseen), f"{field}: the model never saw the word"
+                    f"{'s' if len(unseen) > 1 else ''} {', '.join(map(repr, unseen))} (it reads "
+                    f"{'them' if len(unseen) > 1 else 'it'} by letter pieces only)")
+    if given is not None:
+        for column in ("country", "state"):
+            if column not in given or column not in frame:
+                continue
+            for i, (before, after) in enumerate(zip(given[column], frame[column])):
+                before, after = _str(before).strip(), _str(after).strip()
+                if before and after and normalise(before) != normalise(after):
+                    add(i, column, "resolved", before, f"{column} {before!r} read as {after!r}")
+    return out
 
 
 def question_parts(state: FeatureState) -> dict[str, tuple[str, list[int]]]:

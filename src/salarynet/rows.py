@@ -31,7 +31,8 @@ def input_columns(recipe: Recipe) -> tuple[list[str], list[str]]:
     required = ["annual_salary"] + [c.column for c in recipe.features.columns
                                     if c.encoding == "ordinal" and c.unlisted == "exclude"]
     optional = [c.column for c in recipe.features.columns if c.column not in required]
-    return required, optional + list(recipe.features.text.columns if recipe.features.text else [])
+    grouped = [recipe.conformal.by] if recipe.conformal and recipe.conformal.by not in (None, *required, *optional) else []
+    return required, optional + list(recipe.features.text.columns if recipe.features.text else []) + grouped
 
 
 def select_rows(survey: Survey, recipe: Recipe) -> Selection:
@@ -86,3 +87,13 @@ def split_rows(sel: Selection, recipe: Recipe, source: str, seed: int | None = N
     """The recipe's train/test split of its rows (stratified on the task's strata), with its seed unless given."""
     return split_indices(task_of(recipe.features).strata(sel.labels), recipe.split.train_fraction,
                          recipe.seed if seed is None else seed, source)
+
+
+def calibration_rows(sel: Selection, recipe: Recipe, train_idx: np.ndarray, source: str
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """A [conformal] recipe's training rows split into (rows to fit on, calibration rows), stratified as the
+    test split is; both index the selection, in its order."""
+    fraction = recipe.conformal.fraction
+    strata = task_of(recipe.features).strata(sel.labels[train_idx])
+    fit_part, calibration = split_indices(strata, 1 - fraction, recipe.seed, f"{source} (conformal.fraction={fraction})")
+    return train_idx[fit_part], train_idx[calibration]

@@ -264,8 +264,9 @@ def train(
     m = net.record_
     _warn(survey)
     err.print(_rows_line(m["rows"]), highlight=False)
-    err.print(f"split: train {m['rows']['train']} (fit {m['rows']['fit']}, validation {m['rows']['validation']}), "
-              f"test {m['rows']['test']}", highlight=False)
+    calibration = f", calibration {m['rows']['calibration']}" if "calibration" in m["rows"] else ""
+    err.print(f"split: train {m['rows']['train']} (fit {m['rows']['fit']}, validation {m['rows']['validation']})"
+              f"{calibration}, test {m['rows']['test']}", highlight=False)
     last = " ".join(f"{k} {v:.4f}" for k, v in m["final_epoch"].items() if v is not None)
     if spec.features.label_bands:
         last += f" (over the {len(spec.features.label_bands) + 1} label bands)"
@@ -276,9 +277,17 @@ def train(
     if m.get("epochs_run", spec.fit.epochs) < spec.fit.epochs:
         err.print(f"early stopping: {m['epochs_run']} of {spec.fit.epochs} epochs; kept epoch {m['kept_epoch']}'s "
                   "weights (the best validation loss)", highlight=False)
+    if "conformal" in m:
+        c, plain = m["conformal"], m["conformal"]["test_before_calibration"]
+        err.print(f"conformal: ranges calibrated on {c['rows']:,} rows set aside"
+                  f"{' per ' + c['by'] if c['by'] else ''}; on the test rows {plain['coverage']:.3f} inside before "
+                  f"(median width ${plain['median_range_width']:,.0f}), {m['test']['coverage']:.3f} after "
+                  f"(${m['test']['median_range_width']:,.0f})", highlight=False)
     if "refit" in m:
         r = m["refit"]
-        err.print(f"refit: the saved model learned from all {r['rows']:,} kept rows ({r['epochs']} epochs in "
+        rows = (f"all {r['rows']:,} kept rows" if "calibration_rows" not in r else f"{r['rows']:,} kept rows (all but "
+                f"the {r['calibration_rows']:,} calibration rows, on which it was calibrated again)")
+        err.print(f"refit: the saved model learned from {rows} ({r['epochs']} epochs in "
                   f"{r['fit_seconds']:.2f} s); the test metrics above are the model's before the refit, on rows it "
                   "never saw", highlight=False)
     out.print(f"saved {written}/ (metrics.json, curves.png, model.safetensors)", highlight=False)
@@ -396,19 +405,21 @@ def _predict_file(net, input_: Path, output: Path | None) -> None:
 def _predict_one(net, given: dict[str, str], run: Path) -> None:
     import pandas as pd
 
-    from ..data.survey import Survey, tidy_answers
+    from ..data.survey import tidy_survey
 
     flag_of = {v: f"--{k.replace('_', '-')}" for k, v in FLAGS.items()}
     needed = [c.column for c in net.features_.columns if c.encoding == "ordinal" and c.unlisted == "exclude"]
     missing = [c for c in needed if c not in given]
     if missing:
         raise DataError(f"{run}: the model needs {', '.join(flag_of.get(c, f'--answer {c}=...') for c in missing)}")
-    frame = tidy_answers(pd.DataFrame([{k: v.strip() or None for k, v in given.items()}], dtype=object))
-    row = net.predict_frame(Survey(frame, "flags", "canonical")).iloc[0]
+    survey = tidy_survey(pd.DataFrame([{k: v.strip() or None for k, v in given.items()}], dtype=object), "flags")
+    row = net.predict_frame(survey).iloc[0]
     if row["reason"]:
         column = row["reason"].split(" ")[0]
         raise DataError(f"{flag_of.get(column, '--answer ' + column)}: {row['reason']}")
     out.print(net.task_.sentence(row), highlight=False)
+    for flag in net.flags(survey)[0]:
+        err.print(f"note: {flag['message']}", highlight=False)
 
 
 def _loopback(host: str) -> bool:

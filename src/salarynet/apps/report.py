@@ -63,12 +63,17 @@ def _group_values(frame: pd.DataFrame, column: str) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
-def group_table(groups: np.ndarray, predicted: np.ndarray, truth: np.ndarray, correct: np.ndarray) -> list[dict]:
+def group_table(groups: np.ndarray, predicted: np.ndarray, truth: np.ndarray, correct: np.ndarray,
+                width: np.ndarray | None = None) -> list[dict]:
+    """Per group: accuracy (a range: the share inside its range, and the median range width in dollars), and
+    the decision's selection, true and false positive rates."""
     rows = []
     for g in band_order([str(v) for v in pd.Series(groups).value_counts().index]):  # age bands in order, else by size
         m = groups == g
         pos, neg = truth[m], ~truth[m]
-        rows.append({"group": str(g), "count": int(m.sum()), "accuracy": float(correct[m].mean()),  # coverage, for a range
+        share = {"accuracy": float(correct[m].mean())} if width is None else \
+            {"coverage": float(correct[m].mean()), "median_width": float(np.median(width[m]))}
+        rows.append({"group": str(g), "count": int(m.sum())} | share | {
                      "selection_rate": float(predicted[m].mean()),
                      "tpr": float(predicted[m][pos].mean()) if pos.any() else None,
                      "fpr": float(predicted[m][neg].mean()) if neg.any() else None,
@@ -131,7 +136,8 @@ def analyse(net: SalaryNet, survey: Survey, provenance: dict[str, Any], importan
         if column not in ev.frame.columns or ev.frame[column].isna().all():
             numbers["missing_groups"].append(column)
             continue
-        table = group_table(_group_values(ev.frame, column), predicted, truth, correct)
+        width = None if task.classes else np.exp(outputs[:, 2]) - np.exp(outputs[:, 1])
+        table = group_table(_group_values(ev.frame, column), predicted, truth, correct, width)
         numbers["groups"][column] = table
         numbers["parity"][column] = parity(table)
     if numbers["groups"]:
@@ -190,6 +196,24 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 
 GROUP_COLUMNS = ["group", "count", "accuracy", "selection_rate", "tpr", "fpr", "base_rate"]
+RANGE_GROUP_COLUMNS = ["group", "count", "coverage", "median_width", "selection_rate", "tpr", "fpr", "base_rate"]
+
+
+def _group_columns(table: list[dict]) -> list[str]:
+    return RANGE_GROUP_COLUMNS if table and "coverage" in table[0] else GROUP_COLUMNS
+
+
+def conformal_text(net: SalaryNet) -> str:
+    """What a [conformal] run's ranges promise, and what they do not ("" for other runs)."""
+    c = getattr(net, "conformal_", None)
+    if c is None:
+        return ""
+    per = (f" within each {c.by} answer with {net.recipe_.conformal.min_rows}+ calibration rows (Mondrian; rarer "
+           f"answers share the overall correction)" if c.by else "")
+    return (f"The {c.coverage:.0%} ranges are split-conformal (conformalized quantile regression): calibrated on "
+            f"{c.rows:,} training rows set aside, they cover at least {c.coverage:.0%} of salaries{per}, on average "
+            "over rows exchangeable with the survey's. That is a promise about this self-selected 2021 survey "
+            "population, not about any one person, and not about other populations, years or currencies.")
 
 
 def comparison(this: Result, other: Result, this_name: str, other_name: str) -> list[dict]:
@@ -222,6 +246,7 @@ def render_html(net: SalaryNet, result: Result, against: list[dict] | None = Non
              f"train {rows.get('train', 0):,} (fit {rows.get('fit', 0):,}, validation {rows.get('validation', 0):,}), "
              f"test {rows.get('test', 0):,}.{_refit_text(n)}</p>",
              "<h2>Test metrics</h2>", _table(headline, ["metric", "value", "95% interval"]),
+             f"<p>{html.escape(conformal_text(net))}</p>" if conformal_text(net) else "",
              f"<p class=note>Intervals: {BOOTSTRAP} bootstrap resamples of the evaluation rows (percentile).</p>",
              '<div class="grid">', _img(result.images, "curves", "training and validation curves"),
              _img(result.images, "roc_pr", "ROC and precision-recall curves"),
@@ -232,7 +257,7 @@ def render_html(net: SalaryNet, result: Result, against: list[dict] | None = Non
              f"above; TPR/FPR: among those truly above / at or below. Parity differences use groups of {MIN_GROUP}+ rows.</p>"]
     for column, table in n["groups"].items():
         p = n["parity"][column]
-        parts.append(f"<h3>{column}</h3>" + _table(table, GROUP_COLUMNS) +
+        parts.append(f"<h3>{column}</h3>" + _table(table, _group_columns(table)) +
                      f"<p>demographic-parity difference <b>{p['demographic_parity_difference']:.4f}</b>, "
                      f"equalized-odds difference <b>{p['equalized_odds_difference']:.4f}</b></p>")
     for column in n["missing_groups"]:
@@ -257,8 +282,9 @@ def _refit_text(numbers: dict[str, Any]) -> str:
     refit = numbers.get("refit")
     if not refit:
         return ""
-    text = (f" The saved model was then refitted on all {refit['rows']:,} kept rows ({refit['epochs']} epochs, as the "
-            "held-out fit chose)")
+    rows = (f"all {refit['rows']:,} kept rows" if "calibration_rows" not in refit else
+            f"{refit['rows']:,} kept rows (all but the {refit['calibration_rows']:,} conformal calibration rows)")
+    text = f" The saved model was then refitted on {rows} ({refit['epochs']} epochs, as the held-out fit chose)"
     if numbers["rows_used"] == HELDOUT_ROWS:
         return text + "; the test metrics are those of the model before the refit, on test rows it never saw."
     return text + "."
@@ -282,11 +308,14 @@ def render_card(net: SalaryNet, result: Result, against: list[dict] | None = Non
     lines += [f"| {k} | {_fmt(n['test'].get(k))} | {_fmt(v[0])} – {_fmt(v[1])} |" for k, v in n["intervals"].items()]
     if "calibration" in n:
         lines += ["", f"Expected calibration error: {n['calibration']['ece']:.4f} (10 bins)."]
+    if conformal := conformal_text(net):
+        lines += ["", f"**Ranges.** {conformal}"]
     lines += ["", f"## Groups (decision: {n['decision']})", ""]
     for column, table in n["groups"].items():
         p = n["parity"][column]
-        lines += [f"### {column}", "", "| " + " | ".join(GROUP_COLUMNS) + " |", "|---|" + "---:|" * (len(GROUP_COLUMNS) - 1)]
-        lines += ["| " + " | ".join(_fmt(r.get(c)) for c in GROUP_COLUMNS) + " |" for r in table]
+        columns = _group_columns(table)
+        lines += [f"### {column}", "", "| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
+        lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in table]
         lines += ["", f"Demographic-parity difference {p['demographic_parity_difference']:.4f}; equalized-odds difference "
                   f"{p['equalized_odds_difference']:.4f} (groups of {MIN_GROUP}+ rows).", ""]
     lines += [f"- The data has no {c} answers: no {c} groups." for c in n["missing_groups"]]

@@ -32,7 +32,7 @@ from pydantic_core import PydanticCustomError
 
 from ..data.answers import band_order
 from ..data.schemas import CHOICE_COLUMNS, COLUMNS, normalise
-from ..data.survey import Survey, tidy_answers
+from ..data.survey import tidy_survey
 from ..estimator import SalaryNet, load
 from ..features import options
 
@@ -297,9 +297,9 @@ def create_app(run_path: str | Path) -> FastAPI:
     }
 
     def predict(rows: list[dict]) -> list[dict]:
-        frame = tidy_answers(pd.DataFrame(rows, columns=list(by_name), dtype=object))
-        result = net.predict_frame(Survey(frame, "request", "canonical"), outputs)
-        return [task.answer(row) for row in result.to_dict("records")]
+        survey = tidy_survey(pd.DataFrame(rows, columns=list(by_name), dtype=object), "request")
+        result = net.predict_frame(survey, outputs)
+        return [task.answer(row) | {"flags": found} for row, found in zip(result.to_dict("records"), net.flags(survey))]
 
     example = {f.name: f.allowed[0] if f.required else None for f in fields}
     for size in WARM_SIZES:  # compile the batch sizes that load brings before the first request

@@ -26,6 +26,7 @@ class Survey:
     schema: str  # a key of SCHEMA_NAMES
     notes: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)  # headers no schema knows (dropped), for hints
+    given: pd.DataFrame | None = None  # the answers tidying rewrites (TIDIED), as given: what was read as what
 
 
 def _delimiter(path: Path) -> str:
@@ -92,6 +93,9 @@ def canonicalise(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, str, l
     return out.reset_index(drop=True), schema, unknown
 
 
+TIDIED = ("country", "state")  # the answers tidy_answers rewrites
+
+
 def tidy_answers(frame: pd.DataFrame) -> pd.DataFrame:
     """Free-text countries to canonical names (an unrecognised answer is kept as written) and the
     multi-select state answer to canonical state names, joined with ', '."""
@@ -106,7 +110,13 @@ def tidy_answers(frame: pd.DataFrame) -> pd.DataFrame:
 def survey_of(frame: pd.DataFrame, source: str) -> Survey:
     """Rows in any header schema as a Survey: canonical names, tidy answers (a file's, or a caller's DataFrame)."""
     canonical, schema, unknown = canonicalise(frame, source)
-    return Survey(frame=tidy_answers(canonical), path=source, schema=schema, unknown=unknown)
+    return tidy_survey(canonical, source, schema, unknown)
+
+
+def tidy_survey(frame: pd.DataFrame, source: str, schema: str = "canonical", unknown: list[str] | None = None) -> Survey:
+    """Rows under canonical names as a Survey: answers tidied, the rewritten ones kept as given."""
+    given = frame[[c for c in TIDIED if c in frame.columns]].copy()
+    return Survey(frame=tidy_answers(frame), path=source, schema=schema, unknown=unknown or [], given=given)
 
 
 def read_survey(path: str | Path) -> Survey:

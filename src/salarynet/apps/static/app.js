@@ -105,6 +105,16 @@ function chart(name, bands, preds) {
   });
 }
 
+// What the model made of answers it did not learn: a note under each such field.
+function showFlags(flags) {
+  for (const old of document.querySelectorAll(".flag")) old.remove();
+  for (const f of flags || []) {
+    const input = document.getElementById("f-" + f.field);
+    const note = el("div", { class: "flag", "data-testid": "flag-" + f.field }, f.message);
+    (input ? input.parentElement : $("#detail")).append(note);
+  }
+}
+
 async function submit(event) {
   event.preventDefault();
   $("#error").textContent = "";
@@ -114,6 +124,7 @@ async function submit(event) {
     const [big, small] = describe(p);
     $("#answer").textContent = big;
     $("#detail").textContent = small;
+    showFlags(p.flags);
     const choices = model.fields.filter((f) => f.kind === "choice");  // experience in the field moves pay most
     const exp = choices.find((f) => f.name === "experience_field") || choices.find((f) => f.name.startsWith("experience"));
     if (exp) {
@@ -124,6 +135,7 @@ async function submit(event) {
   } catch (e) {
     $("#answer").textContent = "";
     $("#detail").textContent = "";
+    showFlags([]);
     $("#error").textContent = e.message;
   }
 }
