@@ -88,6 +88,7 @@ def test_fill_the_form_submit_and_read_the_answer(server):
         page.click("button[type=submit]")
         page.wait_for_function("document.querySelectorAll('#chart circle').length > 0", timeout=15000)
         answer, detail = page.text_content("#answer"), page.text_content("#detail")
+        why, change = page.text_content("#why"), page.text_content("#change")
         bands = page.eval_on_selector_all("#f-experience_field option", "os => os.map(o => o.value)")
         circles = page.eval_on_selector_all("#chart circle", "cs => cs.length")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -118,5 +119,7 @@ def test_fill_the_form_submit_and_read_the_answer(server):
                                     "race": ["White"], "industry": "Computing or Tech", "country": "USA",
                                     "city": "Seattle", "job_title": "Senior Software Engineer"})
     assert f"= {expected['probability']:.3f}" in detail  # the page shows what the API answers
+    assert why == expected["explanation"]["sentence"] and why.startswith("Against the commonest answers, ")
+    assert change == expected["explanation"]["counterfactual_sentence"] and change
     assert circles == len(bands)  # one point per experience band
     assert (ARTIFACTS / "serve-page.png").stat().st_size > 10_000

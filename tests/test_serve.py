@@ -66,9 +66,21 @@ def test_every_answer_says_what_the_model_made_of_unlearned_answers(client):
     assert batch[0]["flags"] == [] and len(batch[1]["flags"]) >= 3
 
 
+def test_one_answer_comes_with_its_explanation_and_a_list_without(client):
+    answer = post(client, PERSON | {"industry": "Nonprofits", "state": "Ohio", "city": "Columbus"}).json()
+    why = answer["explanation"]
+    assert why["sentence"].startswith("Against the commonest answers, ") and "Nonprofits" in why["sentence"]
+    assert {"field", "answer", "typical", "effect", "effect_text"} == set(why["reasons"][0])
+    assert why["counterfactual"] is None or why["counterfactual"]["field"] in ("education", "experience_field",
+                                                                                "industry", "state", "city")
+    assert why["counterfactual_sentence"]
+    assert all("explanation" not in p for p in post(client, [PERSON, PERSON]).json()["predictions"])
+
+
 def test_answers_match_up_to_case_and_spaces_and_free_text_is_free(client):
     folded = PERSON | {"education": "  master's DEGREE ", "gender": "woman", "race": "white"}
-    assert post(client, folded).json() == post(client, PERSON).json()
+    same = ("probability", "class", "answer", "flags")
+    assert [post(client, folded).json()[k] for k in same] == [post(client, PERSON).json()[k] for k in same]
     assert post(client, OTHERS[3]).status_code == 200  # unseen country, city and title words: the reserved index
 
 

@@ -137,6 +137,36 @@ class Task:
         """The positive class's score, where there is one (ROC and precision-recall curves)."""
         return None
 
+    # ------------------------------------------------------------ one person: reasons and what would change it
+    explained_name = "the chance of earning over the threshold"
+
+    def explained(self, outputs: np.ndarray) -> np.ndarray:
+        """float[rows]: the number a person's reasons move (a probability, or dollars)."""
+        raise NotImplementedError
+
+    def effect_text(self, effect: float) -> str:
+        """An effect on explained(), in words: "+12 points" (probabilities) or "+$8,300"."""
+        points = round(100 * effect)
+        return f"{points:+d} point{'' if abs(points) == 1 else 's'}"
+
+    def small_effect(self, effect: float, value: float) -> bool:
+        """Too small to name: under a point of probability (a salary: under 1% of it)."""
+        return abs(effect) < 0.01
+
+    def value_text(self, value: float) -> str:
+        return f"{100 * value:.0f}%"
+
+    def outcome(self, outputs: np.ndarray) -> np.ndarray:
+        """int[rows]: the answer a counterfactual must change (the class; a range: above the threshold)."""
+        return np.argmax(outputs, axis=1)
+
+    def target(self, outcome: int) -> int:
+        """The outcome a counterfactual looks for, from the person's own."""
+        return 1 - outcome
+
+    def outcome_text(self, outcome: int) -> str:
+        return f"above ${self.settings.threshold:,.0f}" if outcome == 1 else f"at or below ${self.settings.threshold:,.0f}"
+
     # ------------------------------------------------------------ words
     def sentence(self, row: dict[str, Any]) -> str:
         """One person's answer, as `salarynet predict` prints it."""
@@ -222,6 +252,13 @@ class Binary(Task):
     def describe(self):
         return super().describe() | {"threshold": self.settings.threshold}
 
+    @property
+    def explained_name(self):
+        return f"the chance of earning over ${self.settings.threshold:,.0f}"
+
+    def explained(self, outputs):
+        return outputs[:, 1]
+
     def confusion_row(self, cm):
         return [("confusion [tn fp; fn tp]", f"[{cm['tn']} {cm['fp']}; {cm['fn']} {cm['tp']}]")]
 
@@ -263,6 +300,24 @@ class Bands(Task):
 
     def sentence(self, row):
         return f"band {row['band']} (probability {row['probability']:.3f})"
+
+    def _cut(self) -> int:
+        """The first band above the threshold."""
+        return int(np.searchsorted(np.asarray(self.settings.bands), self.settings.threshold, side="left")) + 1
+
+    @property
+    def explained_name(self):
+        edges = list(self.settings.bands)
+        return f"the chance of a salary over ${edges[min(self._cut(), len(edges)) - 1]:,.0f}"
+
+    def explained(self, outputs):
+        return outputs[:, self._cut():].sum(axis=1)
+
+    def target(self, outcome):  # the next band up; from the top band, the one below
+        return outcome + 1 if outcome + 1 < self.width() else outcome - 1
+
+    def outcome_text(self, outcome):
+        return f"band {self.class_names()[outcome]}"
 
     def answer(self, row):
         return {"probability": round(float(row["probability"]), 6), "class": int(row["prediction"]), "band": row["band"]}
@@ -352,6 +407,26 @@ class Range(Task):
 
     def sentence(self, row):
         return f"salary about ${row['salary']:,.0f} a year (80% range ${row['low']:,.0f} - ${row['high']:,.0f})"
+
+    explained_name = "the salary estimate"
+
+    def explained(self, outputs):
+        return np.exp(outputs[:, 0])
+
+    def effect_text(self, effect):
+        return f"{'+' if effect >= 0 else '-'}${abs(effect):,.0f}"
+
+    def small_effect(self, effect, value):
+        return abs(effect) < 0.01 * value
+
+    def value_text(self, value):
+        return f"${value:,.0f}"
+
+    def outcome(self, outputs):
+        return (np.exp(outputs[:, 0]) > self.settings.threshold).astype(int)
+
+    def outcome_text(self, outcome):
+        return f"an estimate {'above' if outcome == 1 else 'at or below'} ${self.settings.threshold:,.0f}"
 
     def answer(self, row):
         return {"salary": float(row["salary"]), "low": float(row["low"]), "high": float(row["high"])}

@@ -343,6 +343,7 @@ def predict(
     city: Annotated[str | None, typer.Option(help="City, e.g. Boston.")] = None,
     race: Annotated[str | None, typer.Option(help="Race (comma-separated if several), e.g. White.")] = None,
     answer: Annotated[list[str] | None, typer.Option(help="Any other answer as COLUMN=VALUE (repeatable).")] = None,
+    explain: Annotated[bool, typer.Option(help="For one person: which answers move it most, and what would change it.")] = True,
 ) -> None:
     """Predict for a file of survey answers, or for one person given by flags (answers not given are blank)."""
     from ..estimator import load
@@ -362,7 +363,7 @@ def predict(
         return _predict_file(net, input_, output)
     if output is not None:
         raise DataError("--output writes the predictions of an --input file; give --input too")
-    _predict_one(net, given, run)
+    _predict_one(net, given, run, explain)
 
 
 def _check_output(output: Path) -> None:
@@ -377,7 +378,7 @@ def _check_output(output: Path) -> None:
                     header = f.readline(4096).strip()
             except (OSError, UnicodeDecodeError):
                 pass
-        if not (header.startswith("row,") and header.endswith(",reason")):  # the header predict writes
+        if not (header.startswith("row,") and header.endswith((",reason", ",reason,flags"))):  # predict's header
             raise DataError(f"{output}: exists and is not a salarynet predictions file; choose another --output")
 
 
@@ -402,7 +403,7 @@ def _predict_file(net, input_: Path, output: Path | None) -> None:
     err.print(f"wrote {len(result)} rows to {output} ({int((result['reason'] != '').sum())} without a prediction)")
 
 
-def _predict_one(net, given: dict[str, str], run: Path) -> None:
+def _predict_one(net, given: dict[str, str], run: Path, explain: bool = True) -> None:
     import pandas as pd
 
     from ..data.survey import tidy_survey
@@ -419,7 +420,13 @@ def _predict_one(net, given: dict[str, str], run: Path) -> None:
         raise DataError(f"{flag_of.get(column, '--answer ' + column)}: {row['reason']}")
     out.print(net.task_.sentence(row), highlight=False)
     for flag in net.flags(survey)[0]:
-        err.print(f"note: {flag['message']}", highlight=False)
+        err.print(f"note: {flag['message']}", highlight=False, soft_wrap=True)
+    if explain:
+        from ..explain import explain as explained
+
+        why = explained(net, survey.frame)
+        out.print(f"why: {why['sentence']}", highlight=False, soft_wrap=True)
+        out.print(f"to change it: {why['counterfactual_sentence']}", highlight=False, soft_wrap=True)
 
 
 def _loopback(host: str) -> bool:

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import (
     AfterValidator,
@@ -34,6 +35,7 @@ from ..data.answers import band_order
 from ..data.schemas import CHOICE_COLUMNS, COLUMNS, normalise
 from ..data.survey import tidy_survey
 from ..estimator import SalaryNet, load
+from ..explain import explain
 from ..features import options
 
 MAX_BATCH = 1000  # answer sets in one POST /predict
@@ -301,9 +303,14 @@ def create_app(run_path: str | Path) -> FastAPI:
         result = net.predict_frame(survey, outputs)
         return [task.answer(row) | {"flags": found} for row, found in zip(result.to_dict("records"), net.flags(survey))]
 
+    def explained(row: dict) -> dict:
+        survey = tidy_survey(pd.DataFrame([row], columns=list(by_name), dtype=object), "request")
+        return explain(net, survey.frame, outputs)
+
     example = {f.name: f.allowed[0] if f.required else None for f in fields}
     for size in WARM_SIZES:  # compile the batch sizes that load brings before the first request
         predict([example] * size)
+    explained(example)  # and an explanation's batch
     batcher = Batcher(predict)
     # No /docs or /redoc: their pages load scripts from a CDN. /openapi.json stays (clients, Schemathesis).
     app = FastAPI(title="salarynet", description=f"Predictions of the run {Path(run_path).name} ({net.recipe_.name})",
@@ -344,7 +351,9 @@ def create_app(run_path: str | Path) -> FastAPI:
         if errors:
             return _invalid(errors, by_name)
         result = await batcher(rows) if rows else []
-        return JSONResponse({"predictions": result} if many else result[0])
+        if many:  # a list gets its predictions only: each explanation is a batch of a hundred more
+            return JSONResponse({"predictions": result})
+        return JSONResponse(result[0] | {"explanation": await run_in_threadpool(explained, rows[0])})
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:

@@ -125,6 +125,8 @@ async function submit(event) {
     $("#answer").textContent = big;
     $("#detail").textContent = small;
     showFlags(p.flags);
+    $("#why").textContent = p.explanation ? p.explanation.sentence : "";
+    $("#change").textContent = p.explanation ? p.explanation.counterfactual_sentence : "";
     const choices = model.fields.filter((f) => f.kind === "choice");  // experience in the field moves pay most
     const exp = choices.find((f) => f.name === "experience_field") || choices.find((f) => f.name.startsWith("experience"));
     if (exp) {
@@ -135,6 +137,8 @@ async function submit(event) {
   } catch (e) {
     $("#answer").textContent = "";
     $("#detail").textContent = "";
+    $("#why").textContent = "";
+    $("#change").textContent = "";
     showFlags([]);
     $("#error").textContent = e.message;
   }

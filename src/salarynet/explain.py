@@ -1,0 +1,164 @@
+"""One person's answer, explained: which of their answers move it most, and the smallest change among the answers
+a person can change that would move it across the threshold (or to the next band).
+
+Reasons replace one answer at a time by the training rows' commonest answer to that question (the job title by no
+title) and predict again, all in one batch through the whole model (network, blend and corrections): an effect is
+what the answer changes against a typical respondent's, in the units people read (points of probability, or
+dollars). This is occlusion, not a gradient: the answers are categories, and a gradient of an embedding index
+means nothing; it costs one prediction per question. Effects of answers that interact do not add up exactly to
+the difference from an all-typical person, which the sentence does not claim.
+
+Counterfactuals try every single change of a changeable answer (education, experience in the field, industry,
+state, city; age, gender, race and country stay locked) among the answers the model learned, and keep the
+smallest: the fewest experience bands moved, then the commonest answer."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .data.answers import band_order
+from .estimator import SalaryNet
+from .features import answer_keys
+
+CHANGEABLE = ("education", "experience_field", "industry", "state", "city")  # the issue's list, bar the job title
+LOCKED = ("age", "gender", "race", "country")
+STEPPED = ("experience_field", "experience_overall", "age")  # answers in bands: a change costs its steps
+MOST_CANDIDATES = 60  # per question, the commonest answers (cities: hundreds)
+
+
+@dataclass
+class Reason:
+    field: str
+    answer: str
+    typical: str
+    effect: float  # on task.explained(): probability or dollars
+
+    def to_json(self, text: str) -> dict[str, Any]:
+        return {"field": self.field, "answer": self.answer, "typical": self.typical, "effect": round(self.effect, 6),
+                "effect_text": text}
+
+
+def _name(field: str) -> str:
+    return {"experience_field": "experience in the field", "experience_overall": "overall experience",
+            "job_title": "job title"}.get(field, field.replace("_", " "))
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ", ".join(value) if isinstance(value, list) else ""
+
+
+def _questions(net: SalaryNet) -> list[tuple[str, list[str], list[str | None]]]:
+    """(question, the frame columns it sets, its answers the model learned, commonest first) per input question;
+    the job title's only alternative is no title."""
+    found = []
+    for col in net.features_.columns:
+        if col.encoding == "ordinal":
+            keys = sorted(col.codes, key=col.codes.get)
+            answers: list[str | None] = [keys[len(keys) // 2]] + [k for i, k in enumerate(keys) if i != len(keys) // 2]
+        else:
+            keys = sorted(col.codes, key=col.codes.get)  # categories from 1, options from 0: commonest first
+            answers = [None if k == "(blank)" else col.label(k) for k in keys]
+        found.append((col.column, [col.column], answers))
+    if net.features_.text:
+        found.append((net.features_.text.columns[0], list(net.features_.text.columns), [None]))
+    return found
+
+
+Raw = Callable[[Any], np.ndarray]  # encoded rows -> the network's outputs (SalaryNet.raw, or compiled_raw())
+
+
+def _outputs(net: SalaryNet, frame: pd.DataFrame, raw: Raw) -> np.ndarray:
+    x, _ = net.encode(frame)
+    return net.task_.outputs(net._post(raw(x), frame), net.spec_.activations[-1])
+
+
+def explain(net: SalaryNet, person: pd.DataFrame, raw: Raw | None = None) -> dict[str, Any]:
+    """person: one row of tidied answers under canonical names (as predict_frame reads them); raw: how the
+    network runs (default op by op, which compiles nothing; the server passes its compiled one). ->
+    {sentence, reasons: [...], counterfactual: {...} or None, counterfactual_sentence}. One batch: the person,
+    each answer made typical, and each counterfactual candidate."""
+    task, raw = net.task_, raw or net.raw
+    questions = _questions(net)
+    needed = [c for _, columns, _ in questions for c in columns if c not in person.columns]
+    person = person.reset_index(drop=True).iloc[[0]].assign(**{c: None for c in needed})
+    reasons, changes = [], [{}]
+    for field, columns, answers in questions:
+        given, typical = _text(person.at[0, columns[0]]), answers[0]
+        if not given or (typical is not None and _key(given) == _key(typical)):
+            continue  # no answer, or the typical one: nothing to compare
+        changes.append({c: typical if c == columns[0] else None for c in columns})
+        reasons.append(Reason(field, given, typical or "no answer", 0.0))
+    candidates = _candidates(person, questions)
+    outputs = _outputs(net, _variants(person, changes + [{c[2]: c[4]} for c in candidates]), raw)
+    values = task.explained(outputs)
+    for reason, value in zip(reasons, values[1:len(changes)]):
+        reason.effect = float(values[0] - value)
+    reasons.sort(key=lambda r: -abs(r.effect))
+    return {"sentence": _sentence(task, reasons, float(values[0])),
+            "reasons": [r.to_json(task.effect_text(r.effect)) for r in reasons],
+            **_counterfactual(task, questions, candidates, outputs[[0]], outputs[len(changes):])}
+
+
+def _key(answer: str) -> str:
+    return answer_keys(pd.Series([answer], dtype=object))[0]
+
+
+def _variants(person: pd.DataFrame, changes: list[dict[str, Any]]) -> pd.DataFrame:
+    """The person once per change, each with its answers changed."""
+    columns = {c: np.array([person.at[0, c]] * len(changes), dtype=object) for c in person.columns}
+    for i, change in enumerate(changes):
+        for column, value in change.items():
+            columns[column][i] = value
+    return pd.DataFrame(columns)
+
+
+def _sentence(task: Any, reasons: list[Reason], value: float) -> str:
+    named = [r for r in reasons if not task.small_effect(r.effect, value)][:3]  # reasons come largest first
+    if not named:
+        return f"None of your answers moves {task.explained_name} much from the commonest answers."
+    parts = [f"your {_name(r.field)} ({r.answer}) {'raises' if r.effect > 0 else 'lowers'} "
+             f"{'it' if i else task.explained_name}{' most' if i == 0 and len(named) > 1 else ''} "
+             f"({task.effect_text(r.effect)})" for i, r in enumerate(named)]
+    return "Against the commonest answers, " + "; ".join(parts) + "."
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def _candidates(person: pd.DataFrame, questions: list) -> list[tuple[int, int, str, str, str]]:
+    """(cost in steps, rank by how common, question, answer now, answer instead) for every single change of a
+    changeable answer among the answers the model learned."""
+    candidates = []
+    for field, _, answers in questions:
+        if field not in CHANGEABLE:
+            continue
+        given = _text(person.at[0, field])
+        given_key = _key(given) if given else None
+        choices = [a for a in answers if a is not None and _key(a) != given_key][:MOST_CANDIDATES]
+        ordered = band_order(choices + ([given] if given else [])) if field in STEPPED else None
+        for rank, answer in enumerate(choices):
+            steps = abs(ordered.index(answer) - ordered.index(given)) if ordered and given in ordered else 1
+            candidates.append((steps, rank, field, given, answer))
+    return candidates
+
+
+def _counterfactual(task: Any, questions: list, candidates: list, base: np.ndarray, outputs: np.ndarray
+                    ) -> dict[str, Any]:
+    goal = task.target(int(task.outcome(base)[0]))
+    changeable = _listed([_name(f) for f, _, _ in questions if f in CHANGEABLE])
+    reached = np.flatnonzero(task.outcome(outputs) == goal) if len(candidates) else []
+    if not len(reached):
+        return {"counterfactual": None,
+                "counterfactual_sentence": f"No single change of your {changeable or 'answers'} moves the answer to "
+                                           f"{task.outcome_text(goal)}."}
+    best = min(reached, key=lambda i: candidates[i][:2])  # the fewest steps, then the commonest answer
+    _, _, field, given, answer = candidates[best]
+    value = float(task.explained(outputs[[best]])[0])
+    return {"counterfactual": {"field": field, "from": given or None, "to": answer, "outcome": task.outcome_text(goal),
+                               "value": round(value, 6)},
+            "counterfactual_sentence": f"With {_name(field)} {answer!r} instead of {given or 'no answer'!r}, "
+                                       f"the answer would be {task.outcome_text(goal)} ({task.explained_name}: {task.value_text(value)})."}
