@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from . import artifacts, conformal, features, linear, plots
+from . import artifacts, conformal, drift, features, linear, plots
 from .data.survey import Survey, survey_of
 from .errors import DataError, RecipeError
 from .fitting import prepare, train_prepared
@@ -35,6 +35,7 @@ from .tasks import Task, task_of
 Chunk = Callable[[int, dict[str, float]], None]  # (epochs done, latest epoch's metrics): progress between compiled chunks
 OWN_TEST_ROWS = "the run's test rows"
 HELDOUT_ROWS = "the run's test rows, by the model before its refit on every row"
+NEW_FILE_ROWS = "every usable row of a new file"
 
 
 @dataclass
@@ -348,7 +349,7 @@ class SalaryNet(BaseEstimator):
         same = provenance.get("sha256") is not None and provenance.get("sha256") == self.data_.get("sha256")
         rows = split_rows(sel, self.recipe_, survey.path)[1] if same else np.arange(len(sel.labels))
         return Evaluation(sel.frame.iloc[rows].reset_index(drop=True), sel.labels[rows], sel.salary[rows],
-                          OWN_TEST_ROWS if same else "every usable row of a new file", sel.rows)
+                          OWN_TEST_ROWS if same else NEW_FILE_ROWS, sel.rows)
 
     def evaluation_outputs(self, survey: Survey, provenance: dict[str, Any]
                            ) -> tuple[Evaluation, model.Inputs, np.ndarray, dict[str, Any]]:
@@ -368,6 +369,12 @@ class SalaryNet(BaseEstimator):
         """{rows_used, rows, test}: the metrics on its evaluation rows (see evaluation_outputs)."""
         ev, _, _, test = self.evaluation_outputs(survey, provenance)
         return {"rows_used": ev.rows_used, "rows": ev.rows, "test": test}
+
+    def drift(self, training: "pd.DataFrame | Survey", frame: "pd.DataFrame | Survey") -> list[dict[str, Any]]:
+        """How far the frame's usable rows' answers moved from the training survey's, per question (drift.drift)."""
+        recipe = self._check_fitted().recipe_
+        before, after = (select_rows(self._survey(f), recipe).frame for f in (training, frame))
+        return drift.drift(self.features_, before, after)
 
     def evaluate(self, frame: "pd.DataFrame | Survey") -> dict[str, Any]:
         """Every metric the command line prints, on every usable row of the frame."""

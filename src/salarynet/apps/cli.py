@@ -303,7 +303,7 @@ def evaluate(
 ) -> None:
     """Evaluate a saved run: on its test rows (same file) or on every usable row of another file."""
     from ..data import source
-    from ..estimator import load
+    from ..estimator import NEW_FILE_ROWS, load
 
     net = load(run)
     if data is None:
@@ -312,12 +312,35 @@ def evaluate(
             raise DataError(f"{run}: its training file {net.data_.get('file')!r} is gone; pass --data FILE")
     survey, provenance = _open(data)
     result = net.evaluation(survey, provenance)
+    training = source.training_data(net.data_) if result["rows_used"] == NEW_FILE_ROWS else None
+    if training is not None:  # another file: how far its answers moved from the training survey's
+        result["drift"] = net.drift(_open(training)[0], survey)
     if as_json:
         out.print_json(json.dumps(result))
         return
     _warn(survey)
     err.print(_rows_line(result["rows"]) + f"; evaluated on {result['rows_used']}", highlight=False)
     out.print(_metrics_table(result["test"], None, net.task_))
+    if "drift" in result:
+        out.print(_drift_table(result["drift"]))
+        if moved := [d["question"] for d in result["drift"] if d["level"] == "moved a lot"]:
+            err.print(f"warning: the answers to {', '.join(moved)} moved a lot from the training survey's "
+                      "(PSI > 0.25): the metrics above describe these rows, the run's own test metrics do not",
+                      highlight=False)
+    elif result["rows_used"] == NEW_FILE_ROWS:
+        err.print(f"note: the run's training file {net.data_.get('file')!r} is gone: no comparison of answers",
+                  highlight=False)
+
+
+def _drift_table(rows: list[dict]) -> Table:
+    table = Table(title="answers against the training survey's (population stability index)", title_justify="left")
+    for name, justify in (("question", "left"), ("PSI", "right"), ("by chance", "right"), ("", "left"),
+                          ("answer moved most", "left")):
+        table.add_column(name, justify=justify)
+    for d in rows:
+        table.add_row(d["question"], f"{d['psi']:.3f}", f"{d['chance']:.3f}", d["level"],
+                      f"{d['answer']}: {d['training_share']:.1%} -> {d['new_share']:.1%}")
+    return table
 
 
 FLAGS = {"age": "age", "experience": "experience_overall", "experience_field": "experience_field",

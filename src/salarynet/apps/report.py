@@ -24,7 +24,7 @@ from .. import features, plots
 from ..data.answers import band_order
 from ..data.survey import Survey
 from ..errors import ArtifactError
-from ..estimator import HELDOUT_ROWS, SalaryNet
+from ..estimator import HELDOUT_ROWS, NEW_FILE_ROWS, SalaryNet
 from ..tasks import Task
 from . import compare
 
@@ -145,7 +145,7 @@ def analyse(net: SalaryNet, survey: Survey, provenance: dict[str, Any], importan
     numbers["importance"] = compare.permutation_importance(net, x, ev.labels, ev.salary, majority,
                                                            repeats=importance_repeats, frame=ev.frame)
     numbers["importance_measure"] = task.importance_measure
-    if numbers["refit"] and ev.rows_used != "every usable row of a new file":  # the saved model saw these rows
+    if numbers["refit"] and ev.rows_used != NEW_FILE_ROWS:  # the saved model saw these rows
         numbers["importance_measure"] += " (the saved, refitted model on rows it trained on)"
     images["importance"] = plots.importance_png(numbers["importance"], numbers["importance_measure"])
     return Result(numbers, images)
