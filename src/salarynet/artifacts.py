@@ -281,6 +281,7 @@ class _Text(_Schema):
     max_tokens: int = Field(ge=1, le=MAX_TOKENS)
     seen: list[int]
     idf: list[float]
+    titles: list[str] = Field([], max_length=10_000)
 
     @model_validator(mode="after")
     def _one_weight_per_bucket(self) -> "_Text":

@@ -8,10 +8,12 @@ dollars). This is occlusion, not a gradient: the answers are categories, and a g
 means nothing; it costs one prediction per question. Effects of answers that interact do not add up exactly to
 the difference from an all-typical person, which the sentence does not claim.
 
-Counterfactuals try every single change of a changeable answer (education, experience in the field, industry,
-state, city; age, gender, race and country stay locked) among the answers the model learned, and keep the
-smallest: the fewest experience bands moved, then the commonest answer."""
+Counterfactuals try every single change of a changeable answer (education, experience in the field, job title,
+industry, state, city; age, gender, race and country stay locked) among the answers the model learned (titles:
+the commonest ones of its training rows, each given by 5 or more people), and keep the smallest: the fewest
+experience bands moved (another title: the most words shared), then the commonest answer."""
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +25,7 @@ from .data.answers import band_order
 from .estimator import SalaryNet
 from .features import answer_keys
 
-CHANGEABLE = ("education", "experience_field", "industry", "state", "city")  # the issue's list, bar the job title
+CHANGEABLE = ("education", "experience_field", "job_title", "industry", "state", "city")
 LOCKED = ("age", "gender", "race", "country")
 STEPPED = ("experience_field", "experience_overall", "age")  # answers in bands: a change costs its steps
 MOST_CANDIDATES = 60  # per question, the commonest answers (cities: hundreds)
@@ -62,8 +64,8 @@ def _questions(net: SalaryNet) -> list[tuple[str, list[str], list[str | None]]]:
             keys = sorted(col.codes, key=col.codes.get)  # categories from 1, options from 0: commonest first
             answers = [None if k == "(blank)" else col.label(k) for k in keys]
         found.append((col.column, [col.column], answers))
-    if net.features_.text:
-        found.append((net.features_.text.columns[0], list(net.features_.text.columns), [None]))
+    if net.features_.text:  # typical: no title; the alternatives a counterfactual tries: the commonest titles
+        found.append((net.features_.text.columns[0], list(net.features_.text.columns), [None, *net.features_.text.titles]))
     return found
 
 
@@ -91,7 +93,7 @@ def explain(net: SalaryNet, person: pd.DataFrame, raw: Raw | None = None) -> dic
             continue  # no answer, or the typical one: nothing to compare
         changes.append({c: typical if c == columns[0] else None for c in columns})
         reasons.append(Reason(field, given, typical or "no answer", 0.0))
-    candidates = _candidates(person, questions)
+    candidates = _candidates(person, questions, net.features_.text.columns[0] if net.features_.text else None)
     outputs = _outputs(net, _variants(person, changes + [{c[2]: c[4]} for c in candidates]), raw)
     values = task.explained(outputs)
     for reason, value in zip(reasons, values[1:len(changes)]):
@@ -129,21 +131,34 @@ def _listed(names: list[str]) -> str:
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
-def _candidates(person: pd.DataFrame, questions: list) -> list[tuple[int, int, str, str, str]]:
+def _candidates(person: pd.DataFrame, questions: list, text_column: str | None) -> list[tuple[float, int, str, str, str]]:
     """(cost in steps, rank by how common, question, answer now, answer instead) for every single change of a
-    changeable answer among the answers the model learned."""
+    changeable answer among the answers the model learned: a band counts its steps, another title 1-2 by the
+    words it does not share, any other answer 1."""
     candidates = []
     for field, _, answers in questions:
         if field not in CHANGEABLE:
             continue
         given = _text(person.at[0, field])
         given_key = _key(given) if given else None
-        choices = [a for a in answers if a is not None and _key(a) != given_key][:MOST_CANDIDATES]
+        choices = [a for a in answers if a is not None and _key(a) != given_key]
+        choices = choices if field == text_column else choices[:MOST_CANDIDATES]  # every title it keeps (200)
         ordered = band_order(choices + ([given] if given else [])) if field in STEPPED else None
         for rank, answer in enumerate(choices):
-            steps = abs(ordered.index(answer) - ordered.index(given)) if ordered and given in ordered else 1
+            if ordered and given in ordered:
+                steps = float(abs(ordered.index(answer) - ordered.index(given)))
+            elif field == text_column:  # another title: the fewer words it shares with theirs, the larger the change
+                steps = 2.0 - _shared_words(given, answer)
+            else:
+                steps = 1.0
             candidates.append((steps, rank, field, given, answer))
     return candidates
+
+
+def _shared_words(a: str, b: str) -> float:
+    """The Jaccard index of two titles' words (0: none shared, 1: the same words)."""
+    x, y = (set(re.findall(r"[a-z0-9]+", t.casefold())) for t in (a, b))
+    return len(x & y) / len(x | y) if x | y else 0.0
 
 
 def _counterfactual(task: Any, questions: list, candidates: list, base: np.ndarray, outputs: np.ndarray

@@ -48,6 +48,9 @@ class TextState:
     max_tokens: int
     seen: tuple[int, ...]
     idf: tuple[float, ...]  # per seen n-gram: log((1 + rows) / (1 + rows with it)) + 1, as scikit-learn's
+    # The commonest titles (first text column) given by TITLE_MIN_ROWS+ training rows, in their commonest
+    # spelling: the titles a counterfactual may propose (none is one person's).
+    titles: tuple[str, ...] = ()
 
     @functools.cached_property
     def index(self) -> dict[int, int]:
@@ -93,7 +96,7 @@ class FeatureState:
             "min": self.minimum.tolist(), "max": self.maximum.tolist(),
             "text": None if self.text is None else {"columns": list(self.text.columns), "buckets": self.text.buckets,
                                                     "max_tokens": self.text.max_tokens, "seen": list(self.text.seen),
-                                                    "idf": list(self.text.idf)},
+                                                    "idf": list(self.text.idf), "titles": list(self.text.titles)},
             "task": self.task, "threshold": self.threshold, "bands": list(self.bands), "scale": self.scale,
             "shift": self.shift, "spread": self.spread,
         }
@@ -106,7 +109,8 @@ class FeatureState:
             minimum=np.array(data["min"], np.float32), maximum=np.array(data["max"], np.float32),
             text=None if text is None else TextState(tuple(text["columns"]), int(text["buckets"]),
                                                      int(text["max_tokens"]), tuple(int(b) for b in text["seen"]),
-                                                     tuple(float(v) for v in text["idf"])),
+                                                     tuple(float(v) for v in text["idf"]),
+                                                     tuple(str(t) for t in text.get("titles", []))),
             task=str(data["task"]), threshold=float(data["threshold"]),
             bands=tuple(float(b) for b in data["bands"]), scale=str(data["scale"]),
             shift=float(data.get("shift", 0.0)), spread=float(data.get("spread", 1.0)),
@@ -254,6 +258,9 @@ def tokens(state: TextState, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarra
     return ids_out, idf[ids_out]
 
 
+TITLES, TITLE_MIN_ROWS = 200, 5
+
+
 def fit_text(section: TextSection, frame: pd.DataFrame) -> TextState:
     counts: dict[int, int] = {}
     for ids in hashed(text_of(frame, section.columns), section.buckets):
@@ -261,7 +268,12 @@ def fit_text(section: TextSection, frame: pd.DataFrame) -> TextState:
             counts[b] = counts.get(b, 0) + 1
     seen = tuple(sorted(b for b, n in counts.items() if n >= section.min_count))
     idf = tuple(float(np.log((1 + len(frame)) / (1 + counts[b])) + 1) for b in seen)
-    return TextState(tuple(section.columns), section.buckets, section.max_tokens, seen, idf)
+    written = [_str(t).strip() for t in frame[section.columns[0]]]
+    keys = [normalise(t) for t in written]
+    common = [k for k, n in counted([k for k in keys if k]).items() if n >= TITLE_MIN_ROWS][:TITLES]
+    spelled = _labels(dict.fromkeys(common, 0.0), keys, written)
+    return TextState(tuple(section.columns), section.buckets, section.max_tokens, seen, idf,
+                     tuple(spelled[k] for k in common))
 
 
 # ---------------------------------------------------------------- fit and encode
