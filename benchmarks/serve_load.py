@@ -75,7 +75,7 @@ def sample_bodies(model: dict) -> list[bytes]:
     return bodies
 
 
-async def load(host: str, port: int, total: int, concurrency: int, limit: float) -> dict:
+async def load(host: str, port: int, total: int, concurrency: int, limit: float, path: str = "/predict") -> dict:
     reader, writer = await asyncio.open_connection(host, port)
     status, body = await request(reader, writer, host, "GET", "/model")
     writer.close()
@@ -95,7 +95,7 @@ async def load(host: str, port: int, total: int, concurrency: int, limit: float)
                 issued += 1
                 started = time.perf_counter()
                 try:
-                    status, _ = await request(reader, writer, host, "POST", "/predict", bodies[issued % len(bodies)])
+                    status, _ = await request(reader, writer, host, "POST", path, bodies[issued % len(bodies)])
                 except (OSError, asyncio.IncompleteReadError) as e:
                     errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
                     return
@@ -125,6 +125,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="with --run: server processes")
     parser.add_argument("--limit", type=float, default=300, help="stop after this many seconds whatever the count")
     parser.add_argument("--record", action="store_true", help="also write benchmarks/results/serve_load.{md,json}")
+    parser.add_argument("--explain", action="store_true",
+                        help="ask for each answer's explanation (default: POST /predict?explain=false, the answer alone)")
     args = parser.parse_args()
     if bool(args.run) == bool(args.url):
         parser.error("give --run RUN or --url URL")
@@ -138,8 +140,10 @@ def main() -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             parser.error("the load test only targets this machine (127.0.0.1, localhost, ::1)")
     try:
-        asyncio.run(load(host, port, min(args.requests, 10_000), args.concurrency, 1.0))  # warm-up, bounded to 1 s
-        result = asyncio.run(load(host, port, args.requests, args.concurrency, args.limit))
+        path = "/predict" if args.explain else "/predict?explain=false"
+        asyncio.run(load(host, port, min(args.requests, 10_000), args.concurrency, 1.0, path))  # warm-up, bounded to 1 s
+        result = asyncio.run(load(host, port, args.requests, args.concurrency, args.limit, path))
+        result["path"] = path
     finally:
         if proc:
             proc.terminate()

@@ -75,6 +75,10 @@ def test_one_answer_comes_with_its_explanation_and_a_list_without(client):
                                                                                 "industry", "state", "city")
     assert why["counterfactual_sentence"]
     assert all("explanation" not in p for p in post(client, [PERSON, PERSON]).json()["predictions"])
+    plain = client.post("/predict?explain=false", json=PERSON).json()
+    assert "explanation" not in plain and plain["probability"] == post(client, PERSON).json()["probability"]
+    bad = client.post("/predict?explain=maybe", json=PERSON)
+    assert bad.status_code == 422 and "explain='maybe'" in bad.json()["detail"]
 
 
 def test_answers_match_up_to_case_and_spaces_and_free_text_is_free(client):

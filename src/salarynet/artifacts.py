@@ -273,6 +273,7 @@ class _Column(_Schema):
     codes: dict[str, float]
     unlisted: Literal["exclude", "zero"] = "exclude"
     labels: dict[str, str] = {}
+    common: str | None = None
 
 
 class _Text(_Schema):

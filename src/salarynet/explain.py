@@ -57,9 +57,10 @@ def _questions(net: SalaryNet) -> list[tuple[str, list[str], list[str | None]]]:
     the job title's only alternative is no title."""
     found = []
     for col in net.features_.columns:
-        if col.encoding == "ordinal":
+        if col.encoding == "ordinal":  # the commonest first (a run saved without it: the middle answer)
             keys = sorted(col.codes, key=col.codes.get)
-            answers: list[str | None] = [keys[len(keys) // 2]] + [k for i, k in enumerate(keys) if i != len(keys) // 2]
+            first = col.common if col.common in col.codes else keys[len(keys) // 2]
+            answers: list[str | None] = [first] + [k for k in keys if k != first]
         else:
             keys = sorted(col.codes, key=col.codes.get)  # categories from 1, options from 0: commonest first
             answers = [None if k == "(blank)" else col.label(k) for k in keys]

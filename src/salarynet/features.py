@@ -29,6 +29,7 @@ class ColumnState:
     # category/multi: answer key -> its most common spelling in the training rows ("Master's degree"
     # for "master's degree"), to show people the survey's own wording.
     labels: dict[str, str] = field(default_factory=dict)
+    common: str | None = None  # ordinal: the training rows' commonest listed answer (categories: code 1)
 
     def label(self, key: str) -> str:
         return self.labels.get(key, key)
@@ -92,7 +93,8 @@ class FeatureState:
     def to_json(self) -> dict[str, Any]:
         return {
             "columns": [{"column": c.column, "encoding": c.encoding, "codes": c.codes, "unlisted": c.unlisted,
-                         "labels": c.labels} for c in self.columns],
+                         "labels": c.labels, **({"common": c.common} if c.common is not None else {})}
+                        for c in self.columns],
             "min": self.minimum.tolist(), "max": self.maximum.tolist(),
             "text": None if self.text is None else {"columns": list(self.text.columns), "buckets": self.text.buckets,
                                                     "max_tokens": self.text.max_tokens, "seen": list(self.text.seen),
@@ -124,7 +126,7 @@ def _column_from_json(c: dict[str, Any]) -> ColumnState:
     labels = {str(k): str(v) for k, v in c.get("labels", {}).items()}
     if c["encoding"] != "ordinal":
         codes, labels = _refolded(codes), _refolded(labels)
-    return ColumnState(c["column"], c["encoding"], codes, c.get("unlisted", "exclude"), labels)
+    return ColumnState(c["column"], c["encoding"], codes, c.get("unlisted", "exclude"), labels, c.get("common"))
 
 
 def _refolded(table: dict[str, Any]) -> dict[str, Any]:
@@ -299,7 +301,10 @@ def fit(section: FeaturesSection, frame: pd.DataFrame, labels: np.ndarray | None
     for col in section.columns:
         require(frame, [col.column], "training rows")
         if col.encoding == "ordinal":
-            columns.append(ColumnState(col.column, "ordinal", col.mapping(), col.unlisted))
+            mapping = col.mapping()
+            folded = {normalise(k): k for k in mapping}
+            listed = [folded[k] for k in counted(answer_keys(frame[col.column])).index if k in folded]
+            columns.append(ColumnState(col.column, "ordinal", mapping, col.unlisted, common=listed[0] if listed else None))
         elif col.encoding == "category":
             keys = answer_keys(frame[col.column], "(blank)")
             written = frame[col.column].fillna("").astype(str).str.strip().tolist()
