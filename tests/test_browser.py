@@ -46,8 +46,20 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(runs):
+    with serving(runs / "recommended") as url:
+        yield url
+
+
+@pytest.fixture
+def range_server(runs):
+    with serving(runs / "recommended-range") as url:
+        yield url
+
+
+@contextmanager
+def serving(run: Path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "salarynet", "serve", str(runs / "recommended"), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "salarynet", "serve", str(run), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 90
@@ -123,3 +135,32 @@ def test_fill_the_form_submit_and_read_the_answer(server):
     assert change == expected["explanation"]["counterfactual_sentence"] and change
     assert circles == len(bands)  # one point per experience band
     assert (ARTIFACTS / "serve-page.png").stat().st_size > 10_000
+
+
+def test_a_range_model_s_page_shows_the_range_the_reasons_and_the_change(range_server):
+    person = {"age": "25-34", "experience_field": "8 - 10 years", "industry": "Nonprofits", "country": "United States",
+              "state": "Washington", "job_title": "Program Manager"}
+    with chromium_page(1100, 1000) as page:
+        page.goto(range_server)
+        page.wait_for_selector("#f-age option", state="attached")
+        page.select_option("#f-age", person["age"])
+        page.select_option("#f-experience_field", person["experience_field"])
+        page.select_option("#f-state", person["state"])
+        for name in ("industry", "country", "job_title"):
+            page.fill(f"#f-{name}", person[name])
+        page.click("button[type=submit]")
+        page.wait_for_function("document.querySelector('#why').textContent.length > 0", timeout=15000)
+        answer, detail = page.text_content("#answer"), page.text_content("#detail")
+        why, change = page.text_content("#why"), page.text_content("#change")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "serve-page-range.png"), full_page=True)
+        assert page.text_content("#error") == ""
+        sent = page.evaluate("answers()")  # what the form sent: its other answers at their first choices
+
+    assert {k: sent[k] for k in person} == person
+    expected = api_predict(range_server, sent)
+    assert answer == f"about ${round(expected['salary']):,} a year"
+    assert detail == f"80% range ${round(expected['low']):,} – ${round(expected['high']):,}"  # the conformal range
+    assert expected["low"] < expected["salary"] < expected["high"]
+    assert why == expected["explanation"]["sentence"] and "your industry (Nonprofits) lowers the salary estimate" in why
+    assert change == expected["explanation"]["counterfactual_sentence"] and change
