@@ -70,7 +70,8 @@ def test_the_api_the_command_line_and_http_give_the_same_number(runs, name):
     assert printed.exit_code == 0, printed.output
     http = TestClient(serve.create_app(runs / name)).post("/predict", json=PERSON).json()
     if name == "recommended-range":
-        assert http == {"salary": api["salary"], "low": api["low"], "high": api["high"]}
+        assert {k: http[k] for k in ("salary", "low", "high")} == {"salary": api["salary"], "low": api["low"], "high": api["high"]}
+        assert http["flags"] == net.flags(pd.DataFrame([PERSON]))[0] and "sentence" in http["explanation"]
         assert f"salary about ${api['salary']:,.0f} a year (80% range ${api['low']:,.0f} - ${api['high']:,.0f})" \
             in printed.stdout
     else:
@@ -83,4 +84,4 @@ def test_predict_reads_the_http_apis_column_names(run_dir, tmp_path):
     pd.DataFrame([PERSON | {"annual_salary": "120000"}]).to_csv(path, index=False)
     result = CliRunner().invoke(app, ["predict", str(run_dir), "--input", str(path)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("row,probability,prediction,reason\n1,0.")
+    assert result.stdout.startswith("row,probability,prediction,reason,flags\n1,0.")

@@ -417,8 +417,9 @@ def flags(state: FeatureState, frame: pd.DataFrame, given: pd.DataFrame | None =
                     f"{'s' if len(unseen) > 1 else ''} {', '.join(map(repr, unseen))} (it reads "
                     f"{'them' if len(unseen) > 1 else 'it'} by letter pieces only)")
     if given is not None:
+        read = {c.column for c in state.columns}
         for column in ("country", "state"):
-            if column not in given or column not in frame:
+            if column not in given or column not in frame or column not in read:  # an answer it ignores: no flag
                 continue
             for i, (before, after) in enumerate(zip(given[column], frame[column])):
                 before, after = _str(before).strip(), _str(after).strip()
