@@ -292,10 +292,12 @@ class SalaryNet(BaseEstimator):
         return frame if isinstance(frame, Survey) else survey_of(frame, "DataFrame")
 
     def predict_frame(self, frame: "pd.DataFrame | Survey",
-                      outputs: Callable[[model.Inputs], np.ndarray] | None = None) -> pd.DataFrame:
+                      outputs: Callable[[model.Inputs], np.ndarray] | None = None,
+                      flags: list[list[dict[str, str]]] | None = None) -> pd.DataFrame:
         """The command line's predictions table: one row per input row, in order (probability, prediction, band
         or salary/low/high), or empty values and the reason a row could not be encoded.
-        outputs: encoded rows -> the network's outputs (default: op by op; the server passes its compiled one)."""
+        outputs: encoded rows -> the network's outputs (default: op by op; the server passes its compiled one);
+        flags: the rows' flags, where the caller has them already."""
         survey = self._survey(frame)
         rows = survey.frame
         x, reason = self.encode(rows, survey.path)
@@ -312,7 +314,7 @@ class SalaryNet(BaseEstimator):
         ordinal = {c.column: c.codes for c in self.features_.columns if c.encoding == "ordinal"}
         table["reason"] = [_reason_text(r, rows.iloc[i][r.rpartition("_")[0]], ordinal[r.rpartition("_")[0]]) if r else ""
                            for i, r in enumerate(reason)]
-        table["flags"] = ["; ".join(f["message"] for f in found) for found in self.flags(survey)]
+        table["flags"] = ["; ".join(f["message"] for f in found) for found in (flags or self.flags(survey))]
         return table
 
     def flags(self, frame: "pd.DataFrame | Survey") -> list[list[dict[str, str]]]:

@@ -402,11 +402,11 @@ def flags(state: FeatureState, frame: pd.DataFrame, given: pd.DataFrame | None =
                         f"{col.column} {', '.join(map(repr, unknown))}: not among {what}; left out")
     if state.text:
         field, index, buckets = state.text.columns[0], state.text.index, state.text.buckets
-        for i, title in enumerate(text_of(frame.reindex(columns=list(state.text.columns)), state.text.columns)):
+        texts = text_of(frame.reindex(columns=list(state.text.columns)), state.text.columns)
+        for i, (title, grams) in enumerate(zip(texts, hashed(texts, buckets))):
             words = list(dict.fromkeys(_WORD.findall(title.casefold())))
             if not words:
                 continue
-            grams = hashed(pd.Series([title]), buckets)[0]
             if not any(b in index for b in grams):
                 add(i, field, "no_known_words", title.strip(), f"{field} {title.strip()!r}: the model knows none of its "
                     "words or letter pieces, so it answers as for a blank title")

@@ -190,7 +190,7 @@ PREDICT_RESPONSES = {
 }
 
 
-# One answer set comes with its explanation (explain.py: a batch of a few hundred predictions, ~40 ms on this
+# One answer set comes with its explanation (explain.py: a batch of a few hundred predictions, ~80 ms on this
 # machine); clients that want throughput say explain=false. A list never carries explanations.
 EXPLAIN_PARAMETER = {"name": "explain", "in": "query", "required": False,
                      "description": "One answer set: add its explanation (reasons and what would change it)",
@@ -307,8 +307,9 @@ def create_app(run_path: str | Path) -> FastAPI:
 
     def predict(rows: list[dict]) -> list[dict]:
         survey = tidy_survey(pd.DataFrame(rows, columns=list(by_name), dtype=object), "request")
-        result = net.predict_frame(survey, outputs)
-        return [task.answer(row) | {"flags": found} for row, found in zip(result.to_dict("records"), net.flags(survey))]
+        flags = net.flags(survey)
+        result = net.predict_frame(survey, outputs, flags)
+        return [task.answer(row) | {"flags": found} for row, found in zip(result.to_dict("records"), flags)]
 
     def explained(row: dict) -> dict:
         survey = tidy_survey(pd.DataFrame([row], columns=list(by_name), dtype=object), "request")
