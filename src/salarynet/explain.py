@@ -53,16 +53,15 @@ def _text(value: Any) -> str:
 
 
 def _questions(net: SalaryNet) -> list[tuple[str, list[str], list[str | None]]]:
-    """(question, the frame columns it sets, its answers the model learned, commonest first) per input question;
-    the job title's only alternative is no title."""
+    """(question, the frame columns it sets, its answers the model learned, the typical one first) per input
+    question; the job title's typical answer is no title, then come the commonest training titles."""
     found = []
     for col in net.features_.columns:
-        if col.encoding == "ordinal":  # the commonest first (a run saved without it: the middle answer)
-            keys = sorted(col.codes, key=col.codes.get)
+        keys = sorted(col.codes, key=col.codes.get)  # categories from 1, options from 0: commonest first
+        if col.encoding == "ordinal":  # codes in the form's order: the commonest is kept apart (else the middle one)
             first = col.common if col.common in col.codes else keys[len(keys) // 2]
             answers: list[str | None] = [first] + [k for k in keys if k != first]
         else:
-            keys = sorted(col.codes, key=col.codes.get)  # categories from 1, options from 0: commonest first
             answers = [None if k == "(blank)" else col.label(k) for k in keys]
         found.append((col.column, [col.column], answers))
     if net.features_.text:  # typical: no title; the alternatives a counterfactual tries: the commonest titles
