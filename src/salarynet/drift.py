@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .features import FeatureState, answer_keys, hashed, options, text_of
+from .features import FeatureState, answer_keys, counted, hashed, options, text_of
 
 MOVED, MOVED_A_LOT = 0.1, 0.25
 FLOOR = 1e-4  # a share of 0 is read as this, so that an answer new to one side counts without an infinite index
@@ -28,7 +28,8 @@ CHANCE_SAMPLES, CHANCE_QUANTILE = 200, 0.95
 
 
 def _shares(values: list[str]) -> pd.Series:
-    return pd.Series(values, dtype=object).value_counts(normalize=True) if values else pd.Series(dtype=float)
+    """Each answer's share, commonest first (equal shares A-Z, whatever the pandas version)."""
+    return counted(values) / len(values) if values else pd.Series(dtype=float)
 
 
 def _answers(state: FeatureState, frame: pd.DataFrame) -> dict[str, list[str]]:

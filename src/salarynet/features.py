@@ -281,8 +281,8 @@ def fit_text(section: TextSection, frame: pd.DataFrame) -> TextState:
 # ---------------------------------------------------------------- fit and encode
 
 def counted(values: Any) -> pd.Series:
-    """How often each value occurs, most frequent first and equal counts in the values' order: pandas leaves the
-    order of ties to its version (2.x and 3.x differ), and a vocabulary's numbering must not depend on it."""
+    """How often each value occurs, most frequent first and equal counts A-Z: pandas leaves the order of ties to
+    its version (2.x and 3.x differ), and a vocabulary's numbering must not depend on it."""
     counts = pd.Series(values, dtype=object).value_counts(dropna=True)
     return counts.sort_index(key=lambda index: index.astype(str)).sort_values(ascending=False, kind="stable")
 
@@ -418,8 +418,8 @@ def flags(state: FeatureState, frame: pd.DataFrame, given: pd.DataFrame | None =
                     f"{'them' if len(unseen) > 1 else 'it'} by letter pieces only)")
     if given is not None:
         read = {c.column for c in state.columns}
-        for column in ("country", "state"):
-            if column not in given or column not in frame or column not in read:  # an answer it ignores: no flag
+        for column in given.columns:  # the answers tidying rewrote
+            if column not in frame or column not in read:  # an answer it ignores: no flag
                 continue
             for i, (before, after) in enumerate(zip(given[column], frame[column])):
                 before, after = _str(before).strip(), _str(after).strip()
