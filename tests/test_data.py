@@ -3,11 +3,14 @@ import gzip
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from conftest import TIDY, TUTORIAL, form_rows
 
 from salarynet.data.schemas import COLUMNS
 from salarynet.data.survey import canonicalise, parse_money, read_survey, salary_rows
 from salarynet.errors import DataError
+from salarynet.rows import stratified_split
 
 
 def test_three_schemas_map_to_the_same_canonical_rows(snapshot):
@@ -153,3 +156,20 @@ def test_countries_and_states_are_tidied_when_read(tmp_path):
     frame = read_survey(tmp_path / "c.csv").frame
     assert frame["country"].tolist() == ["United States", "United Kingdom", "Narnia"]
     assert frame["state"].tolist()[0] == "California, Oregon"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=12, max_size=400), st.floats(0.05, 0.95), st.integers(0, 2**31 - 1))
+def test_the_stratified_split_is_scikit_learns(labels, fraction, seed):
+    """rows.stratified_split draws what train_test_split(stratify=...) draws, row for row, for any classes."""
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    n_train = int(np.floor(fraction * len(labels)))
+    classes = len(np.unique(labels))
+    _, counts = np.unique(labels, return_counts=True)
+    assume(counts.min() >= 2 and min(n_train, len(labels) - n_train) >= classes)
+    train, test = stratified_split(labels, n_train, seed)
+    expected = train_test_split(np.arange(len(labels)), train_size=fraction, stratify=labels, random_state=seed)
+    np.testing.assert_array_equal(train, np.sort(expected[0]))
+    np.testing.assert_array_equal(test, np.sort(expected[1]))

@@ -20,9 +20,9 @@ from .errors import ArtifactError, RecipeError
 from .features import FeatureState
 from .conformal import ConformalState
 from .linear import LinearState
-from .nn.losses import LOSSES
-from .nn.model import ACTIVATIONS, ModelSpec, Params, flatten, shapes, unflatten
-from .recipe import Recipe, validate_recipe
+from .nn.forward import ACTIVATIONS
+from .nn.spec import ModelSpec, Params, flatten, shapes, unflatten
+from .recipe import LOSS_NAMES, Recipe, validate_recipe
 from .tasks import TaskName
 
 FORMAT = "salarynet-run/1"
@@ -257,7 +257,7 @@ class _Spec(_Schema):
 class _ModelFile(_Schema):
     format: Literal[FORMAT]  # first: another format's file is named as that, not by its first odd field
     model: _Spec
-    loss: Literal[tuple(LOSSES)]  # type: ignore[valid-type]
+    loss: Literal[LOSS_NAMES]  # type: ignore[valid-type]
     sha256: dict[Literal[CHECKED + OPTIONAL], Sha256]  # type: ignore[valid-type]
 
     @model_validator(mode="after")

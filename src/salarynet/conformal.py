@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .errors import ArtifactError
-from .features import answer_keys
+from .features import Frame, answer_keys
 
 
 @dataclass(frozen=True)
@@ -62,14 +61,14 @@ def correction(s: np.ndarray, coverage: float) -> float:
     return float(np.sort(s)[k - 1]) if k <= len(s) else math.inf
 
 
-def group_keys(frame: pd.DataFrame, by: str | None) -> list[str]:
+def group_keys(frame: Frame, by: str | None) -> list[str]:
     """Each row's group: its answer to `by`, folded as the features fold answers ("(blank)" when missing)."""
     if by is None:
         return ["(all)"] * len(frame)
-    return answer_keys(frame[by] if by in frame else pd.Series([None] * len(frame), dtype=object), "(blank)")
+    return answer_keys(frame[by] if by in frame else [None] * len(frame), "(blank)")
 
 
-def calibrate(outputs: np.ndarray, target: np.ndarray, frame: pd.DataFrame, coverage: float, spread: float,
+def calibrate(outputs: np.ndarray, target: np.ndarray, frame: Frame, coverage: float, spread: float,
               by: str | None = None, min_rows: int = 30) -> ConformalState:
     """The corrections from calibration rows' outputs (scaled log salary) and targets (scaled log salary)."""
     s = scores(outputs, target) * spread
@@ -83,7 +82,7 @@ def calibrate(outputs: np.ndarray, target: np.ndarray, frame: pd.DataFrame, cove
     return ConformalState(coverage, overall, len(s), by, groups, {str(g): int(n) for g, n in zip(names, counts)})
 
 
-def apply(state: ConformalState, outputs: np.ndarray, frame: pd.DataFrame | None, spread: float) -> np.ndarray:
+def apply(state: ConformalState, outputs: np.ndarray, frame: Frame | None, spread: float) -> np.ndarray:
     """Outputs with each range sorted, widened (or narrowed) by its group's correction, and never narrower than
     the estimate itself: (estimate, low, high) in scaled log salary."""
     out = np.array(outputs, dtype=np.float64, copy=True)

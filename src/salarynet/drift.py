@@ -45,7 +45,7 @@ def _answers(state: FeatureState, frame: pd.DataFrame) -> dict[str, list[str]]:
             seen[col.column] = [k if k in col.codes else OTHER for k in answer_keys(frame[col.column], "(blank)")]
     if state.text and any(c in frame for c in state.text.columns):
         index = state.text.index
-        texts = text_of(frame.reindex(columns=list(state.text.columns)), state.text.columns)
+        texts = text_of(frame, state.text.columns)
         known = [sum(b in index for b in ids) / len(ids) if ids else None for ids in hashed(texts, state.text.buckets)]
         seen["job_title"] = ["(blank)" if k is None else "every word known" if k == 1 else
                              "some words known" if k > 0 else "nothing known" for k in known]

@@ -27,7 +27,8 @@ from .data.survey import Survey, survey_of
 from .errors import DataError, RecipeError
 from .fitting import prepare, train_prepared
 from .nn import model, train
-from .nn.metrics import class_probabilities, mean_sd
+from .nn.metrics import mean_sd
+from .predictor import Predictor, reason_text
 from .recipe import Recipe, apply_values, read_recipe_source, validate_recipe
 from .rows import Selection, calibration_rows, select_rows, split_rows
 from .tasks import Task, task_of
@@ -49,7 +50,7 @@ class Evaluation:
     rows: dict[str, Any]
 
 
-class SalaryNet(BaseEstimator):
+class SalaryNet(Predictor, BaseEstimator):
     """A recipe, and once fitted (or loaded) everything a prediction needs.
 
     recipe: a shipped recipe's name, a .toml/.json path or a Recipe; overrides: dotted recipe keys with `__`
@@ -197,17 +198,6 @@ class SalaryNet(BaseEstimator):
         return linear.fit(frame, labels, [c.column for c in section.columns],
                           list(section.text.columns) if section.text else [], blend.linear, blend.c, blend.min_count)
 
-    def _post(self, raw: np.ndarray, frame: pd.DataFrame | None) -> np.ndarray:
-        """The network's outputs on the frame's rows, finished: averaged with the [blend] model's probabilities
-        (where the frame is given), or the range corrected by the [conformal] calibration (without a frame, a
-        Mondrian calibration's overall correction)."""
-        if getattr(self, "linear_", None) is not None and frame is not None:
-            raw = linear.blend(class_probabilities(raw, self.spec_.activations[-1]),
-                               linear.probabilities(self.linear_, frame), self.linear_.weight)
-        if getattr(self, "conformal_", None) is not None:
-            raw = conformal.apply(self.conformal_, raw, frame, self.features_.spread)
-        return raw
-
     def _calibrate(self, sel: Selection, rows: np.ndarray) -> "conformal.ConformalState":
         """The [conformal] corrections of this model's ranges, from calibration rows it never fitted on."""
         section, frame = self.recipe_.conformal, sel.frame.iloc[rows]
@@ -228,24 +218,7 @@ class SalaryNet(BaseEstimator):
         spec, params, histories, _ = train_prepared(recipes[0], [prep] * len(seeds), seeds, learning_rates=learning_rates)
         return [cls._with(r, prep.state, spec, p, h, {"rows": prep.rows}) for r, p, h in zip(recipes, params, histories)]
 
-    def _check_fitted(self) -> "SalaryNet":
-        if not hasattr(self, "params_"):
-            raise RecipeError("this SalaryNet is not fitted yet: call fit(frame) first, or salarynet.load(RUN)")
-        return self
-
-    @property
-    def task_(self) -> Task:
-        return task_of(self._check_fitted().features_)
-
-    # -------------------------------------------------------- the network on encoded rows
-
-    def encode(self, frame: pd.DataFrame, source: str = "input") -> tuple[model.Inputs, np.ndarray]:
-        """Rows -> (inputs, reason str[rows]: "" where the row could be encoded)."""
-        return features.encode(self._check_fitted().features_, frame, source)
-
-    def raw(self, x: model.Inputs) -> np.ndarray:
-        """The network's outputs on encoded rows (op by op: one call compiles nothing)."""
-        return np.asarray(model.apply(self.spec_, self.params_, x))
+    # -------------------------------------------------------- the network on encoded rows (encode, raw, _post: Predictor)
 
     def outputs(self, x: model.Inputs, frame: pd.DataFrame | None = None) -> np.ndarray:
         """Encoded rows -> class probabilities, or log salary (estimate, low, high): the network compiled once
@@ -312,7 +285,7 @@ class SalaryNet(BaseEstimator):
             table["band"] = table["band"].fillna("")
         table.insert(0, "row", np.arange(1, len(rows) + 1))
         ordinal = {c.column: c.codes for c in self.features_.columns if c.encoding == "ordinal"}
-        table["reason"] = [_reason_text(r, rows.iloc[i][r.rpartition("_")[0]], ordinal[r.rpartition("_")[0]]) if r else ""
+        table["reason"] = [reason_text(r, rows.iloc[i][r.rpartition("_")[0]], ordinal[r.rpartition("_")[0]]) if r else ""
                            for i, r in enumerate(reason)]
         table["flags"] = ["; ".join(f["message"] for f in found) for found in (flags or self.flags(survey))]
         return table
@@ -420,14 +393,14 @@ class SalaryNet(BaseEstimator):
         return artifacts.write_run(Path(path), files)
 
 
-def load(path: str | Path) -> SalaryNet:
-    """A saved run folder as a fitted SalaryNet."""
-    files = artifacts.load_run(Path(path))
+def load(path: "str | Path | artifacts.RunFiles") -> SalaryNet:
+    """A saved run folder (or its files, read and checked already: artifacts.load_run) as a fitted SalaryNet."""
+    files = path if isinstance(path, artifacts.RunFiles) else artifacts.load_run(Path(path))
     net = SalaryNet(files.recipe)
     net._fitted_from(files.recipe, files.features, files.spec, files.params, None, files.data, files.path)
     net.record_, net.metrics_, net.heldout_ = files.metrics, files.metrics.get("test", {}), files.heldout
     net.linear_, net.conformal_ = files.linear, files.conformal
-    history = Path(path) / "history.csv"
+    history = files.path / "history.csv"
     if history.is_file():
         net.history_ = pd.read_csv(history)
     return net
@@ -474,10 +447,3 @@ def summarise(values: list[dict[str, Any]]) -> dict[str, Any]:
     return {key: mean_sd([v[key] for v in values]) | {"values": [float(v[key]) for v in values]}
             for key, first in values[0].items()
             if isinstance(first, float) and all(isinstance(v[key], float) for v in values)}
-
-
-def _reason_text(reason: str, value: Any, codes: dict[str, float]) -> str:
-    column, _, kind = reason.rpartition("_")
-    if kind == "blank":
-        return f"{column} is blank"
-    return f"{column} {value!r} is not one of: {', '.join(codes)}"

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .data.answers import band_order
-from .estimator import SalaryNet
-from .features import answer_keys
+from .data.table import Answers
+from .features import Frame, answer_keys
+from .predictor import Predictor
 
 CHANGEABLE = ("education", "experience_field", "job_title", "industry", "state", "city")
 LOCKED = ("age", "gender", "race", "country")
@@ -52,7 +52,7 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ", ".join(value) if isinstance(value, list) else ""
 
 
-def _questions(net: SalaryNet) -> list[tuple[str, list[str], list[str | None]]]:
+def _questions(net: Predictor) -> list[tuple[str, list[str], list[str | None]]]:
     """(question, the frame columns it sets, its answers the model learned, the typical one first) per input
     question; the job title's typical answer is no title, then come the commonest training titles."""
     found = []
@@ -69,26 +69,26 @@ def _questions(net: SalaryNet) -> list[tuple[str, list[str], list[str | None]]]:
     return found
 
 
-Raw = Callable[[Any], np.ndarray]  # encoded rows -> the network's outputs (SalaryNet.raw, or compiled_raw())
+Raw = Callable[[Any], np.ndarray]  # encoded rows -> the network's outputs (Predictor.raw, or compiled_raw())
 
 
-def _outputs(net: SalaryNet, frame: pd.DataFrame, raw: Raw) -> np.ndarray:
+def _outputs(net: Predictor, frame: Answers, raw: Raw) -> np.ndarray:
     x, _ = net.encode(frame)
     return net.task_.outputs(net._post(raw(x), frame), net.spec_.activations[-1])
 
 
-def explain(net: SalaryNet, person: pd.DataFrame, raw: Raw | None = None) -> dict[str, Any]:
-    """person: one row of tidied answers under canonical names (as predict_frame reads them); raw: how the
-    network runs (default op by op, which compiles nothing; the server passes its compiled one). ->
+def explain(net: Predictor, person: Frame, raw: Raw | None = None) -> dict[str, Any]:
+    """person: tidied answers under canonical names (as predict_frame reads them; its first row is explained);
+    raw: how the network runs (default numpy, which compiles nothing; the server passes its compiled one). ->
     {sentence, reasons: [...], counterfactual: {...} or None, counterfactual_sentence}. One batch: the person,
     each answer made typical, and each counterfactual candidate."""
     task, raw = net.task_, raw or net.raw
     questions = _questions(net)
-    needed = [c for _, columns, _ in questions for c in columns if c not in person.columns]
-    person = person.reset_index(drop=True).iloc[[0]].assign(**{c: None for c in needed})
+    person = {c: next(iter(person[c]), None) for c in person.columns}  # the first row, as plain values
+    person |= {c: None for _, columns, _ in questions for c in columns if c not in person}
     reasons, changes = [], [{}]
     for field, columns, answers in questions:
-        given, typical = _text(person.at[0, columns[0]]), answers[0]
+        given, typical = _text(person[columns[0]]), answers[0]
         if not given or (typical is not None and _key(given) == _key(typical)):
             continue  # no answer, or the typical one: nothing to compare
         changes.append({c: typical if c == columns[0] else None for c in columns})
@@ -105,16 +105,16 @@ def explain(net: SalaryNet, person: pd.DataFrame, raw: Raw | None = None) -> dic
 
 
 def _key(answer: str) -> str:
-    return answer_keys(pd.Series([answer], dtype=object))[0]
+    return answer_keys([answer])[0]
 
 
-def _variants(person: pd.DataFrame, changes: list[dict[str, Any]]) -> pd.DataFrame:
+def _variants(person: dict[str, Any], changes: list[dict[str, Any]]) -> Answers:
     """The person once per change, each with its answers changed."""
-    columns = {c: np.array([person.at[0, c]] * len(changes), dtype=object) for c in person.columns}
+    columns = {c: [value] * len(changes) for c, value in person.items()}
     for i, change in enumerate(changes):
         for column, value in change.items():
             columns[column][i] = value
-    return pd.DataFrame(columns)
+    return Answers(columns, rows=len(changes))
 
 
 def _sentence(task: Any, reasons: list[Reason], value: float) -> str:
@@ -131,7 +131,7 @@ def _listed(names: list[str]) -> str:
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
-def _candidates(person: pd.DataFrame, questions: list, text_column: str | None) -> list[tuple[float, int, str, str, str]]:
+def _candidates(person: dict[str, Any], questions: list, text_column: str | None) -> list[tuple[float, int, str, str, str]]:
     """(cost in steps, rank by how common, question, answer now, answer instead) for every single change of a
     changeable answer among the answers the model learned: a band counts its steps, another title 1-2 by the
     words it does not share, any other answer 1."""
@@ -139,7 +139,7 @@ def _candidates(person: pd.DataFrame, questions: list, text_column: str | None) 
     for field, _, answers in questions:
         if field not in CHANGEABLE:
             continue
-        given = _text(person.at[0, field])
+        given = _text(person[field])
         given_key = _key(given) if given else None
         choices = [a for a in answers if a is not None and _key(a) != given_key]
         choices = choices if field == text_column else choices[:MOST_CANDIDATES]  # every title it keeps (200)

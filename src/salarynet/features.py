@@ -1,20 +1,28 @@
 """Answers -> model inputs: ordinal codes, learned vocabularies, hashed text n-grams, min-max scaling; labels."""
 
+from __future__ import annotations
+
 import functools
 import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from .data.schemas import normalise
 from .errors import DataError
-from .nn.model import Inputs
+from .nn.spec import Inputs
 from .recipe import ColumnEncoding, FeaturesSection, TextSection
 from .tasks import task_of
+
+if TYPE_CHECKING:  # pandas is imported where a whole file is fitted or counted: one person's answer goes without
+    import pandas as pd
+
+# What encoding, flags and explanations read of a frame: len(), `column in frame`, frame[column] (an iterable of
+# answers) and assign(); a pandas DataFrame, or one person's answers as data.table.Answers.
+Frame = Any
 
 
 @dataclass(frozen=True)
@@ -143,10 +151,15 @@ def _str(value: Any) -> str:
     """An answer as text: '' for a missing one (None, NaN, NA)."""
     if isinstance(value, str):
         return value
-    return "" if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)) else str(value)
+    return "" if missing(value) else str(value)
 
 
-def answer_keys(answers: pd.Series, blank: str = "") -> list[str]:
+def missing(value: Any) -> bool:
+    """None, NaN, or pandas' NA/NaT (recognised without importing pandas)."""
+    return value is None or (isinstance(value, float) and value != value) or type(value).__name__ in ("NAType", "NaTType")
+
+
+def answer_keys(answers: Any, blank: str = "") -> list[str]:
     """Each answer folded by `normalise`; blanks (missing or only white space) as `blank`.
     Plain loops: on the few rows of a served request, pandas' per-call cost would be most of the time."""
     return [normalise(_str(a)) or blank for a in answers]
@@ -174,7 +187,7 @@ def _labels(vocab: dict[str, float], keys: list[str], written: list[str]) -> dic
     return labels
 
 
-def ordinal_codes(frame: pd.DataFrame, columns: list[ColumnEncoding] | tuple[ColumnState, ...],
+def ordinal_codes(frame: Frame, columns: list[ColumnEncoding] | tuple[ColumnState, ...],
                   source: str = "input") -> tuple[np.ndarray, np.ndarray]:
     """(codes float64[rows, ordinal columns], reason object[rows]) for the ordinal columns.
 
@@ -193,17 +206,17 @@ def ordinal_codes(frame: pd.DataFrame, columns: list[ColumnEncoding] | tuple[Col
         if col.unlisted == "zero":
             out[:, j] = np.nan_to_num(out[:, j], nan=0.0)
             continue
-        blank = frame[col.column].isna().to_numpy()
+        blank = np.array([missing(a) for a in frame[col.column]], dtype=bool)
         unlisted = np.isnan(out[:, j]) & ~blank
         reason[(reason == "") & blank] = f"{col.column}_blank"
         reason[(reason == "") & unlisted] = f"{col.column}_unlisted"
     return out, reason
 
 
-def require(frame: pd.DataFrame, columns: list[str], source: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(f"{source}: missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}; "
+def require(frame: Frame, columns: list[str], source: str) -> None:
+    absent = [c for c in columns if c not in frame]
+    if absent:
+        raise DataError(f"{source}: missing column{'s' if len(absent) > 1 else ''} {', '.join(map(repr, absent))}; "
                         f"the model needs {', '.join(columns)}")
 
 
@@ -228,27 +241,28 @@ def bucket(gram: str, buckets: int) -> int:
     return 1 + zlib.crc32(gram.encode()) % (buckets - 1)
 
 
-def text_of(frame: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.Series:
-    parts = [[_str(v) for v in frame[c]] for c in columns]
-    return pd.Series([" ".join(p) for p in zip(*parts)], index=frame.index, dtype=object)
+def text_of(frame: Frame, columns: tuple[str, ...] | list[str]) -> list[str]:
+    """Each row's text columns joined by a space (a column the frame lacks reads as blank)."""
+    parts = [[_str(v) for v in frame[c]] if c in frame else [""] * len(frame) for c in columns]
+    return [" ".join(p) for p in zip(*parts)]
 
 
 _HASHED: dict[tuple[str, int], list[int]] = {}  # text -> its buckets, across calls: fit, encode and a refit
 _HASHED_MOST = 500_000  # texts remembered (a few hundred MB at most); then the memory starts again
 
 
-def hashed(texts: pd.Series, buckets: int) -> list[list[int]]:
+def hashed(texts: list[str], buckets: int) -> list[list[int]]:
     """Each row's n-gram buckets; a text (titles repeat, and every fit hashes its rows twice) is hashed once."""
     if len(_HASHED) > _HASHED_MOST:
         _HASHED.clear()
-    memo = {t: _HASHED.get((t, buckets)) for t in texts.unique()}
+    memo = {t: _HASHED.get((t, buckets)) for t in dict.fromkeys(texts)}
     for t, found in memo.items():
         if found is None:
             memo[t] = _HASHED[t, buckets] = [bucket(g, buckets) for g in ngrams(t)]
     return [memo[t] for t in texts]
 
 
-def tokens(state: TextState, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def tokens(state: TextState, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
     """(int32[rows, max_tokens] the n-grams' indices in order, unseen ones 0, padded with 0;
     float32[rows, max_tokens] their IDF weights, 0 for padding and unseen)."""
     ids_out = np.zeros((len(frame), state.max_tokens), np.int32)
@@ -283,6 +297,8 @@ def fit_text(section: TextSection, frame: pd.DataFrame) -> TextState:
 def counted(values: Any) -> pd.Series:
     """How often each value occurs, most frequent first and equal counts A-Z: pandas leaves the order of ties to
     its version (2.x and 3.x differ), and a vocabulary's numbering must not depend on it."""
+    import pandas as pd
+
     counts = pd.Series(values, dtype=object).value_counts(dropna=True)
     return counts.sort_index(key=lambda index: index.astype(str)).sort_values(ascending=False, kind="stable")
 
@@ -331,7 +347,7 @@ def fit(section: FeaturesSection, frame: pd.DataFrame, labels: np.ndarray | None
                         section.threshold, tuple(section.bands), section.scale, shift, spread)
 
 
-def _numeric(state: FeatureState, frame: pd.DataFrame, source: str = "input") -> tuple[np.ndarray, np.ndarray]:
+def _numeric(state: FeatureState, frame: Frame, source: str = "input") -> tuple[np.ndarray, np.ndarray]:
     """The unscaled numeric block float64[rows, inputs], in column order, and the ordinal reasons."""
     codes, reason = ordinal_codes(frame, state.columns, source)
     parts, j = [], 0
@@ -356,12 +372,11 @@ def scale(state: FeatureState, numeric: np.ndarray) -> np.ndarray:
     return ((numeric - state.minimum) / span).astype(np.float32)
 
 
-def encode(state: FeatureState, frame: pd.DataFrame, source: str = "input") -> tuple[Inputs, np.ndarray]:
+def encode(state: FeatureState, frame: Frame, source: str = "input") -> tuple[Inputs, np.ndarray]:
     """(Inputs, reason object[rows]): rows with a reason have unusable ordinal answers; everything else
     (an unseen category, a new word, a column the file lacks) maps to the reserved index 0 and never fails."""
     optional = [c.column for c in state.columns if c.encoding != "ordinal"] + list(state.text.columns if state.text else [])
-    frame = frame.assign(**{c: pd.Series([None] * len(frame), index=frame.index, dtype=object)
-                            for c in optional if c not in frame.columns})
+    frame = frame.assign(**{c: [None] * len(frame) for c in optional if c not in frame})
     numeric, reason = _numeric(state, frame, source)
     cats = np.zeros((len(frame), len(state.categories)), np.int32)
     for j, col in enumerate(state.categories):
@@ -373,7 +388,7 @@ def encode(state: FeatureState, frame: pd.DataFrame, source: str = "input") -> t
     return Inputs(scale(state, np.nan_to_num(numeric)), cats, toks, weights), reason
 
 
-def flags(state: FeatureState, frame: pd.DataFrame, given: pd.DataFrame | None = None) -> list[list[dict[str, str]]]:
+def flags(state: FeatureState, frame: Frame, given: Frame | None = None) -> list[list[dict[str, str]]]:
     """What the model made of each row's answers where it is not plain: an answer it did not learn (never seen,
     or given by too few training rows: the reserved "rare" slot), title words it never saw, or a title it knows
     nothing of; with `given` (the answers before tidying), a country or state read through the alias table.
@@ -402,7 +417,7 @@ def flags(state: FeatureState, frame: pd.DataFrame, given: pd.DataFrame | None =
                         f"{col.column} {', '.join(map(repr, unknown))}: not among {what}; left out")
     if state.text:
         field, index, buckets = state.text.columns[0], state.text.index, state.text.buckets
-        texts = text_of(frame.reindex(columns=list(state.text.columns)), state.text.columns)
+        texts = text_of(frame, state.text.columns)
         for i, (title, grams) in enumerate(zip(texts, hashed(texts, buckets))):
             words = list(dict.fromkeys(_WORD.findall(title.casefold())))
             if not words:

@@ -3,16 +3,19 @@ title's TF-IDF words and letters, fitted on the same training rows; its probabil
 network's. Different features and a convex optimum make different mistakes: 5 folds, +0.002 ROC AUC and
 -0.003 log loss over the network alone. Its learned state is plain data (vocabularies, idf, coefficients)."""
 
+from __future__ import annotations
+
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
 
 from .errors import ArtifactError
-from .features import text_of
+from .features import Frame, missing, text_of
+
+if TYPE_CHECKING:  # scipy and scikit-learn are imported where a blend predicts or fits: a run without one skips them
+    import scipy.sparse as sp
 
 # Word pairs and 2-4 letter pieces within words, as sublinear TF-IDF (each vectorizer's rows L2-normalised):
 # the text features of the comparison's logistic regression, which the network's own do not replace.
@@ -60,12 +63,13 @@ class LinearState:
         return state
 
 
-def _answers(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
-    """str[rows, columns]: each answer as text, '(blank)' where there is none (numpy: a served batch is small,
-    and pandas' per-call cost was most of a prediction's)."""
-    values = frame.reindex(columns=list(columns)).to_numpy(dtype=object, copy=True)
-    blank = pd.isna(values)
-    values[blank] = "(blank)"
+def _answers(frame: Frame, columns: tuple[str, ...]) -> np.ndarray:
+    """str[rows, columns]: each answer as text, '(blank)' where there is none or the frame lacks the column
+    (plain loops: a served batch is small, and pandas' per-call cost was most of a prediction's)."""
+    values = np.full((len(frame), len(columns)), "(blank)", dtype=object)
+    for j, column in enumerate(columns):
+        if column in frame:
+            values[:, j] = ["(blank)" if missing(a) else str(a) for a in frame[column]]
     return values.astype(str)
 
 
@@ -85,8 +89,10 @@ def _vectorizers(state: LinearState) -> list:
     return built
 
 
-def design(state: LinearState, frame: pd.DataFrame) -> sp.csr_matrix:
+def design(state: LinearState, frame: Frame) -> sp.csr_matrix:
     """The rows' features: float64[rows, features], sparse."""
+    import scipy.sparse as sp
+
     answers, n = _answers(frame, state.columns), len(frame)
     index, offset = np.zeros((n, len(state.categories)), np.int64), 0
     for j, kept in enumerate(state.categories):
@@ -95,13 +101,13 @@ def design(state: LinearState, frame: pd.DataFrame) -> sp.csr_matrix:
         offset += len(kept) + 1
     blocks = [sp.csr_matrix((np.ones(index.size), index.ravel(), np.arange(n + 1) * index.shape[1]),
                             shape=(n, offset))]
-    text = text_of(frame.reindex(columns=list(state.text_columns)), state.text_columns)
+    text = text_of(frame, state.text_columns)
     for vectorizer in _vectorizers(state):
         blocks.append(vectorizer.transform(text) if vectorizer is not None else sp.csr_matrix((n, 0)))
     return sp.hstack(blocks, format="csr")
 
 
-def probabilities(state: LinearState, frame: pd.DataFrame) -> np.ndarray:
+def probabilities(state: LinearState, frame: Frame) -> np.ndarray:
     """float[rows, classes]: the logistic regression's class probabilities."""
     scores = design(state, frame) @ state.coef.T + state.intercept
     if scores.shape[1] == 1:
@@ -111,7 +117,7 @@ def probabilities(state: LinearState, frame: pd.DataFrame) -> np.ndarray:
     return np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
 
 
-def fit(frame: pd.DataFrame, labels: np.ndarray, columns: list[str], text_columns: list[str], weight: float,
+def fit(frame: Frame, labels: np.ndarray, columns: list[str], text_columns: list[str], weight: float,
         c: float, min_count: int) -> LinearState:
     """Learn the categories, vocabularies and coefficients on the training rows."""
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -122,7 +128,7 @@ def fit(frame: pd.DataFrame, labels: np.ndarray, columns: list[str], text_column
     for j in range(len(columns)):
         values, counts = np.unique(answers[:, j], return_counts=True)
         categories.append(tuple(sorted(values[counts >= min_count].tolist())))
-    text = text_of(frame.reindex(columns=text_columns), text_columns)
+    text = text_of(frame, text_columns)
     vocabularies = []
     for options, min_df in ((WORDS, MIN_WORDS), (LETTERS, MIN_LETTERS)):
         try:

@@ -27,8 +27,8 @@ def _folded(value: Any) -> Any:
 
 FeatureColumn = Literal[tuple(COLUMNS)]  # type: ignore[valid-type]
 Activation = Annotated[Literal["relu", "sigmoid", "softmax", "tanh", "linear"], BeforeValidator(_folded)]
-Loss = Annotated[Literal["binary_crossentropy", "categorical_crossentropy", "mse", "mse_quantiles"],
-                 BeforeValidator(_folded)]
+LOSS_NAMES = ("binary_crossentropy", "categorical_crossentropy", "mse", "mse_quantiles")  # nn.losses.LOSSES's keys
+Loss = Annotated[Literal[LOSS_NAMES], BeforeValidator(_folded)]  # type: ignore[valid-type]
 # The currencies with a 2021 exchange rate (exchange_rates_2021.csv).
 CURRENCIES = ("USD", "CAD", "GBP", "EUR", "AUD", "NZD", "CHF", "SEK", "JPY", "ZAR", "HKD")
 Optimizer = Annotated[Literal["adagrad", "sgd", "adam", "rmsprop"], BeforeValidator(_folded)]

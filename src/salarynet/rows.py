@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from . import features
 from .data.survey import Survey, conform, rows_text, salary_rows
@@ -74,13 +73,47 @@ def split_indices(labels: np.ndarray, train_fraction: float, seed: int, source: 
             f"{source}: {len(labels)} usable rows, the rarest class has {int(counts.min())}; "
             "a stratified split needs at least 10 rows and 2 of each class"
         )
-    try:
-        train_idx, test_idx = train_test_split(np.arange(len(labels)), train_size=train_fraction,
-                                               stratify=labels, random_state=seed)
-    except ValueError:
+    n_train = int(np.floor(train_fraction * len(labels)))
+    classes = int(np.count_nonzero(counts))
+    if min(n_train, len(labels) - n_train) < classes:
         raise DataError(f"{source}: split.train_fraction={train_fraction} leaves too few rows on one side for "
-                        f"{len(counts)} classes among {len(labels)} rows") from None
-    return np.sort(train_idx), np.sort(test_idx)
+                        f"{classes} classes among {len(labels)} rows")
+    return stratified_split(labels, n_train, seed)
+
+
+def stratified_split(labels: np.ndarray, n_train: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row indices, each sorted: the rows scikit-learn's train_test_split(train_size=n_train,
+    stratify=labels, random_state=seed) picks, drawn the same way from the same numpy RandomState
+    (StratifiedShuffleSplit; tests/test_data.py holds the two equal). In numpy because importing scikit-learn
+    takes longer than training the tutorial's network."""
+    rng = np.random.RandomState(seed)
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    members = np.split(np.argsort(inverse, kind="stable"), np.cumsum(counts)[:-1])
+    train_counts = _approximate_mode(counts, n_train, rng)
+    test_counts = _approximate_mode(counts - train_counts, len(labels) - n_train, rng)
+    train, test = [], []
+    for i in range(len(classes)):
+        order = members[i].take(rng.permutation(counts[i]), mode="clip")
+        train.append(order[:train_counts[i]])
+        test.append(order[train_counts[i]:train_counts[i] + test_counts[i]])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def _approximate_mode(counts: np.ndarray, draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many of `draws` rows each class gets: its share floored, then one more to the largest remainders,
+    ties broken at random (scikit-learn's utils.extmath._approximate_mode)."""
+    continuous = counts / counts.sum() * draws
+    floored = np.floor(continuous)
+    need = int(draws - floored.sum())
+    remainder = continuous - floored
+    for value in np.sort(np.unique(remainder))[::-1] if need > 0 else []:
+        (tied,) = np.where(remainder == value)
+        now = min(len(tied), need)
+        floored[rng.choice(tied, size=now, replace=False)] += 1
+        need -= now
+        if need == 0:
+            break
+    return floored.astype(int)
 
 
 def split_rows(sel: Selection, recipe: Recipe, source: str, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:

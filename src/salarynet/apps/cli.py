@@ -189,6 +189,17 @@ def _open(data: str | Path | None):
         return source.open_survey(data)
 
 
+def _checked_run(run: Path, data: str | None):
+    """A run folder read and checked, and --data's file checked, before the heavy imports: a wrong path is one
+    line at once (artifacts.RunFiles: estimator.load takes it without reading the folder again)."""
+    from .. import artifacts
+    from ..data import source
+
+    files = artifacts.load_run(run)
+    source.check_data(data)
+    return files
+
+
 def _metrics_table(test: dict[str, Any], baseline: float | None, task) -> Table:
     table = Table(title="test rows", show_header=True)
     table.add_column("metric")
@@ -233,9 +244,10 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace the run already in --out (a salarynet run only).")] = False,
 ) -> None:
     """Train a recipe on the survey and save the run: weights, preprocessing, metrics, curves."""
-    from .. import artifacts
     from ..data import source
-    from ..estimator import SalaryNet
+
+    source.check_data(data)  # the refusals here come before JAX, pandas and scikit-learn load, the cheapest first
+    from .. import artifacts
     from ..recipe import load_recipe
 
     spec = load_recipe(recipe, set_, seed)
@@ -243,6 +255,8 @@ def train(
     artifacts.check_out(target)  # before the work: a refusal after the fit would waste it
     if not overwrite and target.is_dir() and any(target.iterdir()):
         raise DataError(f"{target}: holds a run already; --overwrite replaces it, or choose another --out")
+    from ..estimator import SalaryNet
+
     survey, provenance = _open(data)
     source.use_compile_cache()
     fine = "band_" if spec.features.label_bands else ""  # the fit's accuracy is over the label bands, not the answer
@@ -303,9 +317,11 @@ def evaluate(
 ) -> None:
     """Evaluate a saved run: on its test rows (same file) or on every usable row of another file."""
     from ..data import source
+
+    files = _checked_run(run, data)
     from ..estimator import NEW_FILE_ROWS, load
 
-    net = load(run)
+    net = load(files)
     if data is None:
         data = source.training_data(net.data_)
         if data is None:
@@ -369,9 +385,6 @@ def predict(
     explain: Annotated[bool, typer.Option(help="For one person: which answers move it most, and what would change it.")] = True,
 ) -> None:
     """Predict for a file of survey answers, or for one person given by flags (answers not given are blank)."""
-    from ..estimator import load
-
-    net = load(run)
     given = {FLAGS[k]: v for k, v in dict(age=age, experience=experience, experience_field=experience_field,
                                           education=education, gender=gender, industry=industry, title=title,
                                           country=country, state=state, city=city, race=race).items() if v is not None}
@@ -383,10 +396,14 @@ def predict(
     if input_ is not None:
         if given:
             raise DataError("--input predicts a file; one person's answers (--age, --title, ...) go without it")
-        return _predict_file(net, input_, output)
+        from ..estimator import load
+
+        return _predict_file(load(run), input_, output)
     if output is not None:
         raise DataError("--output writes the predictions of an --input file; give --input too")
-    _predict_one(net, given, run, explain)
+    from ..predictor import load_predictor
+
+    _predict_one(load_predictor(run), given, run, explain)  # numpy only: no JAX, pandas or scikit-learn to import
 
 
 def _check_output(output: Path) -> None:
@@ -427,27 +444,25 @@ def _predict_file(net, input_: Path, output: Path | None) -> None:
 
 
 def _predict_one(net, given: dict[str, str], run: Path, explain: bool = True) -> None:
-    import pandas as pd
-
-    from ..data.survey import tidy_survey
+    from ..predictor import person
 
     flag_of = {v: f"--{k.replace('_', '-')}" for k, v in FLAGS.items()}
     needed = [c.column for c in net.features_.columns if c.encoding == "ordinal" and c.unlisted == "exclude"]
     missing = [c for c in needed if c not in given]
     if missing:
         raise DataError(f"{run}: the model needs {', '.join(flag_of.get(c, f'--answer {c}=...') for c in missing)}")
-    survey = tidy_survey(pd.DataFrame([{k: v.strip() or None for k, v in given.items()}], dtype=object), "flags")
-    row = net.predict_frame(survey).iloc[0]
+    answers, before = person(given)
+    row = net.predict_one(answers)
     if row["reason"]:
         column = row["reason"].split(" ")[0]
         raise DataError(f"{flag_of.get(column, '--answer ' + column)}: {row['reason']}")
     out.print(net.task_.sentence(row), highlight=False)
-    for flag in net.flags(survey)[0]:
+    for flag in net.flags_one(answers, before):
         err.print(f"note: {flag['message']}", highlight=False, soft_wrap=True)
     if explain:
         from ..explain import explain as explained
 
-        why = explained(net, survey.frame)
+        why = explained(net, answers)
         out.print(f"why: {why['sentence']}", highlight=False, soft_wrap=True)
         out.print(f"to change it: {why['counterfactual_sentence']}", highlight=False, soft_wrap=True)
 
@@ -574,14 +589,17 @@ def report(
     import time
 
     from ..data import source
+
+    started = time.perf_counter()
+    files = _checked_run(run, data)
+    others = _checked_run(against, None) if against else None
     from ..estimator import load
     from . import report as reporting
 
-    started = time.perf_counter()
     target = out_path or run / "report.html"
     reporting.check_targets(target)  # before the work: refuse to replace what is not an earlier report
-    net = load(run)
-    other = load(against) if against else None
+    net = load(files)
+    other = load(others) if others else None
     if data is None:  # default: the data the run was trained on
         data = source.training_data(net.data_)
     survey, provenance = _open(data)
@@ -618,15 +636,19 @@ def compare(
 ) -> None:
     """Compare majority class, logistic regression (plain and C by inner CV), gradient boosting, CatBoost (when
     installed), the tutorial MLP and a recipe, fold by fold."""
-    from .. import artifacts, plots
     from ..data import source
+
+    source.check_data(data)
+    from .. import artifacts
     from ..recipe import load_recipe
-    from .compare import compare as run_compare
-    from .compare import markdown, roc_points
 
     spec = load_recipe(recipe, set_)
     target = out_dir or Path("runs") / f"compare-{spec.name}"
     artifacts.check_out(target, kind="compare.json")
+    from .. import plots
+    from .compare import compare as run_compare
+    from .compare import markdown, roc_points
+
     survey, provenance = _open(data)
     source.use_compile_cache()
     with _progress("compare", bar=False) as bar:

@@ -27,7 +27,7 @@ from .. import features
 from ..data.survey import Survey
 from ..estimator import SalaryNet
 from ..nn.metrics import mean_sd
-from ..nn.model import Inputs
+from ..nn.spec import Inputs
 from ..recipe import Recipe, load_recipe
 from ..rows import Selection, select_rows
 from ..tasks import Binary, task_of
@@ -56,7 +56,7 @@ def _answers(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
     cols = [c.column for c in recipe.features.columns]
     out = frame.reindex(columns=cols).astype(object).where(frame.reindex(columns=cols).notna(), "(blank)").astype(str)
     if recipe.features.text:
-        out["text"] = features.text_of(frame.reindex(columns=recipe.features.text.columns), recipe.features.text.columns)
+        out["text"] = features.text_of(frame, recipe.features.text.columns)
     return out
 
 

@@ -289,3 +289,16 @@ def band_order(values: list[str]) -> list[str]:
     if any(n is None for n in numbers):
         return values
     return [v for _, v in sorted(zip(numbers, values))]
+
+
+TIDIED = ("country", "state")  # the answers `tidy` rewrites
+
+
+def tidy(column: str, answer: object) -> object:
+    """A free-text country as its canonical name (an unrecognised answer is kept as written), the multi-select
+    state answer as canonical state names joined with ', '; any other answer as it is."""
+    if column == "country":
+        return canonical_country(answer) or answer  # type: ignore[arg-type]
+    if column == "state":
+        return ", ".join(us_states(answer)) or (answer if isinstance(answer, str) else None)  # type: ignore[arg-type]
+    return answer

@@ -1,6 +1,8 @@
 """Where the survey comes from: a given file, the snapshot shipped inside the package (the default), or the
 live public sheet downloaded once into a per-user cache."""
 
+from __future__ import annotations
+
 import contextlib
 import hashlib
 import json
@@ -12,12 +14,16 @@ import urllib.request
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
 from ..errors import DataError
-from .survey import Survey, read_survey
+
+if TYPE_CHECKING:  # pandas (survey.py) is imported when a file is read, after the cheap checks of check_data
+    from .survey import Survey
+
+READABLE = (".csv", ".csv.gz", ".xlsx")
 
 # The survey's public Google Sheet, as CSV (see ../shared/data/README.md). Override with SALARYNET_SURVEY_URL.
 SURVEY_URL = ("https://docs.google.com/spreadsheets/d/1IPS5dBSGtwYVbjsfbaMCYIWnOuRmJcbequohNxCyGVw"
@@ -199,6 +205,28 @@ def open_survey(data: str | Path | None) -> tuple[Survey, dict[str, Any]]:
         return survey, record | {"notes": survey.notes}
     survey = read_survey(data)
     return survey, provenance(survey, "file", Path(data))
+
+
+def check_file(path: Path) -> None:
+    """A file that can be a survey export, or one line saying why not (before anything is imported or read)."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; expected a survey export file ({', '.join(READABLE)})")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (expected a survey export: {', '.join(READABLE)})")
+    if not path.name.lower().endswith((".xlsx", ".csv", ".gz")):
+        raise DataError(f"{path}: unsupported file type (expected {', '.join(READABLE)})")
+
+
+def check_data(data: str | Path | None) -> None:
+    """--data's file exists and has a survey's type ("embedded" and "live" are checked when opened)."""
+    if data is not None and str(data) not in (EMBEDDED, LIVE):
+        check_file(Path(data))
+
+
+def read_survey(path: str | Path) -> Survey:
+    from .survey import read_survey as read
+
+    return read(path)
 
 
 def load_survey(path: str | Path | None = None):

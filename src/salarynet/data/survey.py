@@ -11,11 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .answers import canonical_country, currency_code, us_states
+from .answers import TIDIED, currency_code, tidy
 from .schemas import COLUMNS, SCHEMA_NAMES, canonical_name, spellings
-
-READABLE = (".csv", ".csv.gz", ".xlsx")
-
 
 @dataclass
 class Survey:
@@ -46,13 +43,10 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
+    from .source import check_file
+
     name = path.name.lower()
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder; expected a survey export file ({', '.join(READABLE)})")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file (expected a survey export: {', '.join(READABLE)})")
-    if not name.endswith((".xlsx", ".csv", ".gz")):
-        raise DataError(f"{path}: unsupported file type (expected {', '.join(READABLE)})")
+    check_file(path)
     try:
         if name.endswith(".xlsx"):
             return pd.read_excel(path, dtype=str, engine="openpyxl")
@@ -93,17 +87,12 @@ def canonicalise(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, str, l
     return out.reset_index(drop=True), schema, unknown
 
 
-TIDIED = ("country", "state")  # the answers tidy_answers rewrites
-
-
 def tidy_answers(frame: pd.DataFrame) -> pd.DataFrame:
-    """Free-text countries to canonical names (an unrecognised answer is kept as written) and the
-    multi-select state answer to canonical state names, joined with ', '."""
+    """The countries and states tidied (answers.tidy)."""
     frame = frame.copy()
-    if "country" in frame.columns:
-        frame["country"] = [canonical_country(c) or c for c in frame["country"]]
-    if "state" in frame.columns:
-        frame["state"] = [", ".join(us_states(s)) or (s if isinstance(s, str) else None) for s in frame["state"]]
+    for column in TIDIED:
+        if column in frame.columns:
+            frame[column] = [tidy(column, a) for a in frame[column]]
     return frame
 
 

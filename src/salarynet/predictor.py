@@ -1,0 +1,113 @@
+"""A model's prediction half: answers -> encoded inputs -> the network in numpy -> the blend and the conformal
+correction -> the answer. It imports no JAX, pandas or scikit-learn (a [blend] imports scikit-learn when it
+predicts), so that one person's answer from a saved run costs a fraction of a second: SalaryNet (estimator.py)
+is a Predictor that also trains, evaluates and saves.
+
+    net = load_predictor("runs/tutorial")
+    row = net.predict_one(person({"age": "25-34", "experience_overall": "5-7 years", ...})[0])
+"""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import artifacts, conformal, features
+from .data.answers import TIDIED, tidy
+from .data.table import Answers
+from .errors import RecipeError
+from .features import Frame
+from .nn import forward
+from .nn.metrics import class_probabilities
+from .nn.spec import Inputs
+from .tasks import Task, task_of
+
+
+class Predictor:
+    """Fitted (or loaded): recipe_, features_ (the learned preprocessing), spec_ and params_ (the network),
+    linear_ (a [blend] model or None), conformal_ (a [conformal] calibration or None), data_ (where its rows
+    came from) and path_ (a loaded run's folder)."""
+
+    linear_: Any = None
+    conformal_: Any = None
+
+    def _check_fitted(self) -> "Predictor":
+        if not hasattr(self, "params_"):
+            raise RecipeError("this SalaryNet is not fitted yet: call fit(frame) first, or salarynet.load(RUN)")
+        return self
+
+    @property
+    def task_(self) -> Task:
+        return task_of(self._check_fitted().features_)
+
+    def encode(self, frame: Frame, source: str = "input") -> tuple[Inputs, np.ndarray]:
+        """Rows -> (inputs, reason str[rows]: "" where the row could be encoded)."""
+        return features.encode(self._check_fitted().features_, frame, source)
+
+    def raw(self, x: Inputs) -> np.ndarray:
+        """The network's outputs on encoded rows, in numpy (nn/forward.py): nothing to import or compile."""
+        host = getattr(self, "_host", None)
+        if host is None or host[0] is not self.params_:  # weights fresh from training live in JAX arrays
+            self._host = host = (self.params_, _on_host(self.params_))
+        return forward.apply(self.spec_, host[1], x)
+
+    def _post(self, raw: np.ndarray, frame: Frame | None) -> np.ndarray:
+        """The network's outputs on the frame's rows, finished: averaged with the [blend] model's probabilities
+        (where the frame is given), or the range corrected by the [conformal] calibration (without a frame, a
+        Mondrian calibration's overall correction)."""
+        if self.linear_ is not None and frame is not None:
+            from . import linear
+
+            raw = linear.blend(class_probabilities(raw, self.spec_.activations[-1]),
+                               linear.probabilities(self.linear_, frame), self.linear_.weight)
+        if self.conformal_ is not None:
+            raw = conformal.apply(self.conformal_, raw, frame, self.features_.spread)
+        return raw
+
+    def predict_one(self, person: Answers) -> dict[str, Any]:
+        """One row of tidied answers -> the predictions table's row as a dict (probability, prediction, band or
+        salary/low/high, and reason: '' or why it could not be encoded), as predict_frame gives it."""
+        x, reason = self.encode(person)
+        if reason[0]:
+            column = reason[0].rpartition("_")[0]
+            codes = next(c.codes for c in self.features_.columns if c.column == column)
+            return {"reason": reason_text(reason[0], person[column][0], codes)}
+        activation = self.spec_.activations[-1]
+        decoded = self.task_.decode(self._post(self.raw(x), person), activation)
+        return {name: values[0] for name, values in decoded.items()} | {"reason": ""}
+
+    def flags_one(self, person: Answers, given: Answers) -> list[dict[str, str]]:
+        """What the model made of one person's answers (features.flags), `given` their answers before tidying."""
+        return features.flags(self.features_, person, given)[0]
+
+
+def person(answers: dict[str, str | None]) -> tuple[Answers, Answers]:
+    """One person's answers under canonical names -> (tidied as a file's are, the tidied ones as given)."""
+    cleaned = {name: (value.strip() or None) if isinstance(value, str) else value for name, value in answers.items()}
+    given = Answers.one({c: cleaned[c] for c in TIDIED if c in cleaned})
+    return Answers.one({name: tidy(name, value) for name, value in cleaned.items()}), given
+
+
+def reason_text(reason: str, value: Any, codes: dict[str, float]) -> str:
+    """A row's reason code ('<column>_blank', '<column>_unlisted') in words."""
+    column, _, kind = reason.rpartition("_")
+    if kind == "blank":
+        return f"{column} is blank"
+    return f"{column} {value!r} is not one of: {', '.join(codes)}"
+
+
+def _on_host(params: Any) -> Any:
+    if isinstance(params, dict):
+        return {k: _on_host(v) for k, v in params.items()}
+    if isinstance(params, (list, tuple)):
+        return [_on_host(v) for v in params]
+    return np.asarray(params)
+
+
+def load_predictor(path: str | Path) -> Predictor:
+    """A saved run folder, checked (artifacts.load_run), as a Predictor."""
+    files = artifacts.load_run(Path(path))
+    net = Predictor()
+    net.recipe_, net.features_, net.spec_, net.params_ = files.recipe, files.features, files.spec, files.params
+    net.linear_, net.conformal_, net.data_, net.path_ = files.linear, files.conformal, files.data, files.path
+    return net
