@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from salarynet.nn import metrics
 
@@ -37,3 +39,11 @@ def test_classification_metrics_by_hand():
 def test_auc_is_none_with_one_class():
     m = metrics.classification_metrics(np.array([0, 0]), np.array([[0.9, 0.1], [0.2, 0.8]]), "sigmoid", 0)
     assert m["auc"] is None and m["accuracy"] == 0.5
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-3, 3) | st.floats(-1, 1, allow_nan=False), min_size=1, max_size=200))
+def test_average_ranks_are_scipys_rankdata(values):
+    from scipy.stats import rankdata
+
+    np.testing.assert_array_equal(metrics.average_ranks(np.asarray(values, dtype=float)), rankdata(values))

@@ -142,3 +142,29 @@ def test_by_default_the_report_goes_into_the_run_and_keeps_it_replaceable(run_di
     assert json.loads((copy / "report.json").read_text())["rows_used"] == "the run's test rows"
     trained.save(copy)  # training again into the folder replaces it: the report is salarynet's own
     assert not (copy / "report.html").exists()
+
+
+def test_importance_shuffles_shares_as_a_whole_prediction_would(runs, snapshot):
+    """Permutation importance shuffles the blend's per-question shares and the title's bags of n-grams rather
+    than predicting from scratch: the drops are those of shuffling the answers and predicting again."""
+    from salarynet import features
+    from salarynet.apps import compare
+    from salarynet.estimator import load
+
+    net = load(runs / "recommended")
+    ev = net.evaluation_rows(snapshot, {})
+    frame, labels, salary = ev.frame.head(800), ev.labels[:800], ev.salary[:800]
+    x, _ = net.encode(frame)
+    fast = compare.permutation_importance(net, x, labels, salary, 0, repeats=1, seed=3, frame=frame)
+    task, rng, texts = net.task_, np.random.default_rng(3), list(net.features_.text.columns)
+
+    def score(out):
+        return task.headline(task.fold_metrics(out, labels, salary, 0))
+
+    base = score(net.outputs(x, frame))
+    for name, part in features.question_parts(net.features_).items():
+        order = rng.permutation(len(labels))
+        columns = [c for c in (texts if part[0] == "text" else [name]) if c in frame]
+        shuffled = frame.assign(**{c: frame[c].to_numpy()[order] for c in columns})
+        again, _ = net.encode(shuffled)
+        assert fast[name] == pytest.approx(base - score(net.outputs(again, shuffled)), abs=1e-9), name

@@ -17,21 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 
-from . import artifacts, conformal, drift, features, linear, plots
+from . import artifacts, conformal, drift, features, linear
 from .data.survey import Survey, survey_of
 from .errors import DataError, RecipeError
-from .fitting import prepare, train_prepared
-from .nn import model, train
+from .nn.losses import loss_function
+from .nn.spec import Inputs, ModelSpec, Params
 from .nn.metrics import mean_sd
 from .predictor import Predictor, reason_text
 from .recipe import Recipe, apply_values, read_recipe_source, validate_recipe
 from .rows import Selection, calibration_rows, select_rows, split_rows
-from .tasks import Task, task_of
+from .tasks import Task
 
 Chunk = Callable[[int, dict[str, float]], None]  # (epochs done, latest epoch's metrics): progress between compiled chunks
 OWN_TEST_ROWS = "the run's test rows"
@@ -50,7 +48,7 @@ class Evaluation:
     rows: dict[str, Any]
 
 
-class SalaryNet(Predictor, BaseEstimator):
+class SalaryNet(Predictor):
     """A recipe, and once fitted (or loaded) everything a prediction needs.
 
     recipe: a shipped recipe's name, a .toml/.json path or a Recipe; overrides: dotted recipe keys with `__`
@@ -78,6 +76,14 @@ class SalaryNet(Predictor, BaseEstimator):
         self.overrides = {**self.overrides, **params}
         return self
 
+    def __sklearn_tags__(self):
+        """scikit-learn's tags (clone, cross_val_score read them): a plain estimator's. Not a BaseEstimator
+        subclass, so that loading a model or training from the command line skips importing scikit-learn
+        (1.3 s here); its protocol is get_params, set_params, fit, predict and score."""
+        from sklearn.base import BaseEstimator
+
+        return BaseEstimator.__sklearn_tags__(self)
+
     def __repr__(self) -> str:
         shown = [repr(self.recipe) if isinstance(self.recipe, str) else f"Recipe({self.recipe.name!r})"]
         return f"SalaryNet({', '.join(shown + [f'{k}={v!r}' for k, v in self.overrides.items()])})"
@@ -103,6 +109,8 @@ class SalaryNet(Predictor, BaseEstimator):
         +1, ... in one compiled call (record_["seeds"] holds their spread; the model is the recipe seed's).
         With fit.refit, the model is then fitted again on every kept row (on_refit(epochs) -> its progress).
         frame may be rows already selected (a Selection: a comparison's fold), trained on exactly as a file's."""
+        from .fitting import prepare, train_prepared  # JAX: imported where a model trains, not where one predicts
+
         recipe = self.resolved_recipe()
         sel, source, provenance = _selection(frame, recipe, provenance)
         self.heldout_ = self.conformal_ = None  # an earlier fit's, if any
@@ -154,6 +162,8 @@ class SalaryNet(Predictor, BaseEstimator):
         """Fit again on every selected row (but a [conformal] recipe's calibration rows, on which the refitted
         model is calibrated again), for the epochs the measured fit ran (to its best epoch with early stopping),
         with no validation rows; the preprocessing is fitted again on those rows too."""
+        from .fitting import prepare, train_prepared
+
         recipe = self.recipe_
         epochs = self.record_["kept_epoch"] or self.record_["epochs_run"]
         fit = recipe.fit.model_copy(update={"epochs": epochs, "early_stopping": None, "validation_split": 0.0})
@@ -162,7 +172,7 @@ class SalaryNet(Predictor, BaseEstimator):
         every = prepare(sel, again, source, split=(rows, np.arange(0)))
         with _beside(self._fit_linear, recipe, sel.frame.iloc[rows], sel.labels[rows]) as companion:
             spec, params, _, seconds = train_prepared(again, [every], [recipe.seed], on_refit(epochs) if on_refit else None)
-        self.features_, self.spec_, self.params_, self._compiled = every.state, spec, params[0], None
+        self.features_, self.spec_, self.params_ = every.state, spec, params[0]
         self.linear_ = companion.result()
         self.record_["refit"] = {"rows": len(rows), "epochs": epochs, "fit_seconds": round(seconds, 3),
                                  "test_metrics_from": "the model fitted before the refit, on the test rows it never saw"}
@@ -171,7 +181,7 @@ class SalaryNet(Predictor, BaseEstimator):
             self.record_["refit"]["calibration_rows"] = len(calibration)
             self.record_["conformal_refit"] = self.conformal_.to_json()
 
-    def _fitted_from(self, recipe: Recipe, state: features.FeatureState, spec: model.ModelSpec, params: model.Params,
+    def _fitted_from(self, recipe: Recipe, state: features.FeatureState, spec: ModelSpec, params: Params,
                      history: dict[str, np.ndarray] | None, data: dict[str, Any], path: Path | None = None) -> None:
         self.recipe_, self.features_, self.spec_, self.params_ = recipe, state, spec, params
         self.data_, self.rows_, self.path_ = data, data.get("rows", {}), path
@@ -180,7 +190,7 @@ class SalaryNet(Predictor, BaseEstimator):
         self.history_ = pd.DataFrame(epochs)
 
     @classmethod
-    def _with(cls, recipe: Recipe, state: features.FeatureState, spec: model.ModelSpec, params: model.Params,
+    def _with(cls, recipe: Recipe, state: features.FeatureState, spec: ModelSpec, params: Params,
               history: dict[str, np.ndarray] | None = None, data: dict[str, Any] | None = None,
               linear: "linear.LinearState | None" = None) -> "SalaryNet":
         """A fitted model from its parts (one of the models a sweep or a seed set trains together)."""
@@ -215,34 +225,38 @@ class SalaryNet(Predictor, BaseEstimator):
                learning_rates: list[float] | None = None) -> list["SalaryNet"]:
         """Models for one prepared split, one per (recipe, seed), trained in one compiled call; the recipes
         differ at most in their learning rate (learning_rates, one per model)."""
+        from .fitting import train_prepared
+
         spec, params, histories, _ = train_prepared(recipes[0], [prep] * len(seeds), seeds, learning_rates=learning_rates)
         return [cls._with(r, prep.state, spec, p, h, {"rows": prep.rows}) for r, p, h in zip(recipes, params, histories)]
 
     # -------------------------------------------------------- the network on encoded rows (encode, raw, _post: Predictor)
 
-    def outputs(self, x: model.Inputs, frame: pd.DataFrame | None = None) -> np.ndarray:
-        """Encoded rows -> class probabilities, or log salary (estimate, low, high): the network compiled once
-        per batch shape (many calls on the same rows: importance, bootstrap); blended with the [blend] model
-        where the rows' frame is given."""
-        if getattr(self, "_compiled", None) is None:
-            self._compiled = jax.jit(functools.partial(model.apply, self.spec_))
-        raw = self._post(np.asarray(self._compiled(self.params_, x)), frame)
+    def outputs(self, x: Inputs, frame: pd.DataFrame | None = None, linear_shares: np.ndarray | None = None,
+                bags: tuple | None = None) -> np.ndarray:
+        """Encoded rows -> class probabilities, or log salary (estimate, low, high), blended with the [blend]
+        model where the rows' frame (or the sum of its questions' linear.parts) is given; bags: see raw()."""
+        raw = self._post(self.raw(x, bags), frame, linear_shares)
         return self.task_.outputs(raw, self.spec_.activations[-1])
 
-    def compiled_raw(self) -> Callable[[model.Inputs], np.ndarray]:
+    def compiled_raw(self) -> Callable[[Inputs], np.ndarray]:
         """Encoded rows -> the network's outputs through one jitted network, the rows padded to a power of two:
         one compile per size (the server warms the sizes load brings)."""
+        import jax
+
+        from .nn import model
+
         apply = jax.jit(functools.partial(model.apply, self.spec_))
         params = jax.device_put(self.params_)
 
-        def raw(x: model.Inputs) -> np.ndarray:
+        def raw(x: Inputs) -> np.ndarray:
             n = x.numeric.shape[0]
             size = 1 << max(n - 1, 0).bit_length()
             padded = jax.tree.map(lambda a: np.concatenate([a, np.zeros((size - n, *a.shape[1:]), a.dtype)]), x)
             return np.asarray(apply(params, padded))[:n]
         return raw
 
-    def test_metrics(self, x: model.Inputs, labels: np.ndarray, salary: np.ndarray,
+    def test_metrics(self, x: Inputs, labels: np.ndarray, salary: np.ndarray,
                      majority_class: int | None = None, frame: pd.DataFrame | None = None) -> dict[str, Any]:
         """Every metric of the task on encoded rows (blended where their frame is given): the recipe's loss,
         and accuracy/AUC or dollars and coverage."""
@@ -255,7 +269,7 @@ class SalaryNet(Predictor, BaseEstimator):
         if majority_class is None:
             majority_class = int(getattr(self, "record_", {}).get("baseline", {}).get("majority_class", 0))
         quantiles = tuple(self.recipe_.features.quantiles)
-        loss = float(np.mean(train.loss_function(self.recipe_.compile.loss, quantiles)(
+        loss = float(np.mean(loss_function(self.recipe_.compile.loss, quantiles)(
             task.targets(labels, self.spec_.answers), raw)))
         return {"loss": loss} | task.metrics(raw, labels, salary, self.spec_.activations[-1], majority_class)
 
@@ -265,7 +279,7 @@ class SalaryNet(Predictor, BaseEstimator):
         return frame if isinstance(frame, Survey) else survey_of(frame, "DataFrame")
 
     def predict_frame(self, frame: "pd.DataFrame | Survey",
-                      outputs: Callable[[model.Inputs], np.ndarray] | None = None,
+                      outputs: Callable[[Inputs], np.ndarray] | None = None,
                       flags: list[list[dict[str, str]]] | None = None) -> pd.DataFrame:
         """The command line's predictions table: one row per input row, in order (probability, prediction, band
         or salary/low/high), or empty values and the reason a row could not be encoded.
@@ -327,7 +341,7 @@ class SalaryNet(Predictor, BaseEstimator):
                           OWN_TEST_ROWS if same else NEW_FILE_ROWS, sel.rows)
 
     def evaluation_outputs(self, survey: Survey, provenance: dict[str, Any]
-                           ) -> tuple[Evaluation, model.Inputs, np.ndarray, dict[str, Any]]:
+                           ) -> tuple[Evaluation, Inputs, np.ndarray, dict[str, Any]]:
         """Its evaluation rows, encoded, the outputs on them (class probabilities or log salary) and their
         metrics. For a refitted model on its own training file: the outputs and metrics of the model before
         the refit, saved with the run (the refitted one has trained on every row)."""
@@ -366,6 +380,9 @@ class SalaryNet(Predictor, BaseEstimator):
         self._check_fitted()
         if self._history is None or not hasattr(self, "record_") or "test" not in self.record_:
             raise RecipeError("only a model fitted by fit() is saved; a loaded run is saved already (copy its folder)")
+        from . import plots  # matplotlib: only where a run is saved
+        from .nn import train
+
         recipe, history = self.recipe_, self._history
         fine = recipe.features.label_bands is not None  # the fit's loss and accuracy are over the label bands
         metric = "band_accuracy" if fine else train.metric_name(recipe.compile.loss)

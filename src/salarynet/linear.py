@@ -93,12 +93,8 @@ def design(state: LinearState, frame: Frame) -> sp.csr_matrix:
     """The rows' features: float64[rows, features], sparse."""
     import scipy.sparse as sp
 
-    answers, n = _answers(frame, state.columns), len(frame)
-    index, offset = np.zeros((n, len(state.categories)), np.int64), 0
-    for j, kept in enumerate(state.categories):
-        slot = {c: i for i, c in enumerate(kept)}
-        index[:, j] = [offset + slot.get(a, len(kept)) for a in answers[:, j]]
-        offset += len(kept) + 1
+    index, n = _slots(state, frame), len(frame)
+    offset = sum(len(kept) + 1 for kept in state.categories)
     blocks = [sp.csr_matrix((np.ones(index.size), index.ravel(), np.arange(n + 1) * index.shape[1]),
                             shape=(n, offset))]
     text = text_of(frame, state.text_columns)
@@ -107,9 +103,40 @@ def design(state: LinearState, frame: Frame) -> sp.csr_matrix:
     return sp.hstack(blocks, format="csr")
 
 
+def parts(state: LinearState, frame: Frame) -> dict[str, np.ndarray]:
+    """Each question's share of the rows' scores, float64[rows, 1 or classes]: one per answer column, and
+    "text" for the text columns together. The scores are their sum plus the intercept, so a question's answers
+    shuffled across rows shuffle its share (permutation importance recomputes no TF-IDF)."""
+    index = _slots(state, frame)
+    shares = {column: state.coef[:, index[:, j]].T for j, column in enumerate(state.columns)}
+    offset = sum(len(kept) + 1 for kept in state.categories)
+    text, share = text_of(frame, state.text_columns), np.zeros((len(frame), state.coef.shape[0]))
+    for vectorizer, vocabulary in zip(_vectorizers(state), (state.words, state.letters)):
+        if vectorizer is not None:
+            share += np.asarray(vectorizer.transform(text) @ state.coef[:, offset:offset + len(vocabulary)].T)
+        offset += len(vocabulary)
+    return shares | {"text": share}
+
+
+def _slots(state: LinearState, frame: Frame) -> np.ndarray:
+    """int[rows, columns]: each answer's one-hot feature (its column's "other" slot for an answer not kept)."""
+    answers, offset = _answers(frame, state.columns), 0
+    index = np.zeros((len(frame), len(state.categories)), np.int64)
+    for j, kept in enumerate(state.categories):
+        slot = {c: i for i, c in enumerate(kept)}
+        index[:, j] = [offset + slot.get(a, len(kept)) for a in answers[:, j]]
+        offset += len(kept) + 1
+    return index
+
+
 def probabilities(state: LinearState, frame: Frame) -> np.ndarray:
     """float[rows, classes]: the logistic regression's class probabilities."""
-    scores = design(state, frame) @ state.coef.T + state.intercept
+    return from_scores(state, sum(parts(state, frame).values()))
+
+
+def from_scores(state: LinearState, shares: np.ndarray) -> np.ndarray:
+    """Class probabilities from the sum of the questions' shares (parts)."""
+    scores = shares + state.intercept
     if scores.shape[1] == 1:
         p = 1 / (1 + np.exp(-scores[:, 0]))
         return np.stack([1 - p, p], axis=1)

@@ -44,22 +44,30 @@ class Predictor:
         """Rows -> (inputs, reason str[rows]: "" where the row could be encoded)."""
         return features.encode(self._check_fitted().features_, frame, source)
 
-    def raw(self, x: Inputs) -> np.ndarray:
-        """The network's outputs on encoded rows, in numpy (nn/forward.py): nothing to import or compile."""
+    def raw(self, x: Inputs, bags: forward.Bags | None = None) -> np.ndarray:
+        """The network's outputs on encoded rows, in numpy (nn/forward.py): nothing to import or compile.
+        bags: the rows' text_bags(), where the caller has them (they do not change when other answers do)."""
+        return forward.apply(self.spec_, self._weights(), x, bags)
+
+    def text_bags(self, x: Inputs) -> forward.Bags:
+        return forward.text_bags(self.spec_, self._weights(), x)
+
+    def _weights(self) -> Any:
         host = getattr(self, "_host", None)
         if host is None or host[0] is not self.params_:  # weights fresh from training live in JAX arrays
             self._host = host = (self.params_, _on_host(self.params_))
-        return forward.apply(self.spec_, host[1], x)
+        return host[1]
 
-    def _post(self, raw: np.ndarray, frame: Frame | None) -> np.ndarray:
+    def _post(self, raw: np.ndarray, frame: Frame | None, linear_shares: np.ndarray | None = None) -> np.ndarray:
         """The network's outputs on the frame's rows, finished: averaged with the [blend] model's probabilities
-        (where the frame is given), or the range corrected by the [conformal] calibration (without a frame, a
-        Mondrian calibration's overall correction)."""
-        if self.linear_ is not None and frame is not None:
+        (where the frame, or the sum of its questions' linear.parts, is given), or the range corrected by the
+        [conformal] calibration (without a frame, a Mondrian calibration's overall correction)."""
+        if self.linear_ is not None and (frame is not None or linear_shares is not None):
             from . import linear
 
-            raw = linear.blend(class_probabilities(raw, self.spec_.activations[-1]),
-                               linear.probabilities(self.linear_, frame), self.linear_.weight)
+            p = (linear.probabilities(self.linear_, frame) if linear_shares is None
+                 else linear.from_scores(self.linear_, linear_shares))
+            raw = linear.blend(class_probabilities(raw, self.spec_.activations[-1]), p, self.linear_.weight)
         if self.conformal_ is not None:
             raw = conformal.apply(self.conformal_, raw, frame, self.features_.spread)
         return raw

@@ -178,6 +178,20 @@ def _status(text: str):
     return contextlib.nullcontext()
 
 
+def _prefetch(*modules: str) -> None:
+    """Import modules in a thread while the main thread waits on compiled work, which releases the GIL: the
+    metrics' and the plots' libraries (scikit-learn, matplotlib: 2 s here) load during the fit, not after it.
+    A module the main thread asks for meanwhile waits for the thread's import (Python's per-module lock)."""
+    import importlib
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # the main thread's own import will say what is wrong
+            for module in modules:
+                importlib.import_module(module)
+
+    threading.Thread(target=load, name="prefetch", daemon=True).start()
+
+
 def _open(data: str | Path | None):
     from ..data import source
 
@@ -259,6 +273,7 @@ def train(
 
     survey, provenance = _open(data)
     source.use_compile_cache()
+    _prefetch("sklearn.metrics", "scipy.stats", "salarynet.plots")  # what the metrics and curves.png need
     fine = "band_" if spec.features.label_bands else ""  # the fit's accuracy is over the label bands, not the answer
     with _progress("fit", "epochs") as bar:
         task = bar.add_task("compiling ...", total=spec.fit.epochs)
@@ -593,16 +608,19 @@ def report(
     started = time.perf_counter()
     files = _checked_run(run, data)
     others = _checked_run(against, None) if against else None
-    from ..estimator import load
-    from . import report as reporting
+    from .report_files import check_targets, write
 
     target = out_path or run / "report.html"
-    reporting.check_targets(target)  # before the work: refuse to replace what is not an earlier report
+    check_targets(target)  # before the work: refuse to replace what is not an earlier report
+    from ..estimator import load
+
     net = load(files)
     other = load(others) if others else None
     if data is None:  # default: the data the run was trained on
         data = source.training_data(net.data_)
     survey, provenance = _open(data)
+    from . import report as reporting
+
     with _status("report: the test rows, bootstrap intervals, curves, groups, importance ..."):
         result = reporting.analyse(net, survey, provenance)
     _warn(survey)
@@ -612,7 +630,7 @@ def report(
                                       run.name, against.name)
     checkpoint()
     try:
-        page, card, numbers = reporting.write(target, reporting.render_html(net, result, beside),
+        page, card, numbers = write(target, reporting.render_html(net, result, beside),
                                               reporting.render_card(net, result, beside), result.numbers)
     except OSError as e:
         raise DataError(f"{target}: cannot write the report ({e.strerror or e})") from None

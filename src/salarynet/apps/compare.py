@@ -23,7 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 
-from .. import features
+from .. import features, linear
 from ..data.survey import Survey
 from ..estimator import SalaryNet
 from ..nn.metrics import mean_sd
@@ -238,20 +238,30 @@ def permutation_importance(net: SalaryNet, x: Inputs, labels: np.ndarray, salary
     def score(out):
         return task.headline(task.fold_metrics(out, labels, salary, majority_class))
 
-    def shuffled(name: str, order: np.ndarray) -> pd.DataFrame | None:
-        if frame is None:
-            return None
-        columns = [c for c in (texts if part[0] == "text" else [name]) if c in frame]
-        return frame.assign(**{c: frame[c].to_numpy()[order] for c in columns})
+    # A [blend]'s score is the sum of the questions' shares: one question shuffled shuffles its share alone.
+    shares = linear.parts(net.linear_, frame) if frame is not None and net.linear_ is not None else None
+    total = sum(shares.values()) if shares else None
 
-    base = score(net.outputs(x, frame))
+    bags = net.text_bags(x)  # and the title's bags of n-grams, the costly part of the network, are shuffled alike
+
+    def shuffled(name: str, order: np.ndarray) -> tuple[pd.DataFrame | None, np.ndarray | None, tuple]:
+        text = part[0] == "text"
+        moved = tuple(b[order] if b is not None else None for b in bags) if text else bags
+        if frame is None:
+            return None, None, moved
+        columns = [c for c in (texts if text else [name]) if c in frame]
+        share = shares.get("text" if text else name) if shares else None
+        return (frame.assign(**{c: frame[c].to_numpy()[order] for c in columns}),
+                None if total is None else total if share is None else total - share + share[order], moved)
+
+    base = score(net.outputs(x, frame, total, bags))
     rng = np.random.default_rng(seed)
     drops = {}
     for name, part in features.question_parts(net.features_).items():
         losses = []
         for _ in range(repeats):
             order = rng.permutation(len(labels))
-            losses.append(base - score(net.outputs(features.shuffle_question(x, part, order), shuffled(name, order))))
+            losses.append(base - score(net.outputs(features.shuffle_question(x, part, order), *shuffled(name, order))))
         drops[name] = float(np.mean(losses))
     return dict(sorted(drops.items(), key=lambda kv: -kv[1]))
 

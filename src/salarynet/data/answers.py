@@ -246,6 +246,7 @@ def _single(codes: set[str]) -> str | None:
     return next(iter(codes)) if len(codes) == 1 and AMBIGUOUS not in codes else None
 
 
+@functools.lru_cache(maxsize=65536)  # a file's rows repeat a few hundred (currency, other, country) triples
 def currency_code(
     currency: str | None,
     other: str | None,

@@ -183,9 +183,11 @@ def salary_rows(survey: Survey, currency: str | None, min_salary: float | None =
     if currency == "convert":
         rates = exchange_rates()
         if "currency" in frame.columns:
-            codes = [currency_code(c, o, k, known=frozenset(rates)) for c, o, k in zip(
-                frame["currency"], frame.get("currency_other", pd.Series(index=frame.index, dtype=object)),
-                frame.get("country", pd.Series(index=frame.index, dtype=object)))]
+            known, text = frozenset(rates), lambda column: [v if isinstance(v, str) else None for v in
+                                                            frame.get(column, [None] * len(frame))]
+            # Blanks as None, not NaN (a new float each): the answers' few hundred triples are each worked out once.
+            codes = [currency_code(c, o, k, known=known)
+                     for c, o, k in zip(text("currency"), text("currency_other"), text("country"))]
             per_usd = pd.Series([rates.get(c, np.nan) if c else np.nan for c in codes], index=frame.index)
             reason[per_usd.isna()] = "currency_without_rate"
             salary = salary / per_usd

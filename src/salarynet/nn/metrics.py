@@ -110,12 +110,23 @@ def regression_metrics(salary: np.ndarray, outputs: np.ndarray) -> dict:
 def mann_whitney_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """ROC AUC as the Mann-Whitney statistic (ties counted half): roc_auc_score's number, 5x faster
     (a report's bootstrap computes it a thousand times)."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores)
+    ranks = average_ranks(np.asarray(scores))
     positives = np.asarray(labels).astype(bool)
     n_pos = positives.sum()
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (len(labels) - n_pos)))
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """float[n]: each value's rank from 1, ties sharing their average rank (scipy.stats.rankdata's default),
+    in plain numpy: scipy's checks cost a millisecond a call, more than the sort."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]  # where each run of equal values starts
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values))
+    ranks[order] = ((starts + 1 + ends) / 2)[np.cumsum(first) - 1]
+    return ranks
 
 
 def mean_sd(values) -> dict[str, float]:

@@ -18,6 +18,10 @@ from .losses import loss_function
 # Keras's default learning rates; the other defaults are passed where optax's differ.
 KERAS_LEARNING_RATES = {"adagrad": 0.001, "sgd": 0.01, "adam": 0.001, "rmsprop": 0.001}
 
+# Steps per iteration of the compiled loop over an epoch's batches (lax.scan's unroll): fewer loop iterations
+# for a larger program; benchmarks/fit_speed.py --ideas measures each value.
+UNROLL = 1
+
 
 class FitSpec(NamedTuple):
     model: model.ModelSpec
@@ -174,7 +178,7 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
         xs, ys, ws = jax.tree.map(batches, (data.x, data.y, data.w))
         carry = (state.params, state.opt_state, state.key, state.average if spec.average else (), state.steps)
         (params, opt_state, key, average, steps), (loss_sums, hit_sums) = jax.lax.scan(
-            functools.partial(_update_step, state.learning_rate), carry, (xs, ys, ws))
+            functools.partial(_update_step, state.learning_rate), carry, (xs, ys, ws), unroll=UNROLL)
         state = state._replace(params=params, opt_state=opt_state, key=key, steps=steps,
                                average=average if spec.average else state.average)
         used = state.average if spec.average else state.params  # the weights the model is judged by
