@@ -1,6 +1,11 @@
 """Fit speed of the tutorial recipe: salarynet against Keras 3 (TensorFlow and JAX backends) and PyTorch.
 
-    uv run --extra bench python benchmarks/fit_speed.py [--data FILE] [--scaling] [--seeds 8] [--record]
+    uv run --extra bench python benchmarks/fit_speed.py [--data FILE] [--scaling] [--seeds 8] [--ideas] [--record]
+        [--torch-python PYTHON]
+
+PyTorch runs where it is installed, or with --torch-python, another environment's interpreter that has it
+(PyPI's torch wheel brings CUDA: several GB). Every engine records the versions it ran with, and the table
+names them. --ideas times the loop's unroll (steps per iteration of the compiled loop): compile and fit.
 
 Every engine trains the same arrays (the tutorial's rows, split and scaling; by default the survey
 snapshot shipped with salarynet) with the same layers, optimizer, loss, batch size and validation
@@ -9,6 +14,7 @@ Prints a markdown table; --record also writes it with the raw numbers to benchma
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -46,17 +52,23 @@ def tutorial_fit(x: np.ndarray, labels: np.ndarray, batch: int = BATCH):
 
 
 def engine_salarynet(arrays, epochs):
-    import jax.numpy as jnp
-
     from salarynet.data import source
-    from salarynet.nn import model, train
+    from salarynet.nn import forward, train
 
     source.use_compile_cache()  # SALARYNET_COMPILE_CACHE: off for the cold run, a fresh folder for the cached one
+    train.UNROLL = int(os.environ.get("FIT_SPEED_UNROLL", train.UNROLL))  # --ideas
     spec, data = tutorial_fit(arrays["x_train"], arrays["y_train"])
     started = time.perf_counter()
     params, history = train.fit(spec, 42, data, epochs)
     seconds = time.perf_counter() - started
-    out = np.asarray(model.apply(spec.model, params, jnp.asarray(arrays["x_test"])))
+    if os.environ.get("FIT_SPEED_UNROLL"):  # --ideas: then the fit alone, compiled already: the best of five
+        warm = []
+        for _ in range(5):
+            again = time.perf_counter()
+            train.fit(spec, 42, data, epochs)
+            warm.append(time.perf_counter() - again)
+        IDEA["warm_seconds"] = min(warm)
+    out = forward.apply(spec.model, params, arrays["x_test"])
     return seconds, float(history["val_loss"][-1]), float(np.mean(out.argmax(1) == arrays["y_test"]))
 
 
@@ -109,6 +121,24 @@ def engine_torch(arrays, epochs):
 
 
 ENGINES = {"salarynet": engine_salarynet, "keras": engine_keras, "torch": engine_torch}
+IDEA: dict[str, float] = {}  # what --ideas measures beside the fit
+
+
+def versions(engine: str) -> dict[str, str]:
+    """The versions an engine ran with (read after it ran: its modules are loaded)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = {"salarynet": ["jax", "jaxlib", "optax"], "torch": ["torch"],
+             "keras": ["keras", "jax" if os.environ.get("KERAS_BACKEND") == "jax" else "tensorflow-cpu"]}[engine]
+    found = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            if name == "tensorflow-cpu":
+                with contextlib.suppress(PackageNotFoundError):
+                    found["tensorflow"] = version("tensorflow")
+    return found
 
 
 def worker(args) -> None:
@@ -116,15 +146,15 @@ def worker(args) -> None:
         arrays = dict(f)
     seconds, val_loss, accuracy = ENGINES[args.engine](arrays, args.epochs)
     Path(args.result).write_text(json.dumps({"seconds": seconds, "val_loss": val_loss, "test_accuracy": accuracy,
-                                             "peak_rss_mb": peak_rss_mb()}))
+                                             "peak_rss_mb": peak_rss_mb(), "versions": versions(args.engine)} | IDEA))
 
 
 # ---------------------------------------------------------------- the driver
 
-def run_engine(label, engine, arrays_path, epochs, env=None) -> dict | None:
+def run_engine(label, engine, arrays_path, epochs, env=None, python: str | None = None) -> dict | None:
     with tempfile.NamedTemporaryFile(suffix=".json") as result:
-        cmd = [sys.executable, __file__, "--engine", engine, "--arrays", str(arrays_path), "--epochs", str(epochs),
-               "--result", result.name]
+        cmd = [python or sys.executable, __file__, "--engine", engine, "--arrays", str(arrays_path),
+               "--epochs", str(epochs), "--result", result.name]
         print(f"  {label}: {epochs} epochs ...", file=sys.stderr, flush=True)
         proc = subprocess.run(cmd, env=os.environ | (env or {}), capture_output=True, text=True)
         if proc.returncode != 0:
@@ -205,15 +235,48 @@ def many_seeds(arrays_path: Path, seeds: int) -> dict:
             "sequential_models_per_second": seeds / sequential, "batched_models_per_second": seeds / batched}
 
 
-def markdown(rows: list[dict], base: float) -> str:
-    lines = ["| engine | epochs run | seconds (100 epochs) | steps/s | x salarynet | final val loss | test accuracy | peak RSS MB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+def version_text(versions: dict[str, str]) -> str:
+    return ", ".join(f"{name} {v}" for name, v in versions.items())
+
+
+def markdown(rows: list[dict]) -> str:
+    """The engines' table; the two ratios are to salarynet compiling (cold) and with its compile cached."""
+    cold, cached = (rows[0]["seconds_100_epochs"], rows[1]["seconds_100_epochs"])
+    lines = ["| engine | versions | epochs run | seconds (100 epochs) | steps/s | x salarynet cold | x salarynet cached "
+             "| final val loss | test accuracy | peak RSS MB |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         scaled = "" if r["epochs_run"] == EPOCHS else f" (x{EPOCHS // r['epochs_run']} from {r['seconds']:.1f})"
-        lines.append(f"| {r['engine']} | {r['epochs_run']} | {r['seconds_100_epochs']:.2f}{scaled} | "
-                     f"{r['steps_per_second']:,.0f} | {r['seconds_100_epochs'] / base:.1f} | {r['val_loss']:.4f} | "
-                     f"{r['test_accuracy']:.4f} | {r['peak_rss_mb']:.0f} |")
+        lines.append(f"| {r['engine']} | {version_text(r['versions'])} | {r['epochs_run']} | "
+                     f"{r['seconds_100_epochs']:.2f}{scaled} | {r['steps_per_second']:,.0f} | "
+                     f"{r['seconds_100_epochs'] / cold:.1f} | {r['seconds_100_epochs'] / cached:.1f} | "
+                     f"{r['val_loss']:.4f} | {r['test_accuracy']:.4f} | {r['peak_rss_mb']:.0f} |")
     return "\n".join(lines)
+
+
+def readme_table(report: dict) -> str:
+    """The README's speed table from a recorded report (tests/test_readme.py holds the README to the record)."""
+    lines = ["| engine | versions | seconds for 100 epochs | steps/s | × salarynet cold | × salarynet cached "
+             "| peak RSS MB |", "|---|---|---:|---:|---:|---:|---:|"]
+    for r in report["engines"]:
+        scaled = "" if r["epochs_run"] == EPOCHS else f" ({r['epochs_run']} epochs × {EPOCHS // r['epochs_run']})"
+        lines.append(f"| {r['engine']} | {version_text(r['versions'])} | {r['seconds_100_epochs']:.2f}{scaled} | "
+                     f"{r['steps_per_second']:,.0f} | {r['ratio_to_salarynet']:.1f} | "
+                     f"{r['ratio_to_salarynet_cached']:.1f} | {r['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def ideas(arrays: Path) -> list[dict]:
+    """The loop's unroll, each value in a fresh process without the compile cache: the whole first fit
+    (compile included) and the best of five fits once compiled."""
+    found = []
+    for unroll in (1, 2, 4, 8):
+        row = run_engine(f"unroll {unroll}", "salarynet", arrays, EPOCHS,
+                         {"SALARYNET_COMPILE_CACHE": "off", "FIT_SPEED_UNROLL": str(unroll)})
+        if row:
+            found.append({"unroll": unroll, "first_fit_seconds": row["seconds"], "warm_seconds": row["warm_seconds"],
+                          "compile_seconds": row["seconds"] - row["warm_seconds"],
+                          "us_per_step": row["warm_seconds"] / row["steps"] * 1e6, "val_loss": row["val_loss"]})
+    return found
 
 
 def main() -> None:
@@ -226,13 +289,18 @@ def main() -> None:
     parser.add_argument("--scaling", action="store_true", help="also time rows x1/x4/x16 and batch 5/32/256")
     parser.add_argument("--scaling-epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=0, help="also time N seeds batched vs one by one")
+    parser.add_argument("--ideas", action="store_true", help="also time the compiled loop's unroll 1, 2, 4, 8")
+    parser.add_argument("--torch-python", help="an interpreter with PyTorch (and numpy) for the PyTorch engine")
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--arrays", help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
+    parser.add_argument("--readme", action="store_true", help="print the README's table from the recorded results")
     args = parser.parse_args()
     if args.engine:
         return worker(args)
+    if args.readme:
+        return print(readme_table(json.loads((RESULTS / "fit_speed.json").read_text())))
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -245,13 +313,14 @@ def main() -> None:
                 ("salarynet (compile cached)", "salarynet", EPOCHS, warm),
                 ("Keras 3, JAX backend", "keras", args.keras_jax_epochs, {"KERAS_BACKEND": "jax"}),
                 ("Keras 3, TensorFlow backend", "keras", args.keras_tf_epochs, {"KERAS_BACKEND": "tensorflow"})]
-        if importlib.util.find_spec("torch"):
+        if args.torch_python or importlib.util.find_spec("torch"):
             plan.append(("PyTorch eager loop", "torch", args.torch_epochs, {}))
-        rows = [run_engine(label, engine, arrays, epochs, env) for label, engine, epochs, env in plan]
+        rows = [run_engine(label, engine, arrays, epochs, env, args.torch_python if engine == "torch" else None)
+                for label, engine, epochs, env in plan]
         rows = [r for r in rows if r is not None and "warm-up" not in r["engine"]]
-        base = rows[0]["seconds_100_epochs"]
         for r in rows:
-            r["ratio_to_salarynet"] = r["seconds_100_epochs"] / base
+            r["ratio_to_salarynet"] = r["seconds_100_epochs"] / rows[0]["seconds_100_epochs"]
+            r["ratio_to_salarynet_cached"] = r["seconds_100_epochs"] / rows[1]["seconds_100_epochs"]
         report = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
                   "cpus": os.cpu_count(), "data": args.data or "embedded", "engines": rows,
                   "salarynet_train_peak_rss_mb": cli_peak_rss(args.data, folder)}
@@ -259,8 +328,13 @@ def main() -> None:
             report["scaling"] = scaling(arrays, args.scaling_epochs)
         if args.seeds:
             report["many_seeds"] = many_seeds(arrays, args.seeds)
+        if args.ideas:
+            report["ideas"] = ideas(arrays)
 
-    text = [f"# Fit speed, tutorial recipe ({report['when']}, {report['cpus']} CPUs)", "", markdown(rows, base), "",
+    load = os.getloadavg()
+    report["load_average"] = load
+    text = [f"# Fit speed, tutorial recipe ({report['when']}, {report['cpus']} CPUs, load average after "
+            f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f})", "", markdown(rows), "",
             f"Peak RSS of the whole `salarynet train` command (tutorial recipe): {report['salarynet_train_peak_rss_mb']:.0f} MB"]
     if "scaling" in report:
         text += ["", "| rows fitted | batch | epochs | seconds | steps/s | samples/s |", "|---|---:|---:|---:|---:|---:|"]
@@ -271,6 +345,12 @@ def main() -> None:
         text += ["", f"{m['seeds']} seeds x 100 epochs: one vmapped call {m['batched_seconds']:.2f} s "
                      f"({m['batched_models_per_second']:.2f} models/s) vs one by one {m['sequential_seconds']:.2f} s "
                      f"({m['sequential_models_per_second']:.2f} models/s)"]
+    if "ideas" in report:
+        text += ["", "The compiled loop's unroll (steps per loop iteration), each without the compile cache:", "",
+                 "| unroll | first fit s (compile included) | fit s once compiled (best of 5) | compile s | us/step | val loss |",
+                 "|---:|---:|---:|---:|---:|---:|"]
+        text += [f"| {r['unroll']} | {r['first_fit_seconds']:.2f} | {r['warm_seconds']:.2f} | {r['compile_seconds']:.2f} | "
+                 f"{r['us_per_step']:.2f} | {r['val_loss']:.4f} |" for r in report["ideas"]]
     print("\n".join(text))
     if args.record:
         RESULTS.mkdir(parents=True, exist_ok=True)

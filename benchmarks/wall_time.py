@@ -1,11 +1,13 @@
 """What a person waits for: whole `salarynet` commands, each a fresh process, timed several times (min and median).
 
     uv run python benchmarks/wall_time.py [--repeat 5] [--runs DIR] [--record TAG]
+    uv run python benchmarks/wall_time.py --readme      # the README's table: results wall_time-before/-after
 
 It trains the two runs it needs (tutorial and recommended) into --runs (default: a temporary folder) unless
 they are there already, then times every command --repeat times after one untimed warm-up (which also
 writes the bytecode caches). The load average is printed beside the table: run it on a quiet machine.
---record TAG writes the table and the raw times to benchmarks/results/wall_time-TAG.{md,json}.
+--record TAG writes the table and the raw times to benchmarks/results/wall_time-TAG.{md,json}. The "before"
+record timed the code before issue 16's work: PYTHONPATH=<a checkout of b4dec01>/src, the same environment.
 """
 
 import argparse
@@ -67,12 +69,29 @@ def fit_rate(runs: Path) -> dict[str, float]:
     return {"rows": rows, "epochs": epochs, "fit_seconds": seconds, "rows_per_second": rows * epochs / seconds}
 
 
+def readme_table(before: dict, after: dict) -> str:
+    """Whole commands before and after, min and median (tests/test_readme.py holds the README to the records)."""
+    lines = ["| what a person waits for | before: min / median s | after: min / median s |", "|---|---:|---:|"]
+    old = {r["command"]: r for r in before["commands"]}
+    for r in after["commands"]:
+        b = old.get(r["command"])
+        shown = f"{b['min']:.2f} / {b['median']:.2f}" if b else "-"
+        lines.append(f"| {r['command']} | {shown} | {r['min']:.2f} / {r['median']:.2f} |")
+    rate = [x["recommended_fit"]["rows_per_second"] for x in (before, after)]
+    lines.append(f"| recommended recipe's fit, training rows/s | {rate[0]:,.0f} | {rate[1]:,.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--runs", type=Path, help="a folder for the runs it trains (kept between calls)")
     parser.add_argument("--record", metavar="TAG", help="write benchmarks/results/wall_time-TAG.md/.json")
+    parser.add_argument("--readme", action="store_true", help="print the README's table from the two records")
     args = parser.parse_args()
+    if args.readme:
+        before, after = (json.loads((RESULTS / f"wall_time-{tag}.json").read_text()) for tag in ("before", "after"))
+        return print(readme_table(before, after))
     with tempfile.TemporaryDirectory() as scratch:
         runs = args.runs or Path(scratch)
         ensure_runs(runs)

@@ -18,8 +18,10 @@ from .losses import loss_function
 # Keras's default learning rates; the other defaults are passed where optax's differ.
 KERAS_LEARNING_RATES = {"adagrad": 0.001, "sgd": 0.01, "adam": 0.001, "rmsprop": 0.001}
 
-# Steps per iteration of the compiled loop over an epoch's batches (lax.scan's unroll): fewer loop iterations
-# for a larger program; benchmarks/fit_speed.py --ideas measures each value.
+# Steps per iteration of the compiled loop over an epoch's batches (lax.scan's unroll). Measured by
+# benchmarks/fit_speed.py --ideas on the tutorial (2 cores): 2, 4 and 8 save 5-13% a step, within the
+# machine's noise, and 4 and 8 double the compile; unrolled, XLA orders the recommended network's float sums
+# differently, so every recorded result would move. Kept at 1.
 UNROLL = 1
 
 
