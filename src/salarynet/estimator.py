@@ -9,8 +9,6 @@ A frame goes through exactly the reading and tidying of the command line (any of
 the canonical names of the HTTP API), so the three give the same number for the same person.
 """
 
-import concurrent.futures
-import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,10 +125,11 @@ class SalaryNet(Predictor):
         # such recipes keep the recipe seed's split, and the seeds vary the weights, shuffles and dropout.
         learned = first.state.categories or first.state.text or any(c.encoding == "multi" for c in first.state.columns)
         preps = [first] + [first if learned else prepare(sel, recipe, source, seed) for seed in seed_list[1:]]
-        with _beside(self._fit_linear, recipe, sel.frame.iloc[split[0]], sel.labels[split[0]]) as companion:
-            spec, all_params, histories, seconds = train_prepared(recipe, preps, seed_list, on_chunk)
+        spec, all_params, histories, seconds = train_prepared(recipe, preps, seed_list, on_chunk)
         self._fitted_from(recipe, first.state, spec, all_params[0], histories[0], provenance | {"rows": first.rows})
-        self.linear_ = companion.result()
+        # After the network, not beside it in a thread: the two shared the 2 cores, the network's fit took 40% longer
+        # and the command as long (benchmarks/results/wall_time-after.md).
+        self.linear_ = self._fit_linear(recipe, sel.frame.iloc[split[0]], sel.labels[split[0]])
         if calibration is not None:
             self.conformal_ = self._calibrate(sel, calibration)
         task = self.task_
@@ -170,10 +169,9 @@ class SalaryNet(Predictor):
         again = recipe.model_copy(update={"fit": fit})
         rows = np.arange(len(sel.labels)) if calibration is None else np.setdiff1d(np.arange(len(sel.labels)), calibration)
         every = prepare(sel, again, source, split=(rows, np.arange(0)))
-        with _beside(self._fit_linear, recipe, sel.frame.iloc[rows], sel.labels[rows]) as companion:
-            spec, params, _, seconds = train_prepared(again, [every], [recipe.seed], on_refit(epochs) if on_refit else None)
+        spec, params, _, seconds = train_prepared(again, [every], [recipe.seed], on_refit(epochs) if on_refit else None)
         self.features_, self.spec_, self.params_ = every.state, spec, params[0]
-        self.linear_ = companion.result()
+        self.linear_ = self._fit_linear(recipe, sel.frame.iloc[rows], sel.labels[rows])
         self.record_["refit"] = {"rows": len(rows), "epochs": epochs, "fit_seconds": round(seconds, 3),
                                  "test_metrics_from": "the model fitted before the refit, on the test rows it never saw"}
         if calibration is not None:
@@ -449,14 +447,6 @@ def _record(task: Task, recipe: Recipe, test: dict[str, Any], majority_class: in
         "fit_seconds": round(seconds, 3),
         "seed": recipe.seed,
     }
-
-
-@contextlib.contextmanager
-def _beside(work: Callable[..., Any], *args: Any):
-    """work(*args) in a thread while the block runs (the compiled fit keeps one core busy; the [blend] model
-    takes the other) -> its future."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        yield pool.submit(work, *args)
 
 
 def summarise(values: list[dict[str, Any]]) -> dict[str, Any]:
