@@ -101,9 +101,12 @@ def test_answers_table_checks_its_columns():
         Answers({"a": [1], "b": [1, 2]})
 
 
-def test_one_person_imports_no_jax_pandas_or_scikit_learn(run_dir):
-    code = (f"import sys\nfrom salarynet.apps.cli import app\ntry:\n    app(['predict', {str(run_dir)!r}, '--age', "
-            "'25-34', '--experience', '5-7 years', '--education', \"Master's degree\", '--gender', 'Woman'])\n"
+@pytest.mark.parametrize("which", ["tutorial", "recommended"])  # the recommended run has a [blend]: TF-IDF too
+def test_one_person_imports_no_jax_pandas_or_scikit_learn(run_dir, runs, which):
+    run = run_dir if which == "tutorial" else runs / "recommended"
+    code = (f"import sys\nfrom salarynet.apps.cli import app\ntry:\n    app(['predict', {str(run)!r}, '--age', "
+            "'25-34', '--experience', '5-7 years', '--education', \"Master's degree\", '--gender', 'Woman', "
+            "'--title', 'Data Scientist'])\n"
             "except SystemExit as e:\n    assert not e.code, e.code\n"
             "print('loaded:', sorted({m.split('.')[0] for m in sys.modules} & {'jax', 'pandas', 'sklearn', 'scipy', "
             "'matplotlib'}))")

@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
 from salarynet import artifacts, linear
@@ -80,3 +82,40 @@ def test_a_changed_linear_file_is_refused(blended, tmp_path):
     (folder / artifacts.LINEAR).write_text(text)
     with pytest.raises(ArtifactError, match=r"linear\.json: checksum differs from model\.json"):
         load(folder)
+
+
+@pytest.fixture(scope="module")
+def titled(snapshot):
+    """The blend of the snapshot's first 3,000 rows (titles and their context as the text)."""
+    frame = snapshot.frame.head(3000)
+    labels = (pd.to_numeric(frame["annual_salary"].str.replace(",", ""), errors="coerce") > 80_000).to_numpy(int)
+    return linear.fit(frame, labels, ["industry"], ["job_title", "job_context"], weight=0.4, c=1.0, min_count=5)
+
+
+def _sklearn_text_share(state, texts):
+    """The title's share of the scores through scikit-learn's own vectorizers (what the fit used)."""
+    offset, share = sum(len(kept) + 1 for kept in state.categories), 0
+    for vectorizer, vocabulary in zip(linear._vectorizers(state), (state.words, state.letters)):
+        share = share + np.asarray(vectorizer.transform(texts) @ state.coef[:, offset:offset + len(vocabulary)].T)
+        offset += len(vocabulary)
+    return share
+
+
+def test_the_title_share_is_scikit_learns_tfidf_on_the_survey(titled, snapshot):
+    """Predicting computes TF-IDF without scikit-learn: the same features as its TfidfVectorizer, on every
+    title and context of the snapshot."""
+    texts = linear.text_of(snapshot.frame, titled.text_columns)
+    offset = sum(len(kept) + 1 for kept in titled.categories)
+    np.testing.assert_allclose(linear._text_share(titled, texts, offset), _sklearn_text_share(titled, texts),
+                               rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("ab cé\tD-É1_'\u00a0\u2003x")), max_size=30) | st.text(max_size=40),
+                min_size=1, max_size=5))
+def test_the_title_share_is_scikit_learns_tfidf_on_any_text(titled, texts):
+    vocabulary = linear.LinearState(titled.weight, (), (), ("t",), ("ab", "ab cé", "d1", "x"), (" a", "ab", "b ", " x ", "é", "d-"),
+                                    np.array([1.0, 2.0, 1.5, 3.0]), np.linspace(1, 2, 6), np.arange(20.0).reshape(2, 10) - 7,
+                                    np.zeros(2))
+    np.testing.assert_allclose(linear._text_share(vocabulary, texts, 0), _sklearn_text_share(vocabulary, texts),
+                               rtol=1e-9, atol=1e-12)

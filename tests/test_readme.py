@@ -135,3 +135,23 @@ def test_sample_matching_masks_timings_and_skips_only_where_told():
 def test_samples_join_continued_lines_and_open_quotes():
     text = "```console\n$ uv run salarynet predict r \\\n    --title 'A\nB'\nout 1\n\n$ curl x\n{}\n```\n"
     assert samples(text) == [("uv run salarynet predict r  --title 'A\nB'", ["out 1"]), ("curl x", ["{}"])]
+
+
+def _benchmark(name: str):
+    """A script of benchmarks/ as a module (they are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_speed_tables_are_the_recorded_benchmarks():
+    """The README's fit and whole-command tables are what `fit_speed.py --readme` and `wall_time.py --readme`
+    print from the results the benchmarks recorded (--record): re-measure, then paste."""
+    results, text = ROOT / "benchmarks" / "results", README.read_text(encoding="utf-8")
+    fit_speed, wall_time = _benchmark("fit_speed"), _benchmark("wall_time")
+    assert fit_speed.readme_table(json.loads((results / "fit_speed.json").read_text())) in text
+    before, after = (json.loads((results / f"wall_time-{tag}.json").read_text()) for tag in ("before", "after"))
+    assert wall_time.readme_table(before, after) in text
