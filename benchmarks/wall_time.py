@@ -1,13 +1,14 @@
 """What a person waits for: whole `salarynet` commands, each a fresh process, timed several times (min and median).
 
-    uv run python benchmarks/wall_time.py [--repeat 5] [--runs DIR] [--record TAG]
-    uv run python benchmarks/wall_time.py --readme      # the README's table: results wall_time-before/-after
+    uv run python benchmarks/wall_time.py [--repeat 5] [--before SRC] [--runs DIR] [--record]
+    uv run python benchmarks/wall_time.py --readme      # the README's table, from the recorded results
 
-It trains the two runs it needs (tutorial and recommended) into --runs (default: a temporary folder) unless
-they are there already, then times every command --repeat times after one untimed warm-up (which also
-writes the bytecode caches). The load average is printed beside the table: run it on a quiet machine.
---record TAG writes the table and the raw times to benchmarks/results/wall_time-TAG.{md,json}. The "before"
-record timed the code before issue 16's work: PYTHONPATH=<a checkout of b4dec01>/src, the same environment.
+Each version of the code trains the two runs it needs (tutorial and recommended) into --runs (default: a
+temporary folder) unless they are there already, then every command runs --repeat times after one untimed
+warm-up (which also writes the bytecode caches). --before SRC times another checkout's code as well
+(PYTHONPATH=SRC, the same environment), alternating the two run by run so that a machine's drift (a shared
+2-core machine's speed moves by a third within minutes) falls on both alike. The load average is printed
+beside the table. --record writes it with the raw times to benchmarks/results/wall_time.{md,json}.
 """
 
 import argparse
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PROGRAM = [sys.executable, "-m", "salarynet"]
 PERSON = ["--age", "25-34", "--experience", "5-7 years", "--education", "Master's degree", "--gender", "Woman"]
+BASE = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "PYTHONPATH")}
 
 
 def commands(runs: Path) -> list[tuple[str, list[str], dict[str, str]]]:
@@ -45,20 +47,17 @@ def commands(runs: Path) -> list[tuple[str, list[str], dict[str, str]]]:
     ]
 
 
-BASE = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
-
-
 def timed(args: list[str], env: dict[str, str]) -> tuple[float, int]:
     started = time.perf_counter()
     proc = subprocess.run(PROGRAM + args, env=BASE | env, capture_output=True, text=True)
     return time.perf_counter() - started, proc.returncode
 
 
-def ensure_runs(runs: Path) -> None:
+def ensure_runs(runs: Path, env: dict[str, str]) -> None:
     for name, extra in (("tutorial", []), ("recommended", ["--recipe", "recommended"])):
         if not (runs / name / "model.json").is_file():
             print(f"training {runs / name} ...", file=sys.stderr, flush=True)
-            subprocess.run(PROGRAM + ["train", "--out", str(runs / name), *extra], env=BASE, check=True,
+            subprocess.run(PROGRAM + ["train", "--out", str(runs / name), *extra], env=BASE | env, check=True,
                            capture_output=True)
 
 
@@ -69,58 +68,73 @@ def fit_rate(runs: Path) -> dict[str, float]:
     return {"rows": rows, "epochs": epochs, "fit_seconds": seconds, "rows_per_second": rows * epochs / seconds}
 
 
-def readme_table(before: dict, after: dict) -> str:
-    """Whole commands before and after, min and median (tests/test_readme.py holds the README to the records)."""
-    lines = ["| what a person waits for | before: min / median s | after: min / median s |", "|---|---:|---:|"]
-    old = {r["command"]: r for r in before["commands"]}
-    for r in after["commands"]:
-        b = old.get(r["command"])
-        shown = f"{b['min']:.2f} / {b['median']:.2f}" if b else "-"
-        lines.append(f"| {r['command']} | {shown} | {r['min']:.2f} / {r['median']:.2f} |")
-    rate = [x["recommended_fit"]["rows_per_second"] for x in (before, after)]
-    lines.append(f"| recommended recipe's fit, training rows/s | {rate[0]:,.0f} | {rate[1]:,.0f} |")
+def measure(versions: dict[str, tuple[Path, dict[str, str]]], repeat: int) -> dict[str, list[dict]]:
+    """{version: [a row per command]}: each command's runs alternate between the versions."""
+    found: dict[str, list[dict]] = {name: [] for name in versions}
+    plans = {name: commands(runs) for name, (runs, _) in versions.items()}
+    for i, (label, _, _) in enumerate(next(iter(plans.values()))):
+        times: dict[str, list[tuple[float, int]]] = {name: [] for name in versions}
+        for name, (_, env) in versions.items():
+            timed(plans[name][i][1], env | plans[name][i][2])  # warm-up: bytecode, the compile cache, the page cache
+        for _ in range(repeat):
+            for name, (_, env) in versions.items():
+                times[name].append(timed(plans[name][i][1], env | plans[name][i][2]))
+        for name, pairs in times.items():
+            seconds, codes = zip(*pairs)
+            found[name].append({"command": label, "argv": plans[name][i][1], "seconds": list(seconds),
+                                "min": min(seconds), "median": statistics.median(seconds),
+                                "exit_codes": sorted(set(codes))})
+            print(f"  {name}: {label}: min {min(seconds):.2f} s, median {statistics.median(seconds):.2f} s",
+                  file=sys.stderr, flush=True)
+    return found
+
+
+def table(report: dict) -> str:
+    """Whole commands, min / median per version (tests/test_readme.py holds the README to the record)."""
+    names = list(report["versions"])
+    lines = ["| what a person waits for | " + " | ".join(f"{n}: min / median s" for n in names) + " |",
+             "|---|" + "---:|" * len(names)]
+    rows = zip(*(report["versions"][n]["commands"] for n in names))
+    lines += [f"| {row[0]['command']} | " + " | ".join(f"{r['min']:.2f} / {r['median']:.2f}" for r in row) + " |"
+              for row in rows]
+    lines.append("| recommended recipe's fit, training rows/s | " + " | ".join(
+        f"{report['versions'][n]['recommended_fit']['rows_per_second']:,.0f}" for n in names) + " |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--runs", type=Path, help="a folder for the runs it trains (kept between calls)")
-    parser.add_argument("--record", metavar="TAG", help="write benchmarks/results/wall_time-TAG.md/.json")
-    parser.add_argument("--readme", action="store_true", help="print the README's table from the two records")
+    parser.add_argument("--before", type=Path, help="another checkout's src/ folder, timed alternately")
+    parser.add_argument("--runs", type=Path, help="a folder for the runs each version trains (kept between calls)")
+    parser.add_argument("--record", action="store_true", help="write benchmarks/results/wall_time.md/.json")
+    parser.add_argument("--readme", action="store_true", help="print the README's table from the recorded results")
     args = parser.parse_args()
     if args.readme:
-        before, after = (json.loads((RESULTS / f"wall_time-{tag}.json").read_text()) for tag in ("before", "after"))
-        return print(readme_table(before, after))
+        return print(table(json.loads((RESULTS / "wall_time.json").read_text())))
     with tempfile.TemporaryDirectory() as scratch:
-        runs = args.runs or Path(scratch)
-        ensure_runs(runs)
-        rows = []
-        for label, argv, env in commands(runs):
-            timed(argv, env)  # warm-up: bytecode, the compile cache, the page cache
-            seconds, codes = zip(*(timed(argv, env) for _ in range(args.repeat)))
-            rows.append({"command": label, "argv": argv, "env": env, "seconds": list(seconds),
-                         "min": min(seconds), "median": statistics.median(seconds), "exit_codes": sorted(set(codes))})
-            print(f"  {label}: min {min(seconds):.2f} s, median {statistics.median(seconds):.2f} s",
-                  file=sys.stderr, flush=True)
-        rate = fit_rate(runs)
-    load = os.getloadavg()
-    lines = [f"# Whole commands ({datetime.now(timezone.utc).isoformat(timespec='seconds')}, {os.cpu_count()} CPUs, "
-             f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, Python {platform.python_version()})", "",
-             f"Each command {args.repeat} times after one warm-up, a fresh process each (`python -m salarynet ...`).", "",
-             "| what a person waits for | min s | median s | exit |", "|---|---:|---:|---:|"]
-    lines += [f"| {r['command']} | {r['min']:.2f} | {r['median']:.2f} | {','.join(map(str, r['exit_codes']))} |"
-              for r in rows]
-    lines += ["", f"Recommended recipe's fit: {rate['rows']:,} rows x {rate['epochs']} epochs in "
-              f"{rate['fit_seconds']:.2f} s = {rate['rows_per_second']:,.0f} training rows/s"]
-    text = "\n".join(lines) + "\n"
+        folder = args.runs or Path(scratch)
+        versions = {"after": (folder / "after", {})}
+        if args.before:
+            versions = {"before": (folder / "before", {"PYTHONPATH": str(args.before.resolve())})} | versions
+        for runs, env in versions.values():
+            ensure_runs(runs, env)
+        found = measure(versions, args.repeat)
+        load = os.getloadavg()
+        report = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "load_average": load,
+                  "cpus": os.cpu_count(), "python": platform.python_version(), "repeat": args.repeat,
+                  "before_src": str(args.before) if args.before else None,
+                  "versions": {name: {"commands": found[name], "recommended_fit": fit_rate(runs)}
+                               for name, (runs, _) in versions.items()}}
+    text = "\n".join([f"# Whole commands ({report['when']}, {report['cpus']} CPUs, load average {load[0]:.2f} "
+                      f"{load[1]:.2f} {load[2]:.2f}, Python {report['python']})", "",
+                      f"Each command {args.repeat} times per version after one warm-up, a fresh process each "
+                      "(`python -m salarynet ...`), the versions alternating.", "", table(report)]) + "\n"
     print(text)
     if args.record:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"wall_time-{args.record}.md").write_text(text)
-        (RESULTS / f"wall_time-{args.record}.json").write_text(json.dumps(
-            {"load_average": load, "cpus": os.cpu_count(), "repeat": args.repeat, "commands": rows,
-             "recommended_fit": rate}, indent=1) + "\n")
+        (RESULTS / "wall_time.md").write_text(text)
+        (RESULTS / "wall_time.json").write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -47,3 +47,29 @@ def test_average_ranks_are_scipys_rankdata(values):
     from scipy.stats import rankdata
 
     np.testing.assert_array_equal(metrics.average_ranks(np.asarray(values, dtype=float)), rankdata(values))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(2, 5), st.integers(0, 2**32 - 1), st.integers(3, 300), st.sampled_from(["sigmoid", "softmax"]))
+def test_classification_metrics_are_scikit_learns(k, seed, rows, activation):
+    """AUC (one class against the rest, averaged, for more than two), log loss and the confusion matrix are what
+    scikit-learn's functions give, on rounded outputs (ties) and every class present or not."""
+    from sklearn.metrics import confusion_matrix, log_loss, roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k, rows)
+    outputs = np.round(rng.random((rows, k)), 1) + 1e-3  # rounded: many ties
+    if activation == "softmax":
+        outputs = outputs / outputs.sum(axis=1, keepdims=True)
+    m = metrics.classification_metrics(labels, outputs, activation, majority_class=0)
+    probs = metrics.class_probabilities(outputs, activation)
+    clipped = metrics._clipped(probs)  # log loss: kept off 0 as Keras does
+    assert m["log_loss"] == pytest.approx(log_loss(labels, clipped, labels=list(range(k))), rel=1e-12)
+    matrix = confusion_matrix(labels, metrics.predicted_class(outputs), labels=list(range(k)))
+    assert (m["confusion_matrix"] == matrix.tolist()) if k > 2 else (list(m["confusion_matrix"].values()) == matrix.ravel().tolist())
+    if len(np.unique(labels)) < k:
+        assert m["auc"] is None
+    elif k == 2:
+        assert m["auc"] == pytest.approx(roc_auc_score(labels, probs[:, 1]), rel=1e-12)
+    else:
+        assert m["auc"] == pytest.approx(roc_auc_score(labels, probs, multi_class="ovr", labels=list(range(k))), rel=1e-12)

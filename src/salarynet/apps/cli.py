@@ -273,13 +273,15 @@ def train(
 
     survey, provenance = _open(data)
     source.use_compile_cache()
-    _prefetch("sklearn.metrics", "scipy.stats", "salarynet.plots")  # what the metrics and curves.png need
     fine = "band_" if spec.features.label_bands else ""  # the fit's accuracy is over the label bands, not the answer
+    plotting = []
     with _progress("fit", "epochs") as bar:
         task = bar.add_task("compiling ...", total=spec.fit.epochs)
 
         def on_chunk(done: int, latest: dict[str, float], task=task, before: str = "") -> None:
             checkpoint()
+            if not plotting:  # compiled and running: matplotlib (for curves.png) loads beside the compiled epochs
+                plotting.append(_prefetch("salarynet.plots"))
             shown = " ".join(f"{fine}{k} {v:.4f}" for k, v in latest.items() if math.isfinite(v))
             bar.update(task, completed=done, description=before + shown)
 
