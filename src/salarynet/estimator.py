@@ -127,8 +127,8 @@ class SalaryNet(Predictor):
         preps = [first] + [first if learned else prepare(sel, recipe, source, seed) for seed in seed_list[1:]]
         spec, all_params, histories, seconds = train_prepared(recipe, preps, seed_list, on_chunk)
         self._fitted_from(recipe, first.state, spec, all_params[0], histories[0], provenance | {"rows": first.rows})
-        # After the network, not beside it in a thread: the two shared the 2 cores, the network's fit took 40% longer
-        # and the command as long (benchmarks/results/wall_time-after.md).
+        # After the network, not beside it in a thread: on 2 cores the two slowed each other (the network's fit took
+        # 40% longer) and the command took as long.
         self.linear_ = self._fit_linear(recipe, sel.frame.iloc[split[0]], sel.labels[split[0]])
         if calibration is not None:
             self.conformal_ = self._calibrate(sel, calibration)
