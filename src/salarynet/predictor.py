@@ -1,7 +1,7 @@
 """A model's prediction half: answers -> encoded inputs -> the network in numpy -> the blend and the conformal
-correction -> the answer. It imports no JAX, pandas or scikit-learn (a [blend] imports scikit-learn when it
-predicts), so that one person's answer from a saved run costs a fraction of a second: SalaryNet (estimator.py)
-is a Predictor that also trains, evaluates and saves.
+correction -> the answer. It imports no JAX, pandas or scikit-learn, a [blend]'s TF-IDF included, so that one
+person's answer from a saved run costs a fraction of a second: SalaryNet (estimator.py) is a Predictor that also
+trains, evaluates and saves.
 
     net = load_predictor("runs/tutorial")
     row = net.predict_one(person({"age": "25-34", "experience_overall": "5-7 years", ...})[0])
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import artifacts, conformal, features
+from . import artifacts, conformal, features, linear
 from .data.answers import TIDIED, tidy
 from .data.table import Answers
 from .errors import RecipeError
@@ -63,8 +63,6 @@ class Predictor:
         (where the frame, or the sum of its questions' linear.parts, is given), or the range corrected by the
         [conformal] calibration (without a frame, a Mondrian calibration's overall correction)."""
         if self.linear_ is not None and (frame is not None or linear_shares is not None):
-            from . import linear
-
             p = (linear.probabilities(self.linear_, frame) if linear_shares is None
                  else linear.from_scores(self.linear_, linear_shares))
             raw = linear.blend(class_probabilities(raw, self.spec_.activations[-1]), p, self.linear_.weight)
