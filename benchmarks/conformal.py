@@ -26,11 +26,10 @@ MIN_ROWS = 100  # groups the issue's target is judged on
 
 
 def measure(recipe_name: str, overrides: list[str], by: str, folds: int, only: int | None) -> dict:
-    from salarynet import conformal
-    from salarynet.apps.compare import _subset, fold_indices
+    from salarynet import conformal, training
+    from salarynet import rows as survey_rows
     from salarynet.apps.report import _group_values
     from salarynet.data.source import open_survey, use_compile_cache
-    from salarynet.estimator import SalaryNet
     from salarynet.recipe import load_recipe
     from salarynet.rows import calibration_rows, select_rows, split_rows
 
@@ -45,11 +44,11 @@ def measure(recipe_name: str, overrides: list[str], by: str, folds: int, only: i
     inside = {name: np.zeros(len(sel.labels), bool) for name in names}
     width = {name: np.full(len(sel.labels), np.nan) for name in names}
     measured = np.zeros(len(sel.labels), bool)
-    for k, (train_idx, test_idx) in enumerate(fold_indices(sel, recipe, folds)):
+    for k, (train_idx, test_idx) in enumerate(survey_rows.folds(sel, recipe, folds)):
         if only is not None and k + 1 != only:
             continue
-        fold = _subset(sel, train_idx)
-        net = SalaryNet(recipe).fit(fold)  # as `train` fits the saved model: the refit and its calibration too
+        fold = survey_rows.subset(sel, train_idx)
+        net = training.train(recipe, fold, "fold")[0].model  # as `train` fits the saved model: the refit and its calibration too
         calibration = calibration_rows(fold, recipe, split_rows(fold, recipe, "fold")[0], "fold")[1]
         x_cal, _ = net.encode(fold.frame.iloc[calibration])
         target = net.task_.targets(fold.labels[calibration], net.spec_.answers)[:, 0]

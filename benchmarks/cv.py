@@ -6,7 +6,7 @@ folds `salarynet compare` and benchmarks/peers.py use. Out-of-fold probabilities
     uv run python benchmarks/cv.py --recipe recommended                        # 5 folds, a table
     uv run python benchmarks/cv.py --recipe recommended --set fit.refit=false  # without the refit
     uv run python benchmarks/cv.py --recipe recommended --record               # + benchmarks/results/cv-recommended.json
-    uv run python benchmarks/cv.py --paired results/cv-recommended.json results/peers-autogluon.json
+    uv run python benchmarks/cv.py --paired cv-recommended.json peers-autogluon.json   # from benchmarks/oof/
 
 --paired prints the mean difference (first minus second) of accuracy, ROC AUC and log loss over the same
 rows, with a 95% paired-bootstrap interval (2,000 resamples of the rows).
@@ -16,18 +16,17 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).parent / "results"  # summaries, committed
+OOF = Path(__file__).parent / "oof"  # per-row out-of-fold outputs (--record), ignored by git: regenerate when needed
 
 
 def cross_validate(recipe_name: str, overrides: list[str], folds: int, only: int | None) -> dict:
-    from salarynet.apps.compare import _subset, fold_indices
+    from salarynet import evaluation
     from salarynet.data.source import open_survey, use_compile_cache
-    from salarynet.estimator import SalaryNet
     from salarynet.recipe import load_recipe
     from salarynet.rows import select_rows
     from salarynet.tasks import task_of
@@ -37,24 +36,17 @@ def cross_validate(recipe_name: str, overrides: list[str], folds: int, only: int
     survey, provenance = open_survey(None)
     sel = select_rows(survey, recipe)
     task = task_of(recipe.features)
-    oof = np.full((len(sel.labels), task.output_width()), np.nan)
-    per_fold = []
-    for k, (train_idx, test_idx) in enumerate(fold_indices(sel, recipe, folds)):
-        if only is not None and k + 1 != only:
-            continue
-        started = time.perf_counter()
-        net = SalaryNet(recipe).fit(_subset(sel, train_idx))
-        seconds = time.perf_counter() - started
-        test_rows = sel.frame.iloc[test_idx]
-        outputs = net.outputs(net.encode(test_rows)[0], test_rows)
-        oof[test_idx] = outputs
-        m = task.fold_metrics(outputs, sel.labels[test_idx], sel.salary[test_idx], task.majority(sel.labels[train_idx]))
-        m |= {"seconds": round(seconds, 1), "epochs": net.record_.get("kept_epoch") or net.record_.get("epochs_run")}
-        per_fold.append(m)
-        print(f"fold {k + 1}/{folds}: " + ", ".join(f"{n} {v:.4f}" for n, v in m.items() if isinstance(v, float)),
-              file=sys.stderr, flush=True)
+    headline = list(task.fold_metrics(np.full((2, task.output_width()), 0.5), np.zeros(2, sel.labels.dtype), np.ones(2), 0))
+
+    def on_fold(fold: int, runs: list[dict]) -> None:
+        print(f"fold {fold}/{folds}: " + ", ".join(f"{n} {runs[0][n]:.4f}" for n in headline
+                                                  if isinstance(runs[0][n], float)), file=sys.stderr, flush=True)
+
+    cv = evaluation.cross_validate(recipe, sel, folds, only=None if only is None else [only], on_fold=on_fold)
+    per_fold = [{n: r[n] for n in headline} | {"seconds": r["seconds"], "epochs": r["epochs"]} for r in cv.runs[0]]
     return {"recipe": recipe.name, "overrides": overrides, "folds": folds, "task": task.name, "per_fold": per_fold,
-            "labels": (np.round(sel.labels.astype(float), 5) if sel.labels.dtype.kind == "f" else sel.labels).tolist(), "oof": np.round(oof, 5).tolist(), "data_sha256": provenance.get("sha256"),
+            "labels": (np.round(sel.labels.astype(float), 5) if sel.labels.dtype.kind == "f" else sel.labels).tolist(),
+            "oof": np.round(cv.oof[0], 5).tolist(), "data_sha256": provenance.get("sha256"),
             "machine": f"{platform.machine()}, {platform.python_version()}"}
 
 
@@ -119,19 +111,24 @@ def main() -> None:
     parser.add_argument("--paired", nargs=2, type=Path, metavar=("FIRST.json", "SECOND.json"))
     args = parser.parse_args()
     if args.paired:
-        first, second = (json.loads((p if p.is_absolute() or p.exists() else Path(__file__).parent / p).read_text())
+        first, second = (json.loads((p if p.is_absolute() or p.exists() else OOF / p.name).read_text())
                          for p in args.paired)
         print(paired(first, second))
         return
     result = cross_validate(args.recipe, args.overrides, args.folds, args.only_fold)
     print(table(result))
     if args.record:
+        name = f"{args.name or 'cv-' + args.recipe}.json"
+        summary, rows = RESULTS / name, OOF / name
+        for path in (summary, rows):
+            if path.exists() and "per_fold" not in json.loads(path.read_text()):
+                raise SystemExit(f"{path}: exists and is not a cv result; choose another --name")
         RESULTS.mkdir(exist_ok=True)
-        out = RESULTS / f"{args.name or 'cv-' + args.recipe}.json"
-        if out.exists() and json.loads(out.read_text()).get("oof") is None:
-            raise SystemExit(f"{out}: exists and is not a cv result; choose another --name")
-        out.write_text(json.dumps(result) + "\n")
-        print(f"wrote {out}", file=sys.stderr)
+        OOF.mkdir(exist_ok=True)
+        rows.write_text(json.dumps(result) + "\n")
+        short = {k: v for k, v in result.items() if k not in ("labels", "oof")} | {"table": table(result)}
+        summary.write_text(json.dumps(short, indent=1) + "\n")
+        print(f"wrote {summary} (and the out-of-fold outputs to {rows})", file=sys.stderr)
 
 
 if __name__ == "__main__":

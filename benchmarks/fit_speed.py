@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -321,7 +321,7 @@ def main() -> None:
         for r in rows:
             r["ratio_to_salarynet"] = r["seconds_100_epochs"] / rows[0]["seconds_100_epochs"]
             r["ratio_to_salarynet_cached"] = r["seconds_100_epochs"] / rows[1]["seconds_100_epochs"]
-        report = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
+        report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.platform(),
                   "cpus": os.cpu_count(), "data": args.data or "embedded", "engines": rows,
                   "salarynet_train_peak_rss_mb": cli_peak_rss(args.data, folder)}
         if args.scaling:

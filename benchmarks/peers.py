@@ -9,7 +9,7 @@ the same stratified folds (the recipe's seed), so the numbers sit beside `salary
 reads the same answers: each non-text answer as a category, and the job title and its context joined as
 one text column. CatBoost and the tuned logistic regression are compare's own (salarynet.apps.compare).
 Prints a markdown table (mean ± sd over the folds run); --record also writes each model's per-fold
-metrics and out-of-fold probabilities to benchmarks/results/peers-<model>.json (whole runs only, not
+metrics to benchmarks/results/peers-<model>.json and its out-of-fold probabilities to benchmarks/oof/ (ignored by git) (whole runs only, not
 --only-fold; a file there that this script did not write is never replaced).
 
 The `peers` dependency group (AutoGluon, LightGBM, CatBoost; several GB with PyTorch) is never installed by
@@ -31,12 +31,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from salarynet import rows as survey_rows
 from salarynet.apps import compare
 from salarynet.data.source import open_survey
 from salarynet.errors import SalarynetError
@@ -45,7 +46,8 @@ from salarynet.recipe import Recipe, load_recipe
 from salarynet.rows import Selection, select_rows
 from salarynet.tasks import task_of
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).parent / "results"  # summaries, committed
+OOF = Path(__file__).parent / "oof"  # the per-row test outputs (benchmarks/cv.py --paired reads them), ignored by git
 MARK = "benchmarks/peers.py"  # every results file this script writes says so; it replaces no other
 LABEL = "salarynet_label"  # AutoGluon's label column (no survey column is called that)
 NEEDS = {"autogluon": "autogluon.tabular", "catboost": "catboost", "lightgbm": "lightgbm", "logistic-cv": "sklearn"}
@@ -158,7 +160,7 @@ def run_model(name: str, recipe: Recipe, sel: Selection, folds: list[int], split
     runs = []
     for k in folds:
         train_idx, test_idx = splits[k - 1]
-        train, test_rows = compare._subset(sel, train_idx), sel.frame.iloc[test_idx]
+        train, test_rows = survey_rows.subset(sel, train_idx), sel.frame.iloc[test_idx]
         say(f"{label}: fold {k}/{len(splits)} ({len(train_idx)} training rows) ...")
         started = time.perf_counter()
         outputs = predict(train, test_rows)
@@ -258,7 +260,7 @@ def main() -> None:
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    splits = compare.fold_indices(sel, recipe, args.folds)
+    splits = survey_rows.folds(sel, recipe, args.folds)
     folds = [args.only_fold] if args.only_fold else list(range(1, args.folds + 1))
     say(f"{recipe.name}: {len(sel.labels)} rows, {args.folds} folds (running {', '.join(map(str, folds))}), "
         f"{os.cpu_count()} CPUs")
@@ -270,7 +272,7 @@ def main() -> None:
     print(f"# Peers on compare's folds: recipe {recipe.name} ({task_of(recipe.features).name}), "
           f"{len(sel.labels)} rows, {fold_text}\n\n{markdown(results)}\n\n{machine}; {wall:.0f} s in all.")
     if args.record:
-        common = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine,
+        common = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine,
                   "command": " ".join(sys.argv[1:]), "recipe": recipe.name, "task": task_of(recipe.features).name,
                   "data": {k: provenance.get(k) for k in ("source", "file", "sha256", "snapshot_date")},
                   "rows": len(sel.labels), "folds": args.folds, "fold_seed": recipe.seed, "versions": versions()}
@@ -279,8 +281,12 @@ def main() -> None:
             path = result_path(result["model"], args.tag)
             if not ours(path):  # appeared while the models ran
                 sys.exit(f"error: {path} was not written by {MARK}; not replacing it")
-            path.write_text(json.dumps({"written_by": MARK, **common, **result}) + "\n")
-            say(f"recorded {path}")
+            OOF.mkdir(parents=True, exist_ok=True)
+            (OOF / path.name).write_text(json.dumps({"written_by": MARK, **common, **result}) + "\n")
+            summary = {**result, "folds_run": [{k: v for k, v in fold.items() if k not in ("test_rows", "probabilities")}
+                                               for fold in result["folds_run"]]}
+            path.write_text(json.dumps({"written_by": MARK, **common, **summary}, indent=1) + "\n")
+            say(f"recorded {path} (and the per-row outputs in {OOF / path.name})")
 
 
 if __name__ == "__main__":

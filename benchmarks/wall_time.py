@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +121,7 @@ def main() -> None:
             ensure_runs(runs, env)
         found = measure(versions, args.repeat)
         load = os.getloadavg()
-        report = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "load_average": load,
+        report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "load_average": load,
                   "cpus": os.cpu_count(), "python": platform.python_version(), "repeat": args.repeat,
                   "before_src": str(args.before) if args.before else None,
                   "versions": {name: {"commands": found[name], "recommended_fit": fit_rate(runs)}

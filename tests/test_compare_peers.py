@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from salarynet import rows as survey_rows
 from salarynet.apps import compare
 from salarynet.data.source import open_survey
 from salarynet.recipe import load_recipe
@@ -20,7 +21,7 @@ def sample(recipe_name: str, rows: int = 400, seed: int = 0) -> tuple:
     sel = select_rows(SURVEY, recipe)
     picked = np.random.default_rng(seed).choice(len(sel.labels), rows, replace=False)
     train, test = picked[: rows * 3 // 4], picked[rows * 3 // 4:]
-    return recipe, compare._subset(sel, train), sel.frame.iloc[test], sel.labels[test]
+    return recipe, survey_rows.subset(sel, train), sel.frame.iloc[test], sel.labels[test]
 
 
 def valid_probabilities(outputs: np.ndarray, rows: int, width: int) -> None:

@@ -3,9 +3,9 @@ import gzip
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TIDY, TUTORIAL, form_rows
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from conftest import TIDY, TUTORIAL, form_rows
 
 from salarynet.data.schemas import COLUMNS
 from salarynet.data.survey import canonicalise, parse_money, read_survey, salary_rows

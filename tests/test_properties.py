@@ -71,9 +71,9 @@ SETTINGS = settings(max_examples=150, deadline=None, database=None,
 
 @pytest.fixture(scope="module")
 def models(run_dir, runs):
-    """The tutorial run and the three recommended ones, each with its compiled network."""
+    """The tutorial run and the three recommended ones, each with its network's outputs (numpy, as served)."""
     loaded = [load(p) for p in (run_dir, runs / "recommended", runs / "recommended-bands", runs / "recommended-range")]
-    return [(net, net.compiled_raw()) for net in loaded]
+    return [(net, net.raw) for net in loaded]
 
 
 @SETTINGS

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from salarynet.apps import report
 from salarynet.apps.cli import app
-from salarynet.nn import metrics
 from salarynet.estimator import HELDOUT_ROWS
+from salarynet.nn import metrics
 
 runner = CliRunner()
 ARTIFACTS = Path(os.environ.get("SALARYNET_TEST_ARTIFACTS", ROOT / "test-artifacts"))

@@ -7,8 +7,9 @@ import os
 import re
 import shutil
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import numpy as np

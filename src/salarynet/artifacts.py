@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from safetensors import SafetensorError
 from safetensors.numpy import load, save
 
+from .conformal import ConformalState
 from .errors import ArtifactError, RecipeError
 from .features import FeatureState
-from .conformal import ConformalState
 from .linear import LinearState
 from .nn.forward import ACTIVATIONS
 from .nn.spec import ModelSpec, Params, flatten, shapes, unflatten
@@ -75,7 +75,9 @@ def heldout_bytes(heldout: dict[str, np.ndarray]) -> bytes:
 CHECKED = (WEIGHTS, "preprocessing.json", "recipe.json")  # what a prediction depends on, checksummed in model.json
 LINEAR = "linear.json"  # a [blend] recipe's logistic regression: checksummed too where there is one
 CONFORMAL = "conformal.json"  # a [conformal] recipe's range corrections: checksummed too where there is one
-OPTIONAL = (LINEAR, CONFORMAL)
+# fit.refit's held-out outputs (the model before the refit, on its test rows, with their row indices): what
+# `evaluate` reports on the run's own test rows, so checksummed as well.
+OPTIONAL = (LINEAR, CONFORMAL, HELDOUT)
 
 
 def model_json(spec: ModelSpec, loss: str, files: dict[str, bytes]) -> dict[str, Any]:
@@ -394,7 +396,8 @@ def load_run(path: str | Path) -> RunFiles:
     for name in OPTIONAL:
         if (path / name).exists() and name not in meta.sha256:
             raise ArtifactError(f"{path / name}: model.json has no checksum for it; the run was changed")
-    files = {name: _read_bytes(path / name, MAX_WEIGHTS if name == WEIGHTS else MAX_JSON) for name in meta.sha256}
+    files = {name: _read_bytes(path / name, MAX_WEIGHTS if name in (WEIGHTS, HELDOUT) else MAX_JSON)
+             for name in meta.sha256}
     for name, content in files.items():
         if hashlib.sha256(content).hexdigest() != meta.sha256[name]:
             raise ArtifactError(f"{path / name}: checksum differs from model.json; the file was changed or truncated")
@@ -404,7 +407,7 @@ def load_run(path: str | Path) -> RunFiles:
     recipe = _recipe(files["recipe.json"], path / "recipe.json")
     data, metrics = (_parse_json(_read_bytes(path / name, MAX_JSON), path / name)
                      for name in ("data.json", "metrics.json"))
-    heldout = _heldout(path / HELDOUT, spec) if (path / HELDOUT).exists() else None
+    heldout = _heldout(files[HELDOUT], path / HELDOUT, spec) if HELDOUT in files else None
     blend = None
     if LINEAR in files:
         blend = LinearState.from_json(_parse_json(files[LINEAR], path / LINEAR), path / LINEAR)
@@ -418,10 +421,10 @@ def load_run(path: str | Path) -> RunFiles:
     return RunFiles(path, spec, params, features, recipe, meta.loss, data, metrics, heldout, blend, calibration)
 
 
-def _heldout(path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
+def _heldout(content: bytes, path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
     """A refitted run's held-out outputs, checked: one row index and one finite output row per test row."""
     try:
-        tensors = load(_read_bytes(path, MAX_WEIGHTS))
+        tensors = load(content)
     except (SafetensorError, KeyError) as e:
         raise ArtifactError(_line(f"{path}: damaged held-out outputs ({type(e).__name__}: {e}); train the run again")) from None
     rows, outputs = tensors.get("rows"), tensors.get("outputs")

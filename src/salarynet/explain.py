@@ -69,17 +69,17 @@ def _questions(net: Predictor) -> list[tuple[str, list[str], list[str | None]]]:
     return found
 
 
-Raw = Callable[[Any], np.ndarray]  # encoded rows -> the network's outputs (Predictor.raw, or compiled_raw())
+Raw = Callable[[Any], np.ndarray]  # encoded rows -> the network's outputs (Predictor.raw)
 
 
 def _outputs(net: Predictor, frame: Answers, raw: Raw) -> np.ndarray:
     x, _ = net.encode(frame)
-    return net.task_.outputs(net._post(raw(x), frame), net.spec_.activations[-1])
+    return net.task_.outputs(net.finish(raw(x), frame), net.spec_.activations[-1])
 
 
 def explain(net: Predictor, person: Frame, raw: Raw | None = None) -> dict[str, Any]:
     """person: tidied answers under canonical names (as predict_frame reads them; its first row is explained);
-    raw: how the network runs (default numpy, which compiles nothing; the server passes its compiled one). ->
+    raw: how the network runs (default: Predictor.raw, numpy, which compiles nothing). ->
     {sentence, reasons: [...], counterfactual: {...} or None, counterfactual_sentence}. One batch: the person,
     each answer made typical, and each counterfactual candidate."""
     task, raw = net.task_, raw or net.raw

@@ -6,6 +6,9 @@ import functools
 import re
 import zlib
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +115,7 @@ class FeatureState:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "FeatureState":
+    def from_json(cls, data: dict[str, Any]) -> FeatureState:
         text = data.get("text")
         return cls(
             columns=tuple(_column_from_json(c) for c in data["columns"]),
@@ -242,24 +245,36 @@ def bucket(gram: str, buckets: int) -> int:
 
 
 def text_of(frame: Frame, columns: tuple[str, ...] | list[str]) -> list[str]:
-    """Each row's text columns joined by a space (a column the frame lacks reads as blank)."""
+    """Each row's text columns joined by a space (a column the frame lacks reads as blank; no columns: "")."""
+    if not columns:
+        return [""] * len(frame)
     parts = [[_str(v) for v in frame[c]] if c in frame else [""] * len(frame) for c in columns]
     return [" ".join(p) for p in zip(*parts)]
 
 
-_HASHED: dict[tuple[str, int], list[int]] = {}  # text -> its buckets, across calls: fit, encode and a refit
-_HASHED_MOST = 500_000  # texts remembered (a few hundred MB at most); then the memory starts again
+_MEMO: ContextVar[dict[tuple[str, int], list[int]] | None] = ContextVar("salarynet_hashed", default=None)
+
+
+@contextmanager
+def hashing_memo() -> Iterator[None]:
+    """Within the block, in this thread, a text is hashed once however often it is encoded (a fit hashes its rows
+    for the vocabulary, to encode them, and again for the refit). Not process-wide: the server's threads share
+    nothing, and the memory goes with the block."""
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
 
 
 def hashed(texts: list[str], buckets: int) -> list[list[int]]:
-    """Each row's n-gram buckets; a text (titles repeat, and every fit hashes its rows twice) is hashed once."""
-    if len(_HASHED) > _HASHED_MOST:
-        _HASHED.clear()
-    memo = {t: _HASHED.get((t, buckets)) for t in dict.fromkeys(texts)}
-    for t, found in memo.items():
-        if found is None:
-            memo[t] = _HASHED[t, buckets] = [bucket(g, buckets) for g in ngrams(t)]
-    return [memo[t] for t in texts]
+    """Each row's n-gram buckets; a text that repeats (titles do) is hashed once (see hashing_memo)."""
+    memo = _MEMO.get()
+    memo = {} if memo is None else memo
+    for t in dict.fromkeys(texts):
+        if (t, buckets) not in memo:
+            memo[t, buckets] = [bucket(g, buckets) for g in ngrams(t)]
+    return [memo[t, buckets] for t in texts]
 
 
 def tokens(state: TextState, frame: Frame) -> tuple[np.ndarray, np.ndarray]:

@@ -1,16 +1,13 @@
-"""From selected rows to trained weights: fit the preprocessing on the training rows, encode, and run the
-compiled fit (one model, or many in one call: seeds, learning rates). Arrays in, parameters out."""
+"""From selected rows to the compiled fit's inputs: fit the preprocessing on the training rows, encode both parts,
+and the network's and the fit's specs (training.py runs the fit)."""
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import jax
 import numpy as np
 
 from . import features
-from .errors import DataError, RecipeError
+from .errors import DataError
 from .nn import metrics, model, train
 from .recipe import Recipe
 from .rows import Selection, split_rows
@@ -80,29 +77,3 @@ def fit_data(prep: Prepared, spec: model.ModelSpec, recipe: Recipe) -> train.Fit
     if not (prep.state.categories or prep.state.text):  # numbers only (the tutorial): a plain array is a leaner loop
         return train.FitData(x.numeric[:n_fit], y[:n_fit], w, x.numeric[n_fit:], y[n_fit:])
     return train.FitData(x.take(slice(0, n_fit)), y[:n_fit], w, x.take(slice(n_fit, None)), y[n_fit:])
-
-
-def train_prepared(recipe: Recipe, preps: list[Prepared], seeds: list[int],
-                   on_chunk: Callable[[int, dict[str, float]], None] | None = None,
-                   learning_rates: list[float] | None = None):
-    """Fit one model per prepared split (with its seed, and its learning rate when given), in one
-    compiled call -> (spec, params list, history list, seconds)."""
-    spec = model_spec(recipe, preps[0].state)
-    fitting = fit_spec(recipe, spec)
-    started = time.perf_counter()
-    if len(seeds) == 1 and not learning_rates:
-        params, history = train.fit(fitting, seeds[0], fit_data(preps[0], spec, recipe), recipe.fit.epochs, on_chunk)
-        all_params, all_history = [params], [history]
-    else:
-        datas = [fit_data(p, spec, recipe) for p in preps]
-        stacked = jax.tree.map(lambda *parts: np.stack(parts), *datas)
-        params, history = train.fit_many(fitting, seeds, stacked, recipe.fit.epochs, on_chunk,
-                                         learning_rates=learning_rates)
-        all_params = [jax.tree.map(lambda a, i=i: a[i], params) for i in range(len(seeds))]
-        all_history = [{k: v[i] for k, v in history.items()} for i in range(len(seeds))]
-    for history in all_history:
-        if not np.isfinite(history["loss"]).all():
-            epoch = int(np.argmin(np.isfinite(history["loss"]))) + 1
-            raise RecipeError(f"recipe {recipe.name}: training diverged at epoch {epoch} (the loss is not a number); "
-                              f"lower compile.learning_rate (now {recipe.compile.learning_rate or 'the default'})")
-    return spec, all_params, all_history, time.perf_counter() - started

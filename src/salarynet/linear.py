@@ -46,7 +46,7 @@ class LinearState:
                 "coef": self.coef.tolist(), "intercept": self.intercept.tolist()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], path: Any) -> "LinearState":
+    def from_json(cls, data: dict[str, Any], path: Any) -> LinearState:
         try:
             state = cls(float(data["weight"]), tuple(map(str, data["columns"])),
                         tuple(tuple(map(str, c)) for c in data["categories"]), tuple(map(str, data["text_columns"])),

@@ -18,6 +18,7 @@ from .data.table import Answers
 from .errors import RecipeError
 from .features import Frame
 from .nn import forward
+from .nn.losses import loss_function
 from .nn.metrics import class_probabilities
 from .nn.spec import Inputs
 from .tasks import Task, task_of
@@ -58,7 +59,7 @@ class Predictor:
             self._host = host = (self.params_, _on_host(self.params_))
         return host[1]
 
-    def _post(self, raw: np.ndarray, frame: Frame | None, linear_shares: np.ndarray | None = None) -> np.ndarray:
+    def finish(self, raw: np.ndarray, frame: Frame | None, linear_shares: np.ndarray | None = None) -> np.ndarray:
         """The network's outputs on the frame's rows, finished: averaged with the [blend] model's probabilities
         (where the frame, or the sum of its questions' linear.parts, is given), or the range corrected by the
         [conformal] calibration (without a frame, a Mondrian calibration's overall correction)."""
@@ -70,6 +71,24 @@ class Predictor:
             raw = conformal.apply(self.conformal_, raw, frame, self.features_.spread)
         return raw
 
+    def outputs(self, x: Inputs, frame: Frame | None = None, linear_shares: np.ndarray | None = None,
+                bags: forward.Bags | None = None) -> np.ndarray:
+        """Encoded rows -> class probabilities, or log salary (estimate, low, high), blended with the [blend]
+        model where the rows' frame (or the sum of its questions' linear.parts) is given; bags: see raw()."""
+        return self.task_.outputs(self.finish(self.raw(x, bags), frame, linear_shares), self.spec_.activations[-1])
+
+    def metrics_of(self, raw: np.ndarray, labels: np.ndarray, salary: np.ndarray,
+                   majority_class: int | None = None) -> dict[str, Any]:
+        """Every metric of the task from the (finished) network's outputs on rows with these labels and salaries:
+        the recipe's loss, and accuracy/AUC or dollars and coverage."""
+        task = self.task_
+        if majority_class is None:
+            majority_class = int(getattr(self, "record_", {}).get("baseline", {}).get("majority_class", 0))
+        quantiles = tuple(self.recipe_.features.quantiles)
+        loss = float(np.mean(loss_function(self.recipe_.compile.loss, quantiles)(
+            task.targets(labels, self.spec_.answers), raw)))
+        return {"loss": loss} | task.metrics(raw, labels, salary, self.spec_.activations[-1], majority_class)
+
     def predict_one(self, person: Answers) -> dict[str, Any]:
         """One row of tidied answers -> the predictions table's row as a dict (probability, prediction, band or
         salary/low/high, and reason: '' or why it could not be encoded), as predict_frame gives it."""
@@ -79,7 +98,7 @@ class Predictor:
             codes = next(c.codes for c in self.features_.columns if c.column == column)
             return {"reason": reason_text(reason[0], person[column][0], codes)}
         activation = self.spec_.activations[-1]
-        decoded = self.task_.decode(self._post(self.raw(x), person), activation)
+        decoded = self.task_.decode(self.finish(self.raw(x), person), activation)
         return {name: values[0] for name, values in decoded.items()} | {"reason": ""}
 
     def flags_one(self, person: Answers, given: Answers) -> list[dict[str, str]]:

@@ -130,3 +130,28 @@ def calibration_rows(sel: Selection, recipe: Recipe, train_idx: np.ndarray, sour
     strata = task_of(recipe.features).strata(sel.labels[train_idx])
     fit_part, calibration = split_indices(strata, 1 - fraction, recipe.seed, f"{source} (conformal.fraction={fraction})")
     return train_idx[fit_part], train_idx[calibration]
+
+
+def folds(sel: Selection, recipe: Recipe, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """k stratified folds of the recipe's rows, (training, test) row indices, shuffled with the recipe's seed:
+    every model of a comparison, every trial of a sweep, `train --fold` and benchmarks/peers.py use these."""
+    from sklearn.model_selection import StratifiedKFold
+
+    strata = task_of(recipe.features).strata(sel.labels)
+    if len(strata) < k or np.unique(strata, return_counts=True)[1].max() < k:
+        raise DataError(f"{len(sel.labels)} usable rows cannot make {k} folds; use fewer folds or more rows")
+    return list(StratifiedKFold(k, shuffle=True, random_state=recipe.seed).split(np.zeros(len(strata)), strata))
+
+
+def subset(sel: Selection, rows: np.ndarray) -> Selection:
+    """The selection's rows at these indices, as a selection of their own (a fold's training rows)."""
+    return Selection(sel.frame.iloc[rows].reset_index(drop=True), sel.salary[rows], sel.labels[rows],
+                     {"read": len(rows), "kept": len(rows), "excluded": {}})
+
+
+def fold_of(sel: Selection, recipe: Recipe, fold: int, k: int) -> tuple[Selection, np.ndarray]:
+    """Fold `fold` (1-based) of k: its training rows as a selection, and its test rows' indices."""
+    if not 1 <= fold <= k:
+        raise DataError(f"fold {fold} of {k}: expected 1 to {k}")
+    train_idx, test_idx = folds(sel, recipe, k)[fold - 1]
+    return subset(sel, train_idx), test_idx

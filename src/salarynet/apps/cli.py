@@ -214,8 +214,8 @@ def _checked_run(run: Path, data: str | None):
     return files
 
 
-def _metrics_table(test: dict[str, Any], baseline: float | None, task) -> Table:
-    table = Table(title="test rows", show_header=True)
+def _metrics_table(test: dict[str, Any], baseline: float | None, task, title: str = "test rows") -> Table:
+    table = Table(title=title, show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in task.metric_rows(test, baseline) + [("rows", str(test["rows"]))]:
@@ -239,6 +239,16 @@ def _warn(survey) -> None:
         err.print(f"warning: {note}", highlight=False, markup=False)
 
 
+def _fold_option(fold: str | None) -> tuple[int, int] | None:
+    """--fold K/N -> (K, N), or a one-line refusal."""
+    if fold is None:
+        return None
+    k, _, n = fold.partition("/")
+    if not (k.strip().isdigit() and n.strip().isdigit() and 2 <= int(n) <= 20 and 1 <= int(k) <= int(n)):
+        raise DataError(f"--fold {fold!r}: expected K/N, a fold K of N folds (2 <= N <= 20, 1 <= K <= N), e.g. 1/5")
+    return int(k), int(n)
+
+
 def _rows_line(rows: dict[str, Any]) -> str:
     from ..data.survey import rows_text
 
@@ -256,6 +266,9 @@ def train(
     set_: SetOpt = None,
     seeds: Annotated[int, typer.Option(min=1, max=256, help="Train this many seeds (seed, seed+1, ...) in one compiled call and report mean ± sd.")] = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace the run already in --out (a salarynet run only).")] = False,
+    fold: Annotated[str | None, typer.Option(metavar="K/N", help="Train on fold K of N's training rows (the stratified "
+                                             "folds of sweep and compare) and score the saved model on its held-out "
+                                             "rows, as a sweep's trial or compare's fold does.")] = None,
 ) -> None:
     """Train a recipe on the survey and save the run: weights, preprocessing, metrics, curves."""
     from ..data import source
@@ -264,6 +277,7 @@ def train(
     from .. import artifacts
     from ..recipe import load_recipe
 
+    folded = _fold_option(fold)
     spec = load_recipe(recipe, set_, seed)
     target = out_dir or artifacts.unused(Path("runs") / spec.name)
     artifacts.check_out(target)  # before the work: a refusal after the fit would waste it
@@ -272,6 +286,14 @@ def train(
     from ..estimator import SalaryNet
 
     survey, provenance = _open(data)
+    rows, held = survey, None
+    if folded:
+        from .. import evaluation
+        from ..rows import fold_of, select_rows
+
+        sel = select_rows(survey, spec)
+        rows, held = fold_of(sel, spec, *folded)
+        provenance = provenance | {"fold": f"{folded[0]}/{folded[1]}"}
     source.use_compile_cache()
     fine = "band_" if spec.features.label_bands else ""  # the fit's accuracy is over the label bands, not the answer
     plotting = []
@@ -290,7 +312,10 @@ def train(
             again = bar.add_task("refit on every kept row", total=epochs)
             return functools.partial(on_chunk, task=again, before="refit on every kept row: ")
 
-        net = SalaryNet(spec).fit(survey, on_chunk=on_chunk, seeds=seeds, provenance=provenance, on_refit=on_refit)
+        net = SalaryNet(spec).fit(rows, on_chunk=on_chunk, seeds=seeds, provenance=provenance, on_refit=on_refit)
+    if folded:
+        scored = evaluation.score(net, sel, held, net.task_.majority(rows.labels))
+        net.record_["fold"] = {"fold": folded[0], "folds": folded[1], "rows": len(held), "test": scored.metrics}
     checkpoint()
     written = net.save(target)
     m = net.record_
@@ -306,6 +331,10 @@ def train(
     out.print(_metrics_table(m["test"], m["baseline"]["majority_accuracy"], net.task_))
     if "seeds" in m:
         out.print(_seeds_table(m["seeds"]))
+    if "fold" in m:
+        f = m["fold"]
+        out.print(_metrics_table(f["test"], f["test"].get("majority_accuracy"), net.task_,
+                                 f"fold {f['fold']}/{f['folds']}'s held-out rows, by the saved model"))
     if m.get("epochs_run", spec.fit.epochs) < spec.fit.epochs:
         err.print(f"early stopping: {m['epochs_run']} of {spec.fit.epochs} epochs; kept epoch {m['kept_epoch']}'s "
                   "weights (the best validation loss)", highlight=False)

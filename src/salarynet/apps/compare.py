@@ -23,11 +23,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 
-from .. import features, linear
+from .. import features, linear, rows, training
 from ..data.survey import Survey
-from ..estimator import SalaryNet
 from ..nn.metrics import mean_sd
 from ..nn.spec import Inputs
+from ..predictor import Predictor as PredictorModel
 from ..recipe import Recipe, load_recipe
 from ..rows import Selection, select_rows
 from ..tasks import Binary, task_of
@@ -207,12 +207,15 @@ def majority(recipe: Recipe) -> Predictor:
     return predict
 
 
-def network(recipe: Recipe) -> Predictor:
-    """A salarynet recipe trained on the fold's rows exactly as `salarynet train` trains on a file (its test and
-    validation splits inside them, and with fit.refit the refit on all of them)."""
+def network(recipe: Recipe, fitted: list | None = None) -> Predictor:
+    """A salarynet recipe trained on the fold's rows exactly as `salarynet train` trains on a file (training.train:
+    its test and validation splits inside them, the blend, and with fit.refit the refit on all of them).
+    fitted: where given, collects each fold's model (permutation importance reads the first)."""
     def predict(train, test_rows):
-        net = SalaryNet(recipe).fit(train)
-        return net.outputs(net.encode(test_rows)[0], test_rows)
+        model = training.train(recipe, train, "fold")[0].model
+        if fitted is not None:
+            fitted.append(model)
+        return model.outputs(model.encode(test_rows)[0], test_rows)
     return predict
 
 
@@ -226,7 +229,7 @@ def tutorial_mlp(recipe: Recipe) -> Predictor | None:
     return network(load_recipe("tutorial", overrides))
 
 
-def permutation_importance(net: SalaryNet, x: Inputs, labels: np.ndarray, salary: np.ndarray, majority_class: int,
+def permutation_importance(net: "PredictorModel", x: Inputs, labels: np.ndarray, salary: np.ndarray, majority_class: int,
                            repeats: int = 3, seed: int = 0, frame: pd.DataFrame | None = None) -> dict[str, float]:
     """Per survey question (the text columns together as one): how much the score drops when that
     question's answers are shuffled across the test rows. Score: AUC, or minus the median dollar error.
@@ -266,7 +269,7 @@ def permutation_importance(net: SalaryNet, x: Inputs, labels: np.ndarray, salary
     return dict(sorted(drops.items(), key=lambda kv: -kv[1]))
 
 
-def peers(recipe: Recipe) -> dict[str, Predictor]:
+def peers(recipe: Recipe, fitted: list | None = None) -> dict[str, Predictor]:
     """The models compare() trains on every fold, in the table's order; CatBoost only where it is installed."""
     task = task_of(recipe.features)
     models: dict[str, Predictor] = {
@@ -277,20 +280,8 @@ def peers(recipe: Recipe) -> dict[str, Predictor]:
         models["CatBoost"] = cat
     if (tut := tutorial_mlp(recipe)) is not None:
         models["tutorial MLP"] = tut
-    models[f"salarynet {recipe.name}"] = network(recipe)
+    models[f"salarynet {recipe.name}"] = network(recipe, fitted)
     return models
-
-
-def _subset(sel: Selection, rows: np.ndarray) -> Selection:
-    return Selection(sel.frame.iloc[rows].reset_index(drop=True), sel.salary[rows], sel.labels[rows],
-                     {"read": len(rows), "kept": len(rows), "excluded": {}})
-
-
-def fold_indices(sel: Selection, recipe: Recipe, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """compare()'s folds of the recipe's rows: (training, test) row indices, stratified on the task's strata and
-    shuffled with the recipe's seed (benchmarks/peers.py trains its models on the same ones)."""
-    strata = task_of(recipe.features).strata(sel.labels)
-    return list(StratifiedKFold(folds, shuffle=True, random_state=recipe.seed).split(sel.frame, strata))
 
 
 def compare(survey: Survey, recipe: Recipe, folds: int = 5, on_step: Callable[[str], None] | None = None,
@@ -299,12 +290,13 @@ def compare(survey: Survey, recipe: Recipe, folds: int = 5, on_step: Callable[[s
     and sd, pooled out-of-fold outputs (for ROC curves) and permutation importance (first fold)."""
     sel = select_rows(survey, recipe)
     task = task_of(recipe.features)
-    models = peers(recipe)
+    fitted: list = []
+    models = peers(recipe, fitted)
     results = {name: {"folds": [], "seconds": 0.0} for name in models}
     pooled = {name: np.zeros((len(sel.labels), task.output_width())) for name in models}
     importance_table = None
-    for k, (train_idx, test_idx) in enumerate(fold_indices(sel, recipe, folds)):
-        train, test_rows = _subset(sel, train_idx), sel.frame.iloc[test_idx]
+    for k, (train_idx, test_idx) in enumerate(rows.folds(sel, recipe, folds)):
+        train, test_rows = rows.subset(sel, train_idx), sel.frame.iloc[test_idx]
         majority_class = task.majority(train.labels)
         for name, predict in models.items():
             if on_step:
@@ -318,10 +310,10 @@ def compare(survey: Survey, recipe: Recipe, folds: int = 5, on_step: Callable[[s
         if importance and k == 0:
             if on_step:
                 on_step("permutation importance")
-            net = SalaryNet(recipe).fit(train)
+            net = fitted[0]  # the recipe's model of this fold, as scored above
             importance_table = permutation_importance(net, net.encode(test_rows)[0], sel.labels[test_idx],
                                                       sel.salary[test_idx], majority_class, frame=test_rows)
-    for name, r in results.items():
+    for r in results.values():
         spreads = {m: mean_sd([f[m] for f in r["folds"]]) for m in r["folds"][0] if r["folds"][0][m] is not None}
         r["mean"], r["sd"] = ({m: s[k] for m, s in spreads.items()} for k in ("mean", "sd"))
     return {"recipe": recipe.name, "task": task.name, "_task": task, "folds": folds, "rows": sel.rows, "models": results,

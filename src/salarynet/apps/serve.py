@@ -2,8 +2,8 @@
 
 GET /health, GET /model (task, fields with their allowed answers, metrics, provenance), POST /predict
 (one answer set, or a list of at most MAX_BATCH), GET / (the page), GET /openapi.json. The run is loaded
-and checked once, when the app is made; requests that arrive together are predicted together in one
-compiled call. Whatever a client sends gets an answer or a small JSON error, never a server error.
+and checked once, when the app is made; requests that arrive together are predicted together, off the event
+loop. Whatever a client sends gets an answer or a small JSON error, never a server error.
 """
 
 import asyncio
@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -49,7 +50,6 @@ ECHO = 100  # characters of a sent value that a 422 shows
 SHOWN = 10  # allowed answers an error lists (GET /model lists them all)
 PROVENANCE = ("source", "file", "sha256", "bytes", "rows", "schema", "snapshot_date", "origin", "description",
               "read_at", "fetched_at", "notes")  # what /model shows of data.json: no folder of this machine
-WARM_SIZES = (1, 2, 4, 8, 16, 32, 64)  # batches compiled at start; larger ones compile on first use
 STATIC = resources.files("salarynet.apps") / "static"
 
 
@@ -145,33 +145,50 @@ def answers_schema(fields: list[Field]) -> dict[str, Any]:
 
 
 class Batcher:
-    """Requests that arrive together are encoded and predicted as one batch: under load the fixed cost
-    of a prediction (pandas, the compiled call) is paid once for every request waiting, not once each."""
+    """Requests that arrive together are encoded and predicted as one batch, off the event loop: under load the
+    fixed cost of a prediction (pandas, the network's call) is paid once for every request waiting, not once
+    each, while /health and new requests are still answered. A batch holds at most `most` answer sets (a
+    request is never split: MAX_BATCH bounds one); one worker thread predicts the batches in turn."""
 
-    def __init__(self, predict):
+    def __init__(self, predict, most: int = MAX_BATCH):
         self.predict = predict  # list of answer dicts -> list of answers
+        self.most = most
         self.pending: list[tuple[list[dict], asyncio.Future]] = []
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="salarynet-predict")
 
     async def __call__(self, rows: list[dict]) -> list[dict]:
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         if not self.pending:
             # Two turns of the loop: requests parsed in this turn reach the batcher in the next one.
-            loop = asyncio.get_running_loop()
             loop.call_soon(loop.call_soon, self._flush)
         self.pending.append((rows, future))
         return await future
 
     def _flush(self) -> None:
         pending, self.pending = self.pending, []
+        batch: list[tuple[list[dict], asyncio.Future]] = []
+        for rows, future in pending:
+            if batch and sum(len(r) for r, _ in batch) + len(rows) > self.most:
+                asyncio.ensure_future(self._run(batch))
+                batch = []
+            batch.append((rows, future))
+        if batch:
+            asyncio.ensure_future(self._run(batch))
+
+    async def _run(self, batch: list[tuple[list[dict], asyncio.Future]]) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            answers = self.predict([r for rows, _ in pending for r in rows])
+            answers = await loop.run_in_executor(self.worker, self.predict, [r for rows, _ in batch for r in rows])
         except Exception as e:  # noqa: BLE001 - every waiting request gets the error
-            for _, future in pending:
-                future.set_exception(e)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(e)
             return
         start = 0
-        for rows, future in pending:
-            future.set_result(answers[start:start + len(rows)])
+        for rows, future in batch:
+            if not future.done():  # a client that went away cancelled its wait
+                future.set_result(answers[start:start + len(rows)])
             start += len(rows)
 
 
@@ -298,7 +315,6 @@ def create_app(run_path: str | Path) -> FastAPI:
     fields = fields_of(net)
     by_name = {f.name: f for f in fields}
     answers = answers_model(fields)
-    outputs = net.compiled_raw()
     description = {
         "run": Path(run_path).name, "recipe": net.recipe_.name, **task.describe(),
         "fields": [f.to_json() for f in fields], "metrics": net.record_.get("test", {}),
@@ -308,17 +324,16 @@ def create_app(run_path: str | Path) -> FastAPI:
     def predict(rows: list[dict]) -> list[dict]:
         survey = tidy_survey(pd.DataFrame(rows, columns=list(by_name), dtype=object), "request")
         flags = net.flags(survey)
-        result = net.predict_frame(survey, outputs, flags)
+        result = net.predict_frame(survey, None, flags)  # the network in numpy: nothing compiles per batch size
         return [task.answer(row) | {"flags": found} for row, found in zip(result.to_dict("records"), flags)]
 
     def explained(row: dict) -> dict:
         survey = tidy_survey(pd.DataFrame([row], columns=list(by_name), dtype=object), "request")
-        return explain(net, survey.frame, outputs)
+        return explain(net, survey.frame, net.raw)
 
     example = {f.name: f.allowed[0] if f.required else None for f in fields}
-    for size in WARM_SIZES:  # compile the batch sizes that load brings before the first request
-        predict([example] * size)
-    explained(example)  # and an explanation's batch
+    predict([example])  # a first answer and explanation before the first request: every import done
+    explained(example)
     batcher = Batcher(predict)
     # No /docs or /redoc: their pages load scripts from a CDN. /openapi.json stays (clients, Schemathesis).
     app = FastAPI(title="salarynet", description=f"Predictions of the run {Path(run_path).name} ({net.recipe_.name})",

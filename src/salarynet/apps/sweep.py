@@ -23,12 +23,10 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sklearn.model_selection import StratifiedKFold
 
 from ..data.survey import Survey
 from ..errors import DataError, RecipeError
-from ..estimator import SalaryNet
-from ..fitting import prepare
+from ..evaluation import cross_validate
 from ..nn.metrics import mean_sd
 from ..recipe import apply_overrides, apply_values, read_recipe_source, validate_recipe
 from ..rows import select_rows
@@ -161,41 +159,34 @@ def _where() -> str:
 
 def run_group(survey: Survey, base: dict[str, Any], group: list[Trial], folds: int, seeds: int,
               batch: bool = True) -> list[dict[str, Any]]:
-    """The task: train every trial of the group on the same stratified folds, `seeds` seeds each
-    (the recipe's seed, +1, ...) -> one result per trial: metrics per fold and seed, and their mean and sd."""
+    """The task: cross-validate every trial of the group on the same stratified folds, `seeds` seeds each (the
+    recipe's seed, +1, ...), each fold's model trained as `salarynet train` trains the model it saves
+    (evaluation.cross_validate) -> one result per trial: metrics per fold and seed, and their mean and sd.
+    With batch, the group's trials (they differ only in the learning rate) train in one call a fold."""
     from ..data.source import use_compile_cache
 
     use_compile_cache()
     started = time.perf_counter()
     recipes = [validate_recipe(apply_values(base, t.values)) for t in group]
-    first = recipes[0]
-    sel = select_rows(survey, first)
-    task = task_of(first.features)
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=first.seed)
-    runs: list[list[dict[str, Any]]] = [[] for _ in group]
-    members = [(i, first.seed + s) for i in range(len(group)) for s in range(seeds)]
-    for fold, (train_idx, test_idx) in enumerate(splitter.split(sel.frame, task.strata(sel.labels))):
-        prep = prepare(sel, first, survey.path, split=(train_idx, test_idx))
-        majority = task.majority(prep.y_train)
-        batches = [members] if batch else [[m] for m in members]
-        for chunk in batches:
-            rates = [recipes[i].compile.learning_rate for i, _ in chunk]
-            nets = SalaryNet.models([recipes[i] for i, _ in chunk], prep, [seed for _, seed in chunk],
-                                    None if len(chunk) == 1 and rates[0] == first.compile.learning_rate else rates)
-            for (i, seed), net in zip(chunk, nets):
-                scored = net.test_metrics(prep.x_test, prep.y_test, prep.salary_test, majority)
-                runs[i].append({"fold": fold, "seed": seed, "epochs": len(net.history_),
-                                **{k: v for k, v in scored.items() if isinstance(v, (int, float)) and v is not None}})
+    sel = select_rows(survey, recipes[0])
+    batches = [recipes] if batch else [[r] for r in recipes]
+    runs = [member for chunk in batches for member in cross_validate(chunk, sel, folds, seeds).runs]
     seconds = time.perf_counter() - started
     where = _where()
-    return [{"trial": t.id, "values": t.values, "runs": r, "summary": summarise(r), "seconds": seconds / len(group),
-             "group": len(group), "worker": where} for t, r in zip(group, runs)]
+    results = []
+    for i, t in enumerate(group):
+        trial_runs = [{k: v for k, v in run.items() if isinstance(v, (int, float)) and v is not None}
+                      for member in runs[i * seeds:(i + 1) * seeds] for run in member]
+        trial_runs.sort(key=lambda r: (r["fold"], r["seed"]))
+        results.append({"trial": t.id, "values": t.values, "runs": trial_runs, "summary": summarise(trial_runs),
+                        "seconds": seconds / len(group), "group": len(group), "worker": where})
+    return results
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     out = {}
     for key in runs[0]:
-        if key in ("fold", "seed"):
+        if key in ("fold", "seed", "seconds"):
             continue
         values = [r[key] for r in runs if isinstance(r.get(key), (int, float))]
         if values:

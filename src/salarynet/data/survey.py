@@ -14,6 +14,7 @@ from ..errors import DataError
 from .answers import TIDIED, currency_code, tidy
 from .schemas import COLUMNS, SCHEMA_NAMES, canonical_name, spellings
 
+
 @dataclass
 class Survey:
     """A survey file's rows under canonical column names (all values text, blanks as NaN)."""

@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+
 class Inputs(NamedTuple):
     """One batch of encoded answers.
 

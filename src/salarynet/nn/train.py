@@ -36,6 +36,9 @@ class FitSpec(NamedTuple):
     early_stopping: int | None = None
     quantiles: tuple[float, float] = (0.1, 0.9)
     average: float | None = None  # decay of an exponential moving average of the weights, used as the model
+    # Models of one vmapped call that stop at different epochs (a refit of each model for its own kept epoch):
+    # compiles the guard that freezes a model once its epochs are done. Early stopping compiles it too.
+    budgets: bool = False
 
 
 class FitData(NamedTuple):
@@ -59,7 +62,10 @@ class TrainState(NamedTuple):
     opt_state: optax.OptState
     best_params: model.Params  # the weights of the epoch with the lowest validation loss so far
     best_loss: jax.Array
-    bad_epochs: jax.Array  # epochs since the validation loss last improved
+    bad_epochs: jax.Array  # epochs since the validation loss last improved (Keras's EarlyStopping.wait)
+    epoch: jax.Array  # epochs run
+    last_epoch: jax.Array  # this model's epoch budget: it is frozen once `epoch` reaches it
+    stopped: jax.Array  # early stopping stopped this model: it is frozen from then on
     key: jax.Array  # dropout
     # A value, not part of the compiled program: models with different rates train in one vmapped call.
     learning_rate: jax.Array
@@ -68,12 +74,14 @@ class TrainState(NamedTuple):
 
 
 class EpochMetrics(NamedTuple):
-    """float32[epochs] each; Keras's History: running means over the epoch's samples."""
+    """float32[epochs] each; Keras's History: running means over the epoch's samples. ran: bool[epochs], whether
+    the model trained in that epoch (a model that stopped early, or whose budget is spent, is frozen)."""
 
     loss: jax.Array
     accuracy: jax.Array
     val_loss: jax.Array
     val_accuracy: jax.Array
+    ran: jax.Array
 
 
 def resolved_rate(name: str, given: float | None) -> float:
@@ -128,13 +136,16 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
     optimizer = make_optimizer(spec.optimizer, 1.0)
     loss_per_example = loss_function(spec.loss, spec.quantiles)
 
-    def init(rng: np.random.Generator, rate: float | None = None) -> TrainState:
-        params = model.init(rng, spec.model)
+    def init(rng: np.random.Generator, rate: float | None = None, epochs: int = 2**31 - 1,
+             params: model.Params | None = None) -> TrainState:
+        """A model's first state: its weights drawn from rng (or given), its learning rate, and its epoch budget."""
+        drawn = model.init(rng, spec.model)
+        params = drawn if params is None else params
         # A raw uint32[2] key (not a typed one), so that fit_many can stack states with numpy.
         key = np.asarray(jax.random.PRNGKey(int(rng.integers(2**31))) if spec.model.dropout else np.zeros(2, np.uint32))
         rate = resolved_rate(spec.optimizer, spec.learning_rate if rate is None else rate)
-        return TrainState(params, optimizer.init(params), params, jnp.float32(jnp.inf), jnp.int32(0), key,
-                          np.float32(rate), params, np.int32(0))
+        return TrainState(params, optimizer.init(params), params, np.float32(np.inf), np.int32(0),
+                          np.int32(0), np.int32(epochs), np.bool_(False), key, np.float32(rate), params, np.int32(0))
 
     def _loss_fn(params, x, y, weight, key):
         outputs = model.apply(spec.model, params, x, key if spec.model.dropout else None, fine=True)
@@ -191,15 +202,33 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
         else:
             val_loss = val_acc = jnp.float32(jnp.nan)
         if rows(data.x_val) and spec.early_stopping:  # compiled only where it is used: it costs compile time
-            better = val_loss < state.best_loss
-            state = state._replace(
-                best_params=jax.tree.map(lambda new, old: jnp.where(better, new, old), used, state.best_params),
-                best_loss=jnp.where(better, val_loss, state.best_loss),
-                bad_epochs=jnp.where(better, 0, state.bad_epochs + 1))
-        return state, (jnp.sum(loss_sums) / n, jnp.sum(hit_sums) / n, val_loss, val_acc)
+            state = _early_stopping(state, used, val_loss)
+        state = state._replace(epoch=state.epoch + 1)
+        return state, (jnp.sum(loss_sums) / n, jnp.sum(hit_sums) / n, val_loss, val_acc, jnp.bool_(True))
+
+    def _early_stopping(state: TrainState, used: model.Params, val_loss: jax.Array) -> TrainState:
+        """Keras 3's EarlyStopping(monitor="val_loss", patience, restore_best_weights=True), at the end of an
+        epoch: the first epoch is always the best so far (Keras's best starts as None); an epoch improves only
+        if its loss is strictly lower (NaN never is); after `patience` epochs without improvement it stops."""
+        better = (state.epoch == 0) | (val_loss < state.best_loss)
+        bad = jnp.where(better, 0, state.bad_epochs + 1)
+        return state._replace(
+            best_params=jax.tree.map(lambda new, old: jnp.where(better, new, old), used, state.best_params),
+            best_loss=jnp.where(better, val_loss, state.best_loss), bad_epochs=bad,
+            stopped=state.stopped | (~better & (bad >= spec.early_stopping) & (state.epoch > 0)))
+
+    def _guarded_epoch(state: TrainState, order: jax.Array, data: FitData):
+        """An epoch, or nothing for a model that stopped early or spent its budget (its metrics NaN, ran False)."""
+        def frozen(state, order, data):
+            nan = jnp.float32(jnp.nan)
+            return state, (nan, nan, nan, nan, jnp.bool_(False))
+        active = ~state.stopped & (state.epoch < state.last_epoch)
+        return jax.lax.cond(active, _epoch, frozen, state, order, data)
+
+    step = _guarded_epoch if (spec.early_stopping or spec.budgets) else _epoch
 
     def run(state: TrainState, data: FitData, orders: jax.Array) -> tuple[TrainState, EpochMetrics]:
-        state, per_epoch = jax.lax.scan(lambda s, order: _epoch(s, order, data), state, orders)
+        state, per_epoch = jax.lax.scan(lambda s, order: step(s, order, data), state, orders)
         return state, EpochMetrics(*per_epoch)
 
     return init, jax.jit(run)
@@ -231,46 +260,70 @@ def chunk_length(epochs: int, updates: int = 10, most: int | None = None) -> int
 
 def _chunked(run, state, orders_for: Callable[[int], np.ndarray], epochs: int, on_chunk,
              patience: int | None) -> tuple:
-    """Run the compiled epochs in even chunks, reporting between them and stopping early when every
-    model's validation loss has not improved for `patience` epochs -> (final state, history [..., epochs run])."""
+    """Run the compiled epochs in even chunks, reporting between them, until every model has stopped early or
+    spent its epochs -> (final state, {name: float[..., epochs compiled]}, ran bool[..., epochs compiled]).
+    Each model stops at its own epoch inside the compiled loop: a chunk only bounds the work after the last."""
     chunk = chunk_length(epochs, most=patience) if (on_chunk or patience) else epochs
     parts = []
     for done in range(chunk, epochs + 1, chunk):
         state, metrics = run(state, orders_for(chunk))
         parts.append(jax.device_get(metrics))
         if on_chunk:
-            on_chunk(done, {k: float(np.mean(v[..., -1])) for k, v in parts[-1]._asdict().items()})
-        if patience and np.all(np.asarray(state.bad_epochs) >= patience):
+            on_chunk(done, _latest(parts[-1]))
+        if np.all(_finished(state)):
             break
     history = {k: np.concatenate([getattr(p, k) for p in parts], axis=-1) for k in EpochMetrics._fields}
     return state, history
 
 
-def _result(spec: FitSpec, params, best_params, history: dict[str, np.ndarray]) -> tuple[model.Params, dict]:
-    """With early stopping, Keras's restore_best_weights: the best epoch's weights, the history to where it stopped."""
-    if not spec.early_stopping:
-        return jax.device_get(params), history
-    if history["val_loss"].ndim == 1:
-        stop = int(np.argmin(history["val_loss"])) + spec.early_stopping + 1
-        history = {k: v[:stop] for k, v in history.items()}
-    return jax.device_get(best_params), history
+def _latest(metrics: EpochMetrics) -> dict[str, float]:
+    """Each metric of the latest epoch each model ran (mean over models), for progress."""
+    ran = np.asarray(metrics.ran).reshape(-1, metrics.ran.shape[-1])
+    last = ran.shape[1] - 1 - np.argmax(ran[:, ::-1], axis=1)
+    out = {}
+    for name in EpochMetrics._fields[:-1]:
+        values = np.asarray(getattr(metrics, name)).reshape(ran.shape)[np.arange(len(ran)), last]
+        out[name] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    return out
+
+
+def _finished(state) -> np.ndarray:
+    if isinstance(state, _Groups):
+        return np.concatenate([np.atleast_1d(_finished(st)) for st in state])
+    return np.asarray(state.stopped) | (np.asarray(state.epoch) >= np.asarray(state.last_epoch))
+
+
+def _trimmed(history: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One model's history: the epochs it ran (Keras's History, to the epoch early stopping stopped at)."""
+    ran = history["ran"].astype(bool)
+    return {k: v[ran] for k, v in history.items() if k != "ran"}
+
+
+def kept_epoch(history: dict[str, np.ndarray]) -> int:
+    """The 1-based epoch whose weights early stopping keeps: the first with the lowest validation loss."""
+    val = np.where(np.isnan(history["val_loss"]), np.inf, history["val_loss"])
+    return int(np.argmin(val)) + 1
 
 
 def fit(spec: FitSpec, seed: int, data: FitData, epochs: int,
-        on_chunk: Callable[[int, dict[str, float]], None] | None = None) -> tuple[model.Params, dict[str, np.ndarray]]:
-    """Train for `epochs`; call on_chunk(epochs_done, latest metrics) between compiled chunks.
+        on_chunk: Callable[[int, dict[str, float]], None] | None = None,
+        params: model.Params | None = None) -> tuple[model.Params, dict[str, np.ndarray]]:
+    """Train for `epochs` (fewer where early stopping stops); call on_chunk(epochs_done, latest metrics) between
+    compiled chunks. params: start from these weights instead of the seed's (the Keras parity tests).
 
     The seed's generator draws the initial weights, then each epoch's order: the same seed gives
-    the same numbers however the epochs are chunked. Returns the trained params and the history
-    {loss, accuracy, val_loss, val_accuracy: float32[epochs]}.
+    the same numbers however the epochs are chunked. Returns the trained params (with early stopping, the best
+    epoch's: Keras's restore_best_weights) and the history {loss, accuracy, val_loss, val_accuracy:
+    float32[epochs run]}.
     """
     init, run = make_train(spec)
     init_rng, shuffle_rng = seed_streams(seed)
     n = rows(data.x)
-    state, history = _chunked(lambda st, orders: run(st, data, orders), init(init_rng),
+    state, history = _chunked(lambda st, orders: run(st, data, orders), init(init_rng, None, epochs, params),
                               lambda chunk: epoch_orders(shuffle_rng, n, chunk, spec.shuffle), epochs, on_chunk,
                               spec.early_stopping)
-    return _result(spec, state.average if spec.average else state.params, state.best_params, history)
+    kept = state.best_params if spec.early_stopping else state.average if spec.average else state.params
+    return jax.device_get(kept), _trimmed(history)
 
 
 @functools.lru_cache(maxsize=32)
@@ -278,27 +331,32 @@ def _run_many(spec: FitSpec):
     return jax.jit(jax.vmap(make_train(spec)[1]))
 
 
-def fit_many(spec: FitSpec, seeds: list[int], data: FitData, epochs: int,
+def fit_many(spec: FitSpec, seeds: list[int], data: FitData, epochs: int | list[int],
              on_chunk: Callable[[int, dict[str, float]], None] | None = None,
              workers: int | None = None, learning_rates: list[float] | None = None
-             ) -> tuple[model.Params, dict[str, np.ndarray]]:
+             ) -> tuple[model.Params, list[dict[str, np.ndarray]]]:
     """Train one model per seed with one compiled, vmapped program; `data` has a leading seed axis,
-    and `learning_rates` (default: the spec's for all) one rate per model.
+    `learning_rates` (default: the spec's for all) one rate per model, and `epochs` one budget for all or one
+    per model (a refit of each model for its own kept epoch).
 
-    Each model sees exactly what fit(spec, seed, data[i]) would show it. The seeds are cut into
-    one equal group per core (the last padded with a repeat, so that one compile serves all) and
-    the groups run side by side: XLA:CPU runs a loop on one core. Returns params and history
-    with a leading seed axis; on_chunk gets the mean over seeds.
+    Each model sees exactly what fit(spec, seed, data[i], epochs[i]) would show it, and stops early at its own
+    epoch. The seeds are cut into one equal group per core (the last padded with a repeat, so that one compile
+    serves all) and the groups run side by side: XLA:CPU runs a loop on one core. Returns params with a leading
+    seed axis and each model's history; on_chunk gets the mean over seeds.
     """
+    count = len(seeds)
+    budgets = [epochs] * count if isinstance(epochs, int) else list(epochs)
+    if len(set(budgets)) > 1:
+        spec = spec._replace(budgets=True)
     init = make_train(spec)[0]
     run_many = _run_many(spec)
-    count = len(seeds)
     per_group = -(-count // max(1, min(workers or os.cpu_count() or 1, count)))
     workers = -(-count // per_group)  # as few padded models as the cores allow
     members = np.minimum(np.arange(per_group * workers), count - 1).reshape(workers, per_group)
     streams = [seed_streams(seeds[i]) for i in members.ravel()]
     rates = [learning_rates[i] if learning_rates else None for i in members.ravel()]
-    states = [jax.tree.map(lambda *leaves: np.stack(leaves), *(init(streams[j][0], rates[j]) for j in row))
+    lasts = [budgets[i] for i in members.ravel()]
+    states = [jax.tree.map(lambda *leaves: np.stack(leaves), *(init(streams[j][0], rates[j], lasts[j]) for j in row))
               for row in np.arange(members.size).reshape(members.shape)]
     datas = [jax.tree.map(lambda a, row=row: a[row], data) for row in members]
     n = rows(data.x)
@@ -314,17 +372,14 @@ def fit_many(spec: FitSpec, seeds: list[int], data: FitData, epochs: int,
         every = np.stack([epoch_orders(rng, n, chunk, spec.shuffle) for _, rng in streams])
         return every.reshape(workers, per_group, chunk, n)
 
-    states, history = _chunked(run, _Groups(states), orders_for, epochs, on_chunk, spec.early_stopping)
+    states, history = _chunked(run, _Groups(states), orders_for, max(budgets), on_chunk, spec.early_stopping)
 
     def merged(field: str):
         return jax.tree.map(lambda *groups: np.concatenate(groups)[:count], *(jax.device_get(getattr(st, field)) for st in states))
 
-    return _result(spec, merged("average" if spec.average else "params"), merged("best_params"), history)
+    kept = merged("best_params" if spec.early_stopping else "average" if spec.average else "params")
+    return kept, [_trimmed({k: v[i] for k, v in history.items()}) for i in range(count)]
 
 
 class _Groups(list):
-    """fit_many's per-core states, seen by _chunked's early stop as one state."""
-
-    @property
-    def bad_epochs(self) -> np.ndarray:
-        return np.concatenate([np.atleast_1d(np.asarray(st.bad_epochs)) for st in self])
+    """fit_many's per-core states, seen by _chunked as one state."""
