@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "salarynet"
 
 # Lower layers first; a module imports only from layers below its own (or its own folder, for nn/data/apps).
-LAYERS = [["errors"], ["nn", "data"], ["tasks"], ["recipe"], ["features"], ["rows", "plots", "linear", "conformal", "drift"], ["fitting", "artifacts"], ["predictor"],
+LAYERS = [["errors"], ["nn", "data"], ["tasks"], ["recipe"], ["features"], ["rows", "plots", "linear", "conformal", "drift"], ["fitting", "artifacts"], ["predictor"], ["training"], ["evaluation"],
           ["estimator"], ["explain"], ["apps"]]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 
