@@ -48,12 +48,21 @@ def measure(recipe_name: str, overrides: list[str], by: str, folds: int, only: i
         if only is not None and k + 1 != only:
             continue
         fold = survey_rows.subset(sel, train_idx)
-        net = training.train(recipe, fold, "fold")[0].model  # as `train` fits the saved model: the refit and its calibration too
+        net = training.train(recipe, fold, "fold")[
+            0
+        ].model  # as `train` fits the saved model: the refit and its calibration too
         calibration = calibration_rows(fold, recipe, split_rows(fold, recipe, "fold")[0], "fold")[1]
         x_cal, _ = net.encode(fold.frame.iloc[calibration])
         target = net.task_.targets(fold.labels[calibration], net.spec_.answers)[:, 0]
-        mondrian = conformal.calibrate(net.raw(x_cal), target, fold.frame.iloc[calibration], high - low,
-                                       net.features_.spread, by, recipe.conformal.min_rows)
+        mondrian = conformal.calibrate(
+            net.raw(x_cal),
+            target,
+            fold.frame.iloc[calibration],
+            high - low,
+            net.features_.spread,
+            by,
+            recipe.conformal.min_rows,
+        )
         test = sel.frame.iloc[test_idx]
         raw = net.raw(net.encode(test)[0])
         for name, state in zip(names, (None, net.conformal_, mondrian)):
@@ -62,30 +71,54 @@ def measure(recipe_name: str, overrides: list[str], by: str, folds: int, only: i
             inside[name][test_idx] = (salary_low <= sel.salary[test_idx]) & (sel.salary[test_idx] <= salary_high)
             width[name][test_idx] = salary_high - salary_low
         measured[test_idx] = True
-        print(f"fold {k + 1}/{folds}: " + ", ".join(f"{n} {inside[n][test_idx].mean():.3f}" for n in names),
-              file=sys.stderr, flush=True)
+        print(
+            f"fold {k + 1}/{folds}: " + ", ".join(f"{n} {inside[n][test_idx].mean():.3f}" for n in names),
+            file=sys.stderr,
+            flush=True,
+        )
     cells = {"overall": measured}
     for column in GROUPS:
         groups = _group_values(sel.frame, column)
         for g in sorted(set(groups[measured]), key=lambda v: -np.sum(groups[measured] == v)):
             cells[f"{column}: {g}"] = measured & (groups == g)
-    return {"recipe": recipe.name, "overrides": overrides, "folds": folds, "only_fold": only,
-            "rows": int(measured.sum()), "by": by,
-            "variants": {name: {key: {"rows": int(m.sum()), "coverage": float(inside[name][m].mean()),
-                                      "median_width": float(np.median(width[name][m]))} for key, m in cells.items()}
-                         for name in names}}
+    return {
+        "recipe": recipe.name,
+        "overrides": overrides,
+        "folds": folds,
+        "only_fold": only,
+        "rows": int(measured.sum()),
+        "by": by,
+        "variants": {
+            name: {
+                key: {
+                    "rows": int(m.sum()),
+                    "coverage": float(inside[name][m].mean()),
+                    "median_width": float(np.median(width[name][m])),
+                }
+                for key, m in cells.items()
+            }
+            for name in names
+        },
+    }
 
 
 def table(result: dict) -> str:
     names = list(result["variants"])
     head = "| rows (test) | n | " + " | ".join(f"{v}: coverage | width" for v in names) + " |"
-    lines = [f"Recipe {result['recipe']}: {result['rows']:,} out-of-fold rows ({result['folds']} folds)", "", head, "|---|---:|" + "---:|---:|" * len(names)]
+    lines = [
+        f"Recipe {result['recipe']}: {result['rows']:,} out-of-fold rows ({result['folds']} folds)",
+        "",
+        head,
+        "|---|---:|" + "---:|---:|" * len(names),
+    ]
     first = result["variants"][names[0]]
     for key, cell in first.items():
         if key != "overall" and cell["rows"] < MIN_ROWS:
             continue
-        values = " | ".join(f"{result['variants'][v][key]['coverage']:.3f} | ${result['variants'][v][key]['median_width']:,.0f}"
-                            for v in names)
+        values = " | ".join(
+            f"{result['variants'][v][key]['coverage']:.3f} | ${result['variants'][v][key]['median_width']:,.0f}"
+            for v in names
+        )
         lines.append(f"| {key} | {cell['rows']:,} | {values} |")
     lines.append(f"\nGroups with fewer than {MIN_ROWS} test rows are left out of this table (the json keeps them).")
     return "\n".join(lines)

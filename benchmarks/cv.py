@@ -36,28 +36,46 @@ def cross_validate(recipe_name: str, overrides: list[str], folds: int, only: int
     survey, provenance = open_survey(None)
     sel = select_rows(survey, recipe)
     task = task_of(recipe.features)
-    headline = list(task.fold_metrics(np.full((2, task.output_width()), 0.5), np.zeros(2, sel.labels.dtype), np.ones(2), 0))
+    headline = list(
+        task.fold_metrics(np.full((2, task.output_width()), 0.5), np.zeros(2, sel.labels.dtype), np.ones(2), 0)
+    )
 
     def on_fold(fold: int, runs: list[dict]) -> None:
-        print(f"fold {fold}/{folds}: " + ", ".join(f"{n} {runs[0][n]:.4f}" for n in headline
-                                                  if isinstance(runs[0][n], float)), file=sys.stderr, flush=True)
+        print(
+            f"fold {fold}/{folds}: "
+            + ", ".join(f"{n} {runs[0][n]:.4f}" for n in headline if isinstance(runs[0][n], float)),
+            file=sys.stderr,
+            flush=True,
+        )
 
     cv = evaluation.cross_validate(recipe, sel, folds, only=None if only is None else [only], on_fold=on_fold)
     per_fold = [{n: r[n] for n in headline} | {"seconds": r["seconds"], "epochs": r["epochs"]} for r in cv.runs[0]]
-    return {"recipe": recipe.name, "overrides": overrides, "folds": folds, "task": task.name, "per_fold": per_fold,
-            "labels": (np.round(sel.labels.astype(float), 5) if sel.labels.dtype.kind == "f" else sel.labels).tolist(),
-            "oof": np.round(cv.oof[0], 5).tolist(), "data_sha256": provenance.get("sha256"),
-            "machine": f"{platform.machine()}, {platform.python_version()}"}
+    return {
+        "recipe": recipe.name,
+        "overrides": overrides,
+        "folds": folds,
+        "task": task.name,
+        "per_fold": per_fold,
+        "labels": (np.round(sel.labels.astype(float), 5) if sel.labels.dtype.kind == "f" else sel.labels).tolist(),
+        "oof": np.round(cv.oof[0], 5).tolist(),
+        "data_sha256": provenance.get("sha256"),
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+    }
 
 
 def table(result: dict) -> str:
     names = [n for n, v in result["per_fold"][0].items() if isinstance(v, (int, float))]
     lines = ["| " + " | ".join(["fold", *names]) + " |", "|---|" + "---:|" * len(names)]
     for k, m in enumerate(result["per_fold"], 1):
-        lines.append(f"| {k} | " + " | ".join(f"{m[n]:.4f}" if isinstance(m[n], float) else str(m[n]) for n in names) + " |")
+        lines.append(
+            f"| {k} | " + " | ".join(f"{m[n]:.4f}" if isinstance(m[n], float) else str(m[n]) for n in names) + " |"
+        )
     values = {n: np.array([m[n] for m in result["per_fold"]], float) for n in names}
-    lines.append("| mean ± sd | " + " | ".join(f"{v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f}"
-                                               for v in values.values()) + " |")
+    lines.append(
+        "| mean ± sd | "
+        + " | ".join(f"{v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f}" for v in values.values())
+        + " |"
+    )
     return "\n".join(lines)
 
 
@@ -66,8 +84,13 @@ def _binary_metrics(labels: np.ndarray, p: np.ndarray) -> np.ndarray:
     from salarynet.nn.metrics import mann_whitney_auc
 
     p = np.clip(p, 1e-7, 1 - 1e-7)
-    return np.array([np.mean((p > 0.5) == labels), mann_whitney_auc(labels, p),
-                     -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))])
+    return np.array(
+        [
+            np.mean((p > 0.5) == labels),
+            mann_whitney_auc(labels, p),
+            -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)),
+        ]
+    )
 
 
 def _oof(result: dict, rows: int) -> np.ndarray:
@@ -90,13 +113,22 @@ def paired(first: dict, second: dict, resamples: int = 2000, seed: int = 0) -> s
     labels, a, b = labels[ok], a[ok], b[ok]
     diff = _binary_metrics(labels, a) - _binary_metrics(labels, b)
     rng = np.random.default_rng(seed)
-    draws = np.array([_binary_metrics(labels[i], a[i]) - _binary_metrics(labels[i], b[i])
-                      for i in (rng.integers(0, len(labels), len(labels)) for _ in range(resamples))])
+    draws = np.array(
+        [
+            _binary_metrics(labels[i], a[i]) - _binary_metrics(labels[i], b[i])
+            for i in (rng.integers(0, len(labels), len(labels)) for _ in range(resamples))
+        ]
+    )
     low, high = np.percentile(draws, [2.5, 97.5], axis=0)
-    lines = [f"{len(labels):,} rows; first minus second, 95% paired-bootstrap interval ({resamples} resamples):",
-             "| metric | difference | 95% interval |", "|---|---:|---|"]
-    lines += [f"| {n} | {d:+.4f} | [{lo:+.4f}, {hi:+.4f}] |"
-              for n, d, lo, hi in zip(("accuracy", "ROC AUC", "log loss"), diff, low, high)]
+    lines = [
+        f"{len(labels):,} rows; first minus second, 95% paired-bootstrap interval ({resamples} resamples):",
+        "| metric | difference | 95% interval |",
+        "|---|---:|---|",
+    ]
+    lines += [
+        f"| {n} | {d:+.4f} | [{lo:+.4f}, {hi:+.4f}] |"
+        for n, d, lo, hi in zip(("accuracy", "ROC AUC", "log loss"), diff, low, high)
+    ]
     return "\n".join(lines)
 
 
@@ -111,8 +143,9 @@ def main() -> None:
     parser.add_argument("--paired", nargs=2, type=Path, metavar=("FIRST.json", "SECOND.json"))
     args = parser.parse_args()
     if args.paired:
-        first, second = (json.loads((p if p.is_absolute() or p.exists() else OOF / p.name).read_text())
-                         for p in args.paired)
+        first, second = (
+            json.loads((p if p.is_absolute() or p.exists() else OOF / p.name).read_text()) for p in args.paired
+        )
         print(paired(first, second))
         return
     result = cross_validate(args.recipe, args.overrides, args.folds, args.only_fold)

@@ -39,6 +39,7 @@ def peak_rss_mb() -> float:
 
 # ---------------------------------------------------------------- engines (each in its own process)
 
+
 def tutorial_fit(x: np.ndarray, labels: np.ndarray, batch: int = BATCH):
     """The tutorial's FitSpec and FitData (Keras's validation split) for scaled inputs x and 0/1 labels."""
     from salarynet.nn import metrics, model, train
@@ -46,8 +47,14 @@ def tutorial_fit(x: np.ndarray, labels: np.ndarray, batch: int = BATCH):
     n_fit = train.fit_rows(len(x), VALIDATION)
     y = metrics.one_hot(labels, 2)
     data = train.FitData(x[:n_fit], y[:n_fit], np.ones(n_fit, np.float32), x[n_fit:], y[n_fit:])
-    spec = train.FitSpec(model.ModelSpec(x.shape[1], (10, 10, 2), ("relu", "relu", "sigmoid")),
-                         "binary_crossentropy", "adagrad", None, batch, True)
+    spec = train.FitSpec(
+        model.ModelSpec(x.shape[1], (10, 10, 2), ("relu", "relu", "sigmoid")),
+        "binary_crossentropy",
+        "adagrad",
+        None,
+        batch,
+        True,
+    )
     return spec, data
 
 
@@ -77,8 +84,14 @@ def engine_keras(arrays, epochs):
 
     keras.utils.set_random_seed(42)
     x, y = arrays["x_train"], keras.utils.to_categorical(arrays["y_train"], 2)
-    net = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(10, activation="relu"),
-                            keras.layers.Dense(10, activation="relu"), keras.layers.Dense(2, activation="sigmoid")])
+    net = keras.Sequential(
+        [
+            keras.Input((x.shape[1],)),
+            keras.layers.Dense(10, activation="relu"),
+            keras.layers.Dense(10, activation="relu"),
+            keras.layers.Dense(2, activation="sigmoid"),
+        ]
+    )
     net.compile(loss="binary_crossentropy", optimizer="adagrad", metrics=["accuracy"])
     started = time.perf_counter()
     history = net.fit(x, y, epochs=epochs, batch_size=BATCH, validation_split=VALIDATION, shuffle=True, verbose=0)
@@ -95,8 +108,14 @@ def engine_torch(arrays, epochs):
     x = torch.tensor(arrays["x_train"])
     y = torch.nn.functional.one_hot(torch.tensor(arrays["y_train"]).long(), 2).float()
     n_fit = int(np.floor(len(x) * (1 - VALIDATION)))
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 10), torch.nn.ReLU(), torch.nn.Linear(10, 10),
-                              torch.nn.ReLU(), torch.nn.Linear(10, 2), torch.nn.Sigmoid())
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], 10),
+        torch.nn.ReLU(),
+        torch.nn.Linear(10, 10),
+        torch.nn.ReLU(),
+        torch.nn.Linear(10, 2),
+        torch.nn.Sigmoid(),
+    )
     for layer in net:
         if isinstance(layer, torch.nn.Linear):
             torch.nn.init.xavier_uniform_(layer.weight)
@@ -107,7 +126,7 @@ def engine_torch(arrays, epochs):
     for _ in range(epochs):
         order = torch.randperm(n_fit)
         for start in range(0, n_fit, BATCH):
-            rows = order[start:start + BATCH]
+            rows = order[start : start + BATCH]
             opt.zero_grad()
             loss = loss_fn(net(x[rows]).clamp(1e-7, 1 - 1e-7), y[rows])
             loss.backward()
@@ -128,8 +147,11 @@ def versions(engine: str) -> dict[str, str]:
     """The versions an engine ran with (read after it ran: its modules are loaded)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    names = {"salarynet": ["jax", "jaxlib", "optax"], "torch": ["torch"],
-             "keras": ["keras", "jax" if os.environ.get("KERAS_BACKEND") == "jax" else "tensorflow-cpu"]}[engine]
+    names = {
+        "salarynet": ["jax", "jaxlib", "optax"],
+        "torch": ["torch"],
+        "keras": ["keras", "jax" if os.environ.get("KERAS_BACKEND") == "jax" else "tensorflow-cpu"],
+    }[engine]
     found = {}
     for name in names:
         try:
@@ -145,16 +167,37 @@ def worker(args) -> None:
     with np.load(args.arrays, allow_pickle=False) as f:
         arrays = dict(f)
     seconds, val_loss, accuracy = ENGINES[args.engine](arrays, args.epochs)
-    Path(args.result).write_text(json.dumps({"seconds": seconds, "val_loss": val_loss, "test_accuracy": accuracy,
-                                             "peak_rss_mb": peak_rss_mb(), "versions": versions(args.engine)} | IDEA))
+    Path(args.result).write_text(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "val_loss": val_loss,
+                "test_accuracy": accuracy,
+                "peak_rss_mb": peak_rss_mb(),
+                "versions": versions(args.engine),
+            }
+            | IDEA
+        )
+    )
 
 
 # ---------------------------------------------------------------- the driver
 
+
 def run_engine(label, engine, arrays_path, epochs, env=None, python: str | None = None) -> dict | None:
     with tempfile.NamedTemporaryFile(suffix=".json") as result:
-        cmd = [python or sys.executable, __file__, "--engine", engine, "--arrays", str(arrays_path),
-               "--epochs", str(epochs), "--result", result.name]
+        cmd = [
+            python or sys.executable,
+            __file__,
+            "--engine",
+            engine,
+            "--arrays",
+            str(arrays_path),
+            "--epochs",
+            str(epochs),
+            "--result",
+            result.name,
+        ]
         print(f"  {label}: {epochs} epochs ...", file=sys.stderr, flush=True)
         proc = subprocess.run(cmd, env=os.environ | (env or {}), capture_output=True, text=True)
         if proc.returncode != 0:
@@ -164,9 +207,13 @@ def run_engine(label, engine, arrays_path, epochs, env=None, python: str | None 
     with np.load(arrays_path) as f:
         n_train = int(f["x_train"].shape[0])
     steps_per_epoch = -(-int(np.floor(n_train * (1 - VALIDATION))) // BATCH)
-    row |= {"engine": label, "epochs_run": epochs, "steps": steps_per_epoch * epochs,
-            "steps_per_second": steps_per_epoch * epochs / row["seconds"],
-            "seconds_100_epochs": row["seconds"] * EPOCHS / epochs}
+    row |= {
+        "engine": label,
+        "epochs_run": epochs,
+        "steps": steps_per_epoch * epochs,
+        "steps_per_second": steps_per_epoch * epochs / row["seconds"],
+        "seconds_100_epochs": row["seconds"] * EPOCHS / epochs,
+    }
     return row
 
 
@@ -189,10 +236,23 @@ def prepare_arrays(data: str | None, folder: Path) -> Path:
 
 def cli_peak_rss(data: str | None, folder: Path) -> float:
     """Peak RSS of the whole `salarynet train` command on the tutorial recipe, in a process of its own."""
-    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    cmd = [sys.executable, "-c", probe, sys.executable, "-m", "salarynet", "train", "--data", data or "embedded",
-           "--out", str(folder / "cli-run")]
+    probe = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    cmd = [
+        sys.executable,
+        "-c",
+        probe,
+        sys.executable,
+        "-m",
+        "salarynet",
+        "train",
+        "--data",
+        data or "embedded",
+        "--out",
+        str(folder / "cli-run"),
+    ]
     return int(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout) / 1024
 
 
@@ -211,8 +271,16 @@ def scaling(arrays_path: Path, epochs: int) -> list[dict]:
         train.fit(spec, 0, data, epochs)
         seconds = time.perf_counter() - started
         steps = -(-n_fit // batch) * epochs
-        rows.append({"rows": f"x{copies} ({n_fit})", "batch": batch, "epochs": epochs, "seconds": seconds,
-                     "steps_per_second": steps / seconds, "samples_per_second": n_fit * epochs / seconds})
+        rows.append(
+            {
+                "rows": f"x{copies} ({n_fit})",
+                "batch": batch,
+                "epochs": epochs,
+                "seconds": seconds,
+                "steps_per_second": steps / seconds,
+                "samples_per_second": n_fit * epochs / seconds,
+            }
+        )
         print(f"  scaling x{copies} batch {batch}: {seconds:.2f} s", file=sys.stderr, flush=True)
     return rows
 
@@ -231,8 +299,13 @@ def many_seeds(arrays_path: Path, seeds: int) -> dict:
     started = time.perf_counter()
     train.fit_many(spec, list(range(seeds)), stacked, EPOCHS)
     batched = time.perf_counter() - started
-    return {"seeds": seeds, "sequential_seconds": sequential, "batched_seconds": batched,
-            "sequential_models_per_second": seeds / sequential, "batched_models_per_second": seeds / batched}
+    return {
+        "seeds": seeds,
+        "sequential_seconds": sequential,
+        "batched_seconds": batched,
+        "sequential_models_per_second": seeds / sequential,
+        "batched_models_per_second": seeds / batched,
+    }
 
 
 def version_text(versions: dict[str, str]) -> str:
@@ -242,26 +315,36 @@ def version_text(versions: dict[str, str]) -> str:
 def markdown(rows: list[dict]) -> str:
     """The engines' table; the two ratios are to salarynet compiling (cold) and with its compile cached."""
     cold, cached = (rows[0]["seconds_100_epochs"], rows[1]["seconds_100_epochs"])
-    lines = ["| engine | versions | epochs run | seconds (100 epochs) | steps/s | x salarynet cold | x salarynet cached "
-             "| final val loss | test accuracy | peak RSS MB |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| engine | versions | epochs run | seconds (100 epochs) | steps/s | x salarynet cold | x salarynet cached "
+        "| final val loss | test accuracy | peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         scaled = "" if r["epochs_run"] == EPOCHS else f" (x{EPOCHS // r['epochs_run']} from {r['seconds']:.1f})"
-        lines.append(f"| {r['engine']} | {version_text(r['versions'])} | {r['epochs_run']} | "
-                     f"{r['seconds_100_epochs']:.2f}{scaled} | {r['steps_per_second']:,.0f} | "
-                     f"{r['seconds_100_epochs'] / cold:.1f} | {r['seconds_100_epochs'] / cached:.1f} | "
-                     f"{r['val_loss']:.4f} | {r['test_accuracy']:.4f} | {r['peak_rss_mb']:.0f} |")
+        lines.append(
+            f"| {r['engine']} | {version_text(r['versions'])} | {r['epochs_run']} | "
+            f"{r['seconds_100_epochs']:.2f}{scaled} | {r['steps_per_second']:,.0f} | "
+            f"{r['seconds_100_epochs'] / cold:.1f} | {r['seconds_100_epochs'] / cached:.1f} | "
+            f"{r['val_loss']:.4f} | {r['test_accuracy']:.4f} | {r['peak_rss_mb']:.0f} |"
+        )
     return "\n".join(lines)
 
 
 def readme_table(report: dict) -> str:
     """The README's speed table from a recorded report (tests/test_readme.py holds the README to the record)."""
-    lines = ["| engine | versions | seconds for 100 epochs | steps/s | × salarynet cold | × salarynet cached "
-             "| peak RSS MB |", "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| engine | versions | seconds for 100 epochs | steps/s | × salarynet cold | × salarynet cached "
+        "| peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in report["engines"]:
         scaled = "" if r["epochs_run"] == EPOCHS else f" ({r['epochs_run']} epochs × {EPOCHS // r['epochs_run']})"
-        lines.append(f"| {r['engine']} | {version_text(r['versions'])} | {r['seconds_100_epochs']:.2f}{scaled} | "
-                     f"{r['steps_per_second']:,.0f} | {r['ratio_to_salarynet']:.1f} | "
-                     f"{r['ratio_to_salarynet_cached']:.1f} | {r['peak_rss_mb']:.0f} |")
+        lines.append(
+            f"| {r['engine']} | {version_text(r['versions'])} | {r['seconds_100_epochs']:.2f}{scaled} | "
+            f"{r['steps_per_second']:,.0f} | {r['ratio_to_salarynet']:.1f} | "
+            f"{r['ratio_to_salarynet_cached']:.1f} | {r['peak_rss_mb']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -270,12 +353,24 @@ def ideas(arrays: Path) -> list[dict]:
     (compile included) and the best of five fits once compiled."""
     found = []
     for unroll in (1, 2, 4, 8):
-        row = run_engine(f"unroll {unroll}", "salarynet", arrays, EPOCHS,
-                         {"SALARYNET_COMPILE_CACHE": "off", "FIT_SPEED_UNROLL": str(unroll)})
+        row = run_engine(
+            f"unroll {unroll}",
+            "salarynet",
+            arrays,
+            EPOCHS,
+            {"SALARYNET_COMPILE_CACHE": "off", "FIT_SPEED_UNROLL": str(unroll)},
+        )
         if row:
-            found.append({"unroll": unroll, "first_fit_seconds": row["seconds"], "warm_seconds": row["warm_seconds"],
-                          "compile_seconds": row["seconds"] - row["warm_seconds"],
-                          "us_per_step": row["warm_seconds"] / row["steps"] * 1e6, "val_loss": row["val_loss"]})
+            found.append(
+                {
+                    "unroll": unroll,
+                    "first_fit_seconds": row["seconds"],
+                    "warm_seconds": row["warm_seconds"],
+                    "compile_seconds": row["seconds"] - row["warm_seconds"],
+                    "us_per_step": row["warm_seconds"] / row["steps"] * 1e6,
+                    "val_loss": row["val_loss"],
+                }
+            )
     return found
 
 
@@ -308,22 +403,31 @@ def main() -> None:
         warm = {"SALARYNET_COMPILE_CACHE": str(folder / "xla")}
         import importlib.util
 
-        plan = [("salarynet (compile included)", "salarynet", EPOCHS, {"SALARYNET_COMPILE_CACHE": "off"}),
-                ("salarynet, warm-up for the cache", "salarynet", EPOCHS, warm),
-                ("salarynet (compile cached)", "salarynet", EPOCHS, warm),
-                ("Keras 3, JAX backend", "keras", args.keras_jax_epochs, {"KERAS_BACKEND": "jax"}),
-                ("Keras 3, TensorFlow backend", "keras", args.keras_tf_epochs, {"KERAS_BACKEND": "tensorflow"})]
+        plan = [
+            ("salarynet (compile included)", "salarynet", EPOCHS, {"SALARYNET_COMPILE_CACHE": "off"}),
+            ("salarynet, warm-up for the cache", "salarynet", EPOCHS, warm),
+            ("salarynet (compile cached)", "salarynet", EPOCHS, warm),
+            ("Keras 3, JAX backend", "keras", args.keras_jax_epochs, {"KERAS_BACKEND": "jax"}),
+            ("Keras 3, TensorFlow backend", "keras", args.keras_tf_epochs, {"KERAS_BACKEND": "tensorflow"}),
+        ]
         if args.torch_python or importlib.util.find_spec("torch"):
             plan.append(("PyTorch eager loop", "torch", args.torch_epochs, {}))
-        rows = [run_engine(label, engine, arrays, epochs, env, args.torch_python if engine == "torch" else None)
-                for label, engine, epochs, env in plan]
+        rows = [
+            run_engine(label, engine, arrays, epochs, env, args.torch_python if engine == "torch" else None)
+            for label, engine, epochs, env in plan
+        ]
         rows = [r for r in rows if r is not None and "warm-up" not in r["engine"]]
         for r in rows:
             r["ratio_to_salarynet"] = r["seconds_100_epochs"] / rows[0]["seconds_100_epochs"]
             r["ratio_to_salarynet_cached"] = r["seconds_100_epochs"] / rows[1]["seconds_100_epochs"]
-        report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.platform(),
-                  "cpus": os.cpu_count(), "data": args.data or "embedded", "engines": rows,
-                  "salarynet_train_peak_rss_mb": cli_peak_rss(args.data, folder)}
+        report = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": platform.platform(),
+            "cpus": os.cpu_count(),
+            "data": args.data or "embedded",
+            "engines": rows,
+            "salarynet_train_peak_rss_mb": cli_peak_rss(args.data, folder),
+        }
         if args.scaling:
             report["scaling"] = scaling(arrays, args.scaling_epochs)
         if args.seeds:
@@ -333,24 +437,46 @@ def main() -> None:
 
     load = os.getloadavg()
     report["load_average"] = load
-    text = [f"# Fit speed, tutorial recipe ({report['when']}, {report['cpus']} CPUs, load average after "
-            f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f})", "", markdown(rows), "",
-            f"Peak RSS of the whole `salarynet train` command (tutorial recipe): {report['salarynet_train_peak_rss_mb']:.0f} MB"]
+    text = [
+        f"# Fit speed, tutorial recipe ({report['when']}, {report['cpus']} CPUs, load average after "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f})",
+        "",
+        markdown(rows),
+        "",
+        f"Peak RSS of the whole `salarynet train` command (tutorial recipe): {report['salarynet_train_peak_rss_mb']:.0f} MB",
+    ]
     if "scaling" in report:
-        text += ["", "| rows fitted | batch | epochs | seconds | steps/s | samples/s |", "|---|---:|---:|---:|---:|---:|"]
-        text += [f"| {r['rows']} | {r['batch']} | {r['epochs']} | {r['seconds']:.2f} | {r['steps_per_second']:,.0f} | "
-                 f"{r['samples_per_second']:,.0f} |" for r in report["scaling"]]
+        text += [
+            "",
+            "| rows fitted | batch | epochs | seconds | steps/s | samples/s |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        text += [
+            f"| {r['rows']} | {r['batch']} | {r['epochs']} | {r['seconds']:.2f} | {r['steps_per_second']:,.0f} | "
+            f"{r['samples_per_second']:,.0f} |"
+            for r in report["scaling"]
+        ]
     if "many_seeds" in report:
         m = report["many_seeds"]
-        text += ["", f"{m['seeds']} seeds x 100 epochs: one vmapped call {m['batched_seconds']:.2f} s "
-                     f"({m['batched_models_per_second']:.2f} models/s) vs one by one {m['sequential_seconds']:.2f} s "
-                     f"({m['sequential_models_per_second']:.2f} models/s)"]
+        text += [
+            "",
+            f"{m['seeds']} seeds x 100 epochs: one vmapped call {m['batched_seconds']:.2f} s "
+            f"({m['batched_models_per_second']:.2f} models/s) vs one by one {m['sequential_seconds']:.2f} s "
+            f"({m['sequential_models_per_second']:.2f} models/s)",
+        ]
     if "ideas" in report:
-        text += ["", "The compiled loop's unroll (steps per loop iteration), each without the compile cache:", "",
-                 "| unroll | first fit s (compile included) | fit s once compiled (best of 5) | compile s | us/step | val loss |",
-                 "|---:|---:|---:|---:|---:|---:|"]
-        text += [f"| {r['unroll']} | {r['first_fit_seconds']:.2f} | {r['warm_seconds']:.2f} | {r['compile_seconds']:.2f} | "
-                 f"{r['us_per_step']:.2f} | {r['val_loss']:.4f} |" for r in report["ideas"]]
+        text += [
+            "",
+            "The compiled loop's unroll (steps per loop iteration), each without the compile cache:",
+            "",
+            "| unroll | first fit s (compile included) | fit s once compiled (best of 5) | compile s | us/step | val loss |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        text += [
+            f"| {r['unroll']} | {r['first_fit_seconds']:.2f} | {r['warm_seconds']:.2f} | {r['compile_seconds']:.2f} | "
+            f"{r['us_per_step']:.2f} | {r['val_loss']:.4f} |"
+            for r in report["ideas"]
+        ]
     print("\n".join(text))
     if args.record:
         RESULTS.mkdir(parents=True, exist_ok=True)

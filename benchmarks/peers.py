@@ -54,15 +54,25 @@ NEEDS = {"autogluon": "autogluon.tabular", "catboost": "catboost", "lightgbm": "
 METRICS = {"accuracy": "accuracy", "auc": "ROC AUC", "log_loss": "log loss"}
 # LightGBM's defaults but a smaller step, row and column subsampling; one thread: its OpenMP threads spin-wait,
 # and on a busy 2-core machine two took 421 s where one took 3 s (the first fold, the same 246 rounds).
-LIGHTGBM = {"learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 20, "bagging_fraction": 0.8,
-            "bagging_freq": 1, "feature_fraction": 0.8, "num_threads": 1, "verbose": -1}
+LIGHTGBM = {
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 20,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "feature_fraction": 0.8,
+    "num_threads": 1,
+    "verbose": -1,
+}
 EARLY_STOPPING = {"max_rounds": 3000, "patience": 100, "holdout": 0.1}  # on a stratified 10% of the training rows
 
 
 # ---------------------------------------------------------------- the models: (training rows, test rows) -> P(class)
 
-def autogluon_model(recipe: Recipe, preset: str, time_limit: float, metric: str, verbosity: int,
-                    details: list[dict]) -> compare.Predictor:
+
+def autogluon_model(
+    recipe: Recipe, preset: str, time_limit: float, metric: str, verbosity: int, details: list[dict]
+) -> compare.Predictor:
     """TabularPredictor on the answers as categories and the joined title text as a text feature (its n-gram
     and text-statistics features); each fold's models in a temporary folder that is removed afterwards."""
     from autogluon.common.features.feature_metadata import FeatureMetadata
@@ -83,18 +93,29 @@ def autogluon_model(recipe: Recipe, preset: str, time_limit: float, metric: str,
         data[LABEL] = train.labels
         with tempfile.TemporaryDirectory(prefix="peers-autogluon-") as folder:
             kind = "binary" if task.output_width() == 2 else "multiclass"
-            predictor = TabularPredictor(label=LABEL, problem_type=kind, eval_metric=metric,
-                                         path=str(Path(folder) / "model"), verbosity=verbosity)
+            predictor = TabularPredictor(
+                label=LABEL,
+                problem_type=kind,
+                eval_metric=metric,
+                path=str(Path(folder) / "model"),
+                verbosity=verbosity,
+            )
             started = time.perf_counter()
             predictor.fit(data, presets=preset, time_limit=time_limit, feature_metadata=metadata)
             fit_seconds = time.perf_counter() - started
             proba = predictor.predict_proba(table(test_rows))
             generated = getattr(predictor.feature_metadata, "type_group_map_special", {})  # the features it made
-            details.append({"fit_seconds": round(fit_seconds, 1), "best_model": predictor.model_best,
-                            "models_trained": len(predictor.model_names()),
-                            "text_ngram_features": len(generated.get("text_ngram", [])),
-                            "text_special_features": len(generated.get("text_special", []))})
+            details.append(
+                {
+                    "fit_seconds": round(fit_seconds, 1),
+                    "best_model": predictor.model_best,
+                    "models_trained": len(predictor.model_names()),
+                    "text_ngram_features": len(generated.get("text_ngram", [])),
+                    "text_special_features": len(generated.get("text_special", [])),
+                }
+            )
         return compare._every_class(proba.to_numpy(), proba.columns, task.output_width())
+
     return predict
 
 
@@ -111,20 +132,29 @@ def lightgbm_model(recipe: Recipe, details: list[dict]) -> compare.Predictor:
         answers = compare._answers(recipe, train.frame)
         encode = compare._dense_features(recipe).fit(answers)
         x, x_test = encode.transform(answers), encode.transform(compare._answers(recipe, test_rows))
-        fit_rows, stop_rows = train_test_split(np.arange(len(train.labels)), test_size=EARLY_STOPPING["holdout"],
-                                               stratify=task.strata(train.labels), random_state=recipe.seed)
+        fit_rows, stop_rows = train_test_split(
+            np.arange(len(train.labels)),
+            test_size=EARLY_STOPPING["holdout"],
+            stratify=task.strata(train.labels),
+            random_state=recipe.seed,
+        )
         width = task.output_width()
         objective = {"objective": "binary"} if width == 2 else {"objective": "multiclass", "num_class": width}
 
         def rows(part: np.ndarray):
             return lightgbm.Dataset(x[part], train.labels[part], categorical_feature=cats, free_raw_data=False)
 
-        booster = lightgbm.train(LIGHTGBM | objective | {"seed": recipe.seed}, rows(fit_rows),
-                                 EARLY_STOPPING["max_rounds"], valid_sets=[rows(stop_rows)],
-                                 callbacks=[lightgbm.early_stopping(EARLY_STOPPING["patience"], verbose=False)])
+        booster = lightgbm.train(
+            LIGHTGBM | objective | {"seed": recipe.seed},
+            rows(fit_rows),
+            EARLY_STOPPING["max_rounds"],
+            valid_sets=[rows(stop_rows)],
+            callbacks=[lightgbm.early_stopping(EARLY_STOPPING["patience"], verbose=False)],
+        )
         details.append({"best_iteration": int(booster.best_iteration)})
         p = booster.predict(x_test, num_iteration=booster.best_iteration)
         return np.stack([1 - p, p], axis=1) if width == 2 else p
+
     return predict
 
 
@@ -132,13 +162,19 @@ def build(name: str, recipe: Recipe, args, details: list[dict]) -> tuple[str, co
     """A model by its --models name -> (the table's label, the predictor, its settings)."""
     if name == "autogluon":
         label = f"AutoGluon ({args.preset}, {args.time_limit:g} s a fold)"
-        return label, autogluon_model(recipe, args.preset, args.time_limit, args.metric, args.verbosity, details), {
-            "preset": args.preset, "time_limit": args.time_limit, "eval_metric": args.metric}
+        return (
+            label,
+            autogluon_model(recipe, args.preset, args.time_limit, args.metric, args.verbosity, details),
+            {"preset": args.preset, "time_limit": args.time_limit, "eval_metric": args.metric},
+        )
     if name == "catboost":
         return "CatBoost", compare.catboost_model(recipe), {**compare.CATBOOST, **compare.CATBOOST_TEXT}
     if name == "lightgbm":
-        return "LightGBM (answers + 30 title TF-IDF directions)", lightgbm_model(recipe, details), {
-            **LIGHTGBM, "early_stopping": EARLY_STOPPING}
+        return (
+            "LightGBM (answers + 30 title TF-IDF directions)",
+            lightgbm_model(recipe, details),
+            {**LIGHTGBM, "early_stopping": EARLY_STOPPING},
+        )
     chosen: list[float] = []
     tuned = compare.logistic_cv(recipe, chosen)
 
@@ -146,14 +182,20 @@ def build(name: str, recipe: Recipe, args, details: list[dict]) -> tuple[str, co
         outputs = tuned(train, test_rows)
         details.append({"chosen_C": chosen[-1]})
         return outputs
-    return "logistic regression, C by inner CV", predict, {
-        "C_grid": compare.C_GRID, "inner_folds": compare.INNER_FOLDS, "scoring": "neg_log_loss"}
+
+    return (
+        "logistic regression, C by inner CV",
+        predict,
+        {"C_grid": compare.C_GRID, "inner_folds": compare.INNER_FOLDS, "scoring": "neg_log_loss"},
+    )
 
 
 # ---------------------------------------------------------------- the driver
 
-def run_model(name: str, recipe: Recipe, sel: Selection, folds: list[int], splits, args,
-              say: Callable[[str], None]) -> dict:
+
+def run_model(
+    name: str, recipe: Recipe, sel: Selection, folds: list[int], splits, args, say: Callable[[str], None]
+) -> dict:
     task = task_of(recipe.features)
     details: list[dict] = []
     label, predict, settings = build(name, recipe, args, details)
@@ -169,8 +211,16 @@ def run_model(name: str, recipe: Recipe, sel: Selection, folds: list[int], split
         about = details[-1] if len(details) == len(runs) + 1 else {}
         scores = ", ".join(f"{METRICS.get(m, m)} {v:.4f}" for m, v in metrics.items() if v is not None)
         say(f"  {seconds:.1f} s; {scores}" + "".join(f"; {key} {value}" for key, value in about.items()))
-        runs.append({"fold": k, "seconds": round(seconds, 2), "metrics": metrics, "details": about,
-                     "test_rows": test_idx.tolist(), "probabilities": np.round(outputs, 6).tolist()})
+        runs.append(
+            {
+                "fold": k,
+                "seconds": round(seconds, 2),
+                "metrics": metrics,
+                "details": about,
+                "test_rows": test_idx.tolist(),
+                "probabilities": np.round(outputs, 6).tolist(),
+            }
+        )
     summary = {m: mean_sd([r["metrics"][m] for r in runs]) for m, v in runs[0]["metrics"].items() if v is not None}
     summary["seconds"] = mean_sd([r["seconds"] for r in runs])
     return {"model": name, "label": label, "settings": settings, "folds_run": runs, "summary": summary}
@@ -178,8 +228,10 @@ def run_model(name: str, recipe: Recipe, sel: Selection, folds: list[int], split
 
 def markdown(results: list[dict]) -> str:
     names = [m for m in METRICS if m in results[0]["summary"]]
-    lines = [f"| model | {' | '.join(METRICS[m] for m in names)} | seconds a fold (fit + predict) |",
-             "|---|" + "---:|" * (len(names) + 1)]
+    lines = [
+        f"| model | {' | '.join(METRICS[m] for m in names)} | seconds a fold (fit + predict) |",
+        "|---|" + "---:|" * (len(names) + 1),
+    ]
     for r in results:
         s = r["summary"]
         cells = [f"{s[m]['mean']:.4f} ± {s[m]['sd']:.4f}" for m in names]
@@ -220,8 +272,9 @@ def versions() -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="autogluon,catboost,lightgbm,logistic-cv",
-                        help=f"comma-separated, of {', '.join(NEEDS)}")
+    parser.add_argument(
+        "--models", default="autogluon,catboost,lightgbm,logistic-cv", help=f"comma-separated, of {', '.join(NEEDS)}"
+    )
     parser.add_argument("--recipe", default="recommended", help="whose rows, label and folds (a classes task)")
     parser.add_argument("--data", help="survey file (default: the snapshot shipped with salarynet)")
     parser.add_argument("--folds", type=int, default=5)
@@ -238,8 +291,10 @@ def main() -> None:
     if unknown := [n for n in names if n not in NEEDS]:
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(NEEDS)}")
     if missing := [NEEDS[n] for n in names if not installed(NEEDS[n])]:
-        sys.exit(f"error: {', '.join(missing)} not installed; `uv run --group peers python benchmarks/peers.py ...` "
-                 "installs the peers group (see this script's docstring for a separate environment)")
+        sys.exit(
+            f"error: {', '.join(missing)} not installed; `uv run --group peers python benchmarks/peers.py ...` "
+            "installs the peers group (see this script's docstring for a separate environment)"
+        )
     if args.only_fold is not None and not 1 <= args.only_fold <= args.folds:
         parser.error(f"--only-fold must be between 1 and --folds ({args.folds})")
     if not all(c.isalnum() or c in "._" for c in args.tag):
@@ -262,20 +317,32 @@ def main() -> None:
 
     splits = survey_rows.folds(sel, recipe, args.folds)
     folds = [args.only_fold] if args.only_fold else list(range(1, args.folds + 1))
-    say(f"{recipe.name}: {len(sel.labels)} rows, {args.folds} folds (running {', '.join(map(str, folds))}), "
-        f"{os.cpu_count()} CPUs")
+    say(
+        f"{recipe.name}: {len(sel.labels)} rows, {args.folds} folds (running {', '.join(map(str, folds))}), "
+        f"{os.cpu_count()} CPUs"
+    )
     started = time.perf_counter()
     results = [run_model(name, recipe, sel, folds, splits, args, say) for name in names]
     wall = time.perf_counter() - started
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     fold_text = f"fold {args.only_fold} of {args.folds}" if args.only_fold else f"{args.folds} folds"
-    print(f"# Peers on compare's folds: recipe {recipe.name} ({task_of(recipe.features).name}), "
-          f"{len(sel.labels)} rows, {fold_text}\n\n{markdown(results)}\n\n{machine}; {wall:.0f} s in all.")
+    print(
+        f"# Peers on compare's folds: recipe {recipe.name} ({task_of(recipe.features).name}), "
+        f"{len(sel.labels)} rows, {fold_text}\n\n{markdown(results)}\n\n{machine}; {wall:.0f} s in all."
+    )
     if args.record:
-        common = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine,
-                  "command": " ".join(sys.argv[1:]), "recipe": recipe.name, "task": task_of(recipe.features).name,
-                  "data": {k: provenance.get(k) for k in ("source", "file", "sha256", "snapshot_date")},
-                  "rows": len(sel.labels), "folds": args.folds, "fold_seed": recipe.seed, "versions": versions()}
+        common = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine,
+            "command": " ".join(sys.argv[1:]),
+            "recipe": recipe.name,
+            "task": task_of(recipe.features).name,
+            "data": {k: provenance.get(k) for k in ("source", "file", "sha256", "snapshot_date")},
+            "rows": len(sel.labels),
+            "folds": args.folds,
+            "fold_seed": recipe.seed,
+            "versions": versions(),
+        }
         RESULTS.mkdir(parents=True, exist_ok=True)
         for result in results:
             path = result_path(result["model"], args.tag)
@@ -283,8 +350,13 @@ def main() -> None:
                 sys.exit(f"error: {path} was not written by {MARK}; not replacing it")
             OOF.mkdir(parents=True, exist_ok=True)
             (OOF / path.name).write_text(json.dumps({"written_by": MARK, **common, **result}) + "\n")
-            summary = {**result, "folds_run": [{k: v for k, v in fold.items() if k not in ("test_rows", "probabilities")}
-                                               for fold in result["folds_run"]]}
+            summary = {
+                **result,
+                "folds_run": [
+                    {k: v for k, v in fold.items() if k not in ("test_rows", "probabilities")}
+                    for fold in result["folds_run"]
+                ],
+            }
             path.write_text(json.dumps({"written_by": MARK, **common, **summary}, indent=1) + "\n")
             say(f"recorded {path} (and the per-row outputs in {OOF / path.name})")
 

@@ -23,8 +23,16 @@ from urllib.parse import urlsplit
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
-TITLES = ["Data Scientist", "Teacher", "Senior Software Engineer", "Librarian", "Program Manager", "Nurse",
-          "Accountant", "Director of Marketing"]
+TITLES = [
+    "Data Scientist",
+    "Teacher",
+    "Senior Software Engineer",
+    "Librarian",
+    "Program Manager",
+    "Nurse",
+    "Accountant",
+    "Director of Marketing",
+]
 
 
 def free_port() -> int:
@@ -34,8 +42,11 @@ def free_port() -> int:
 
 
 def start_server(run: str, port: int, workers: int = 1) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "salarynet", "serve", run, "--port", str(port), "--workers", str(workers)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "salarynet", "serve", run, "--port", str(port), "--workers", str(workers)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -51,8 +62,10 @@ def start_server(run: str, port: int, workers: int = 1) -> subprocess.Popen:
 
 async def request(reader, writer, host: str, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
     """One HTTP/1.1 request on a kept-alive connection -> (status, body)."""
-    head = (f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
     writer.write(head + body)
     status_line = await reader.readline()
     length = 0
@@ -109,11 +122,19 @@ async def load(host: str, port: int, total: int, concurrency: int, limit: float,
     await asyncio.gather(*(client(k) for k in range(concurrency)))
     wall = time.perf_counter() - started
     ms = np.array(latencies) * 1000
-    return {"requests": len(latencies), "concurrency": concurrency, "seconds": round(wall, 3),
-            "requests_per_second": round(len(latencies) / wall, 1),
-            "latency_ms": {p: round(float(np.percentile(ms, q)), 2) for p, q in
-                           [("p50", 50), ("p90", 90), ("p99", 99), ("max", 100)]} if len(ms) else {},
-            "errors": sum(errors.values()), "errors_by_kind": errors}
+    return {
+        "requests": len(latencies),
+        "concurrency": concurrency,
+        "seconds": round(wall, 3),
+        "requests_per_second": round(len(latencies) / wall, 1),
+        "latency_ms": {
+            p: round(float(np.percentile(ms, q)), 2) for p, q in [("p50", 50), ("p90", 90), ("p99", 99), ("max", 100)]
+        }
+        if len(ms)
+        else {},
+        "errors": sum(errors.values()),
+        "errors_by_kind": errors,
+    }
 
 
 def main() -> None:
@@ -125,8 +146,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="with --run: server processes")
     parser.add_argument("--limit", type=float, default=300, help="stop after this many seconds whatever the count")
     parser.add_argument("--record", action="store_true", help="also write benchmarks/results/serve_load.{md,json}")
-    parser.add_argument("--explain", action="store_true",
-                        help="ask for each answer's explanation (default: POST /predict?explain=false, the answer alone)")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="ask for each answer's explanation (default: POST /predict?explain=false, the answer alone)",
+    )
     args = parser.parse_args()
     if bool(args.run) == bool(args.url):
         parser.error("give --run RUN or --url URL")
@@ -141,7 +165,9 @@ def main() -> None:
             parser.error("the load test only targets this machine (127.0.0.1, localhost, ::1)")
     try:
         path = "/predict" if args.explain else "/predict?explain=false"
-        asyncio.run(load(host, port, min(args.requests, 10_000), args.concurrency, 1.0, path))  # warm-up, bounded to 1 s
+        asyncio.run(
+            load(host, port, min(args.requests, 10_000), args.concurrency, 1.0, path)
+        )  # warm-up, bounded to 1 s
         result = asyncio.run(load(host, port, args.requests, args.concurrency, args.limit, path))
         result["path"] = path
     finally:
@@ -161,7 +187,8 @@ def main() -> None:
             "| requests | concurrency | requests/s | p50 ms | p90 ms | p99 ms | max ms | errors |\n"
             "|---:|---:|---:|---:|---:|---:|---:|---:|\n"
             f"| {result['requests']} | {result['concurrency']} | {result['requests_per_second']} | {lat.get('p50')} | "
-            f"{lat.get('p90')} | {lat.get('p99')} | {lat.get('max')} | {result['errors']} |\n")
+            f"{lat.get('p90')} | {lat.get('p99')} | {lat.get('max')} | {result['errors']} |\n"
+        )
 
 
 if __name__ == "__main__":

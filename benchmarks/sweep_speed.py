@@ -41,30 +41,56 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         grid = Path(tmp) / "grid.toml"
         grid.write_text(GRID)
-        the_plan = sweep.plan("tutorial", grid, args.folds, args.seeds, provenance["sha256"],
-                              [f"fit.epochs={args.epochs}"])
+        the_plan = sweep.plan(
+            "tutorial", grid, args.folds, args.seeds, provenance["sha256"], [f"fit.epochs={args.epochs}"]
+        )
         for workers, batch in [(1, True), (2, True), (1, False), (2, False)]:
             out = Path(tmp) / f"w{workers}-{batch}"
             outcome = sweep.sweep(survey, the_plan, out, args.folds, args.seeds, workers=workers, batch=batch)
             best = sweep.best(the_plan, outcome.results)
-            rows.append({"workers": workers, "batched": batch, "trials": outcome.ran,
-                         "fits": outcome.ran * args.folds * args.seeds, "seconds": round(outcome.seconds, 1),
-                         "trials_per_minute": round(outcome.ran / outcome.seconds * 60, 2),
-                         "best": best["values"], "best_auc": round(best["summary"]["auc"]["mean"], 4)})
+            rows.append(
+                {
+                    "workers": workers,
+                    "batched": batch,
+                    "trials": outcome.ran,
+                    "fits": outcome.ran * args.folds * args.seeds,
+                    "seconds": round(outcome.seconds, 1),
+                    "trials_per_minute": round(outcome.ran / outcome.seconds * 60, 2),
+                    "best": best["values"],
+                    "best_auc": round(best["summary"]["auc"]["mean"], 4),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    lines = [f"# sweep throughput\n\n{machine}; tutorial recipe, {args.epochs} epochs at batch size 5, 8 trials "
-             f"(4 learning rates x 2 optimizers) x {args.folds} folds x {args.seeds} seeds; wall time includes "
-             "starting the local cluster.\n",
-             "| workers | batched | trials | fits | seconds | trials/min | best (AUC) |", "|---:|---|---:|---:|---:|---:|---|"]
-    lines += [f"| {r['workers']} | {'yes' if r['batched'] else 'one by one'} | {r['trials']} | {r['fits']} | {r['seconds']} | "
-              f"{r['trials_per_minute']} | {json.dumps(r['best'])} ({r['best_auc']}) |" for r in rows]
+    lines = [
+        f"# sweep throughput\n\n{machine}; tutorial recipe, {args.epochs} epochs at batch size 5, 8 trials "
+        f"(4 learning rates x 2 optimizers) x {args.folds} folds x {args.seeds} seeds; wall time includes "
+        "starting the local cluster.\n",
+        "| workers | batched | trials | fits | seconds | trials/min | best (AUC) |",
+        "|---:|---|---:|---:|---:|---:|---|",
+    ]
+    lines += [
+        f"| {r['workers']} | {'yes' if r['batched'] else 'one by one'} | {r['trials']} | {r['fits']} | {r['seconds']} | "
+        f"{r['trials_per_minute']} | {json.dumps(r['best'])} ({r['best_auc']}) |"
+        for r in rows
+    ]
     print("\n".join(lines))
     if args.record:
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "sweep_speed.json").write_text(json.dumps({"machine": machine, "grid": GRID, "folds": args.folds,
-                                                              "seeds": args.seeds, "epochs": args.epochs, "runs": rows},
-                                                             indent=2) + "\n")
+        (RESULTS / "sweep_speed.json").write_text(
+            json.dumps(
+                {
+                    "machine": machine,
+                    "grid": GRID,
+                    "folds": args.folds,
+                    "seeds": args.seeds,
+                    "epochs": args.epochs,
+                    "runs": rows,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         (RESULTS / "sweep_speed.md").write_text("\n".join(lines) + "\n")
 
 

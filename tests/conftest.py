@@ -12,8 +12,11 @@ from salarynet.data.source import embedded_path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"  # byte-for-byte copies of the two fixtures of the shared data folder
 # The embedded snapshot; SALARYNET_SHARED_DATA may point at a folder holding another copy of the same file.
-SNAPSHOT = (Path(os.environ["SALARYNET_SHARED_DATA"]) / "ask-a-manager-2021.csv.gz"
-            if os.environ.get("SALARYNET_SHARED_DATA") else embedded_path())
+SNAPSHOT = (
+    Path(os.environ["SALARYNET_SHARED_DATA"]) / "ask-a-manager-2021.csv.gz"
+    if os.environ.get("SALARYNET_SHARED_DATA")
+    else embedded_path()
+)
 TIDY = DATA / "fixture-tidytuesday-200.csv"
 TUTORIAL = DATA / "fixture-tutorial-cleaned.csv"
 
@@ -33,9 +36,17 @@ FORM_HEADERS = {
 
 def form_rows(*rows: dict) -> pd.DataFrame:
     """Hand-made survey rows under the Google Form's headers; unspecified answers are a typical respondent's."""
-    base = {"age": "25-34", "industry": "Nonprofits", "job_title": "Analyst", "annual_salary": "60000",
-            "currency": "USD", "country": "USA", "experience_overall": "5-7 years",
-            "education": "College degree", "gender": "Woman"}
+    base = {
+        "age": "25-34",
+        "industry": "Nonprofits",
+        "job_title": "Analyst",
+        "annual_salary": "60000",
+        "currency": "USD",
+        "country": "USA",
+        "experience_overall": "5-7 years",
+        "education": "College degree",
+        "gender": "Woman",
+    }
     return pd.DataFrame([{FORM_HEADERS[k]: v for k, v in (base | r).items()} for r in rows])
 
 
@@ -93,7 +104,9 @@ def runs(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("recommended")
     for name in ("recommended", "recommended-bands", "recommended-range"):
-        result = CliRunner().invoke(app, ["train", "--recipe", name, "--data", str(SNAPSHOT), "--out", str(folder / name),
-                                          "--set", "fit.epochs=3"])
+        result = CliRunner().invoke(
+            app,
+            ["train", "--recipe", name, "--data", str(SNAPSHOT), "--out", str(folder / name), "--set", "fit.epochs=3"],
+        )
         assert result.exit_code == 0, result.output
     return folder

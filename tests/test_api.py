@@ -16,13 +16,43 @@ from salarynet.apps.cli import app
 from salarynet.errors import RecipeError
 
 # The README's example person, as the HTTP API takes them ("USA" is tidied to United States everywhere).
-PERSON = {"age": "25-34", "experience_overall": "5-7 years", "experience_field": "5-7 years",
-          "education": "Master's degree", "gender": "Woman", "industry": "Computing or Tech",
-          "job_title": "Data Scientist", "country": "USA", "state": "California", "city": "San Francisco",
-          "race": "White"}
-FLAGS = ["--age", "25-34", "--experience", "5-7 years", "--experience-field", "5-7 years", "--education",
-         "Master's degree", "--gender", "Woman", "--industry", "Computing or Tech", "--title", "Data Scientist",
-         "--country", "USA", "--state", "California", "--city", "San Francisco", "--race", "White"]
+PERSON = {
+    "age": "25-34",
+    "experience_overall": "5-7 years",
+    "experience_field": "5-7 years",
+    "education": "Master's degree",
+    "gender": "Woman",
+    "industry": "Computing or Tech",
+    "job_title": "Data Scientist",
+    "country": "USA",
+    "state": "California",
+    "city": "San Francisco",
+    "race": "White",
+}
+FLAGS = [
+    "--age",
+    "25-34",
+    "--experience",
+    "5-7 years",
+    "--experience-field",
+    "5-7 years",
+    "--education",
+    "Master's degree",
+    "--gender",
+    "Woman",
+    "--industry",
+    "Computing or Tech",
+    "--title",
+    "Data Scientist",
+    "--country",
+    "USA",
+    "--state",
+    "California",
+    "--city",
+    "San Francisco",
+    "--race",
+    "White",
+]
 
 
 def test_the_readmes_python_block_runs(tmp_path, monkeypatch):
@@ -70,10 +100,16 @@ def test_the_api_the_command_line_and_http_give_the_same_number(runs, name):
     assert printed.exit_code == 0, printed.output
     http = TestClient(serve.create_app(runs / name)).post("/predict", json=PERSON).json()
     if name == "recommended-range":
-        assert {k: http[k] for k in ("salary", "low", "high")} == {"salary": api["salary"], "low": api["low"], "high": api["high"]}
+        assert {k: http[k] for k in ("salary", "low", "high")} == {
+            "salary": api["salary"],
+            "low": api["low"],
+            "high": api["high"],
+        }
         assert http["flags"] == net.flags(pd.DataFrame([PERSON]))[0] and "sentence" in http["explanation"]
-        assert f"salary about ${api['salary']:,.0f} a year (80% range ${api['low']:,.0f} - ${api['high']:,.0f})" \
+        assert (
+            f"salary about ${api['salary']:,.0f} a year (80% range ${api['low']:,.0f} - ${api['high']:,.0f})"
             in printed.stdout
+        )
     else:
         assert http["probability"] == round(float(api["probability"]), 6) and http["class"] == api["prediction"]
         assert f"{api['probability']:.3f}" in printed.stdout

@@ -20,8 +20,16 @@ def test_round_trip_gives_identical_predictions(trained, prepared, run_dir):
 
 def test_run_folder_holds_everything_and_no_pickle(run_dir):
     names = {p.name for p in run_dir.iterdir()}
-    assert names == {"model.safetensors", "model.json", "preprocessing.json", "recipe.json", "data.json",
-                     "metrics.json", "history.csv", "curves.png"}
+    assert names == {
+        "model.safetensors",
+        "model.json",
+        "preprocessing.json",
+        "recipe.json",
+        "data.json",
+        "metrics.json",
+        "history.csv",
+        "curves.png",
+    }
     assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not any(p.suffix in (".pkl", ".pickle", ".npy") for p in run_dir.iterdir())
     history = (run_dir / "history.csv").read_text().splitlines()

@@ -59,8 +59,11 @@ def range_server(runs):
 @contextmanager
 def serving(run: Path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "salarynet", "serve", str(run), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "salarynet", "serve", str(run), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 90
     while True:
@@ -114,7 +117,9 @@ def test_fill_the_form_submit_and_read_the_answer(server):
         page.wait_for_selector("[data-testid=flag-city]", timeout=15000)
         city_note = page.text_content("[data-testid=flag-city]")
         country_note = page.text_content("[data-testid=flag-country]")
-        city_box = page.eval_on_selector("[data-testid=flag-city]", "e => e.parentElement.querySelector('#f-city') !== null")
+        city_box = page.eval_on_selector(
+            "[data-testid=flag-city]", "e => e.parentElement.querySelector('#f-city') !== null"
+        )
         page.screenshot(path=str(ARTIFACTS / "serve-page-flags.png"), full_page=True)
         page.fill("#f-city", "Seattle")
         page.fill("#f-country", "United States")
@@ -126,10 +131,22 @@ def test_fill_the_form_submit_and_read_the_answer(server):
     assert country_note == "country 'Unites States' read as 'United States'"
 
     assert re.fullmatch(r"\d+% chance of earning over \$100,000", answer)
-    expected = api_predict(server, {"age": "35-44", "experience_overall": "11 - 20 years", "experience_field": "8 - 10 years",
-                                    "education": "Master's degree", "gender": "Woman", "state": "Washington",
-                                    "race": ["White"], "industry": "Computing or Tech", "country": "USA",
-                                    "city": "Seattle", "job_title": "Senior Software Engineer"})
+    expected = api_predict(
+        server,
+        {
+            "age": "35-44",
+            "experience_overall": "11 - 20 years",
+            "experience_field": "8 - 10 years",
+            "education": "Master's degree",
+            "gender": "Woman",
+            "state": "Washington",
+            "race": ["White"],
+            "industry": "Computing or Tech",
+            "country": "USA",
+            "city": "Seattle",
+            "job_title": "Senior Software Engineer",
+        },
+    )
     assert f"= {expected['probability']:.3f}" in detail  # the page shows what the API answers
     assert why == expected["explanation"]["sentence"] and why.startswith("Against the commonest answers, ")
     assert change == expected["explanation"]["counterfactual_sentence"] and change
@@ -138,8 +155,14 @@ def test_fill_the_form_submit_and_read_the_answer(server):
 
 
 def test_a_range_model_s_page_shows_the_range_the_reasons_and_the_change(range_server):
-    person = {"age": "25-34", "experience_field": "8 - 10 years", "industry": "Nonprofits", "country": "United States",
-              "state": "Washington", "job_title": "Program Manager"}
+    person = {
+        "age": "25-34",
+        "experience_field": "8 - 10 years",
+        "industry": "Nonprofits",
+        "country": "United States",
+        "state": "Washington",
+        "job_title": "Program Manager",
+    }
     with chromium_page(1100, 1000) as page:
         page.goto(range_server)
         page.wait_for_selector("#f-age option", state="attached")

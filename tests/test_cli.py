@@ -70,9 +70,18 @@ def test_predict_a_raw_file_row_for_row(run_dir, tmp_path):
     # A row from the file and the same answers as flags agree.
     i = int(ok.idxmax())
     r = raw.iloc[i]
-    single = invoke("predict", run_dir, "--age", r["how_old_are_you"], "--experience",
-                    r["overall_years_of_professional_experience"], "--education",
-                    r["highest_level_of_education_completed"], "--gender", r["gender"])
+    single = invoke(
+        "predict",
+        run_dir,
+        "--age",
+        r["how_old_are_you"],
+        "--experience",
+        r["overall_years_of_professional_experience"],
+        "--education",
+        r["highest_level_of_education_completed"],
+        "--gender",
+        r["gender"],
+    )
     assert single.exit_code == 0, single.output
     assert f"= {float(pred['probability'][i]):.3f}" in single.stdout
 
@@ -85,20 +94,37 @@ def test_predict_to_stdout(run_dir):
 
 
 def test_predict_one_person(run_dir):
-    result = invoke("predict", run_dir, "--age", "25-34", "--experience", "5-7 years",
-                    "--education", "Master's degree", "--gender", "Woman")
+    result = invoke(
+        "predict",
+        run_dir,
+        "--age",
+        "25-34",
+        "--experience",
+        "5-7 years",
+        "--education",
+        "Master's degree",
+        "--gender",
+        "Woman",
+    )
     assert result.exit_code == 0, result.output
     assert "P(salary > 100,000) = 0." in result.stdout
 
 
-@pytest.mark.parametrize("args, pattern", [
-    (["--age", "25-34", "--experience", "5-7 years", "--education", "Some college", "--gender", "Woman"],
-     r"--education: education 'Some college' is not one of: High School, College degree"),
-    (["--age", "25-34", "--experience", "5-7 years", "--education", "PhD", "--gender", "Non-binary"],
-     r"--gender: gender 'Non-binary' is not one of: Woman, Man"),
-    (["--age", "25-34", "--gender", "Woman"], r"the model needs --experience, --education"),
-    (["--answer", "shoe"], r"--answer 'shoe': expected COLUMN=VALUE"),
-])
+@pytest.mark.parametrize(
+    "args, pattern",
+    [
+        (
+            ["--age", "25-34", "--experience", "5-7 years", "--education", "Some college", "--gender", "Woman"],
+            r"--education: education 'Some college' is not one of: High School, College degree",
+        ),
+        (
+            ["--age", "25-34", "--experience", "5-7 years", "--education", "PhD", "--gender", "Non-binary"],
+            r"--gender: gender 'Non-binary' is not one of: Woman, Man",
+        ),
+        (["--age", "25-34", "--gender", "Woman"], r"the model needs --experience, --education"),
+        (["--answer", "shoe"], r"--answer 'shoe': expected COLUMN=VALUE"),
+    ],
+)
 def test_predict_flag_errors(run_dir, args, pattern):
     one_error_line(invoke("predict", run_dir, *args), pattern)
 
@@ -110,7 +136,10 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, run_dir):
         (["train", "--data", tmp_path / "absent.csv"], r"absent\.csv: no such file"),
         (["train", "--data", tmp_path / "other.csv"], r"other\.csv: unknown header schema"),
         (["train", "--data", tmp_path / "nogender.csv"], r"nogender\.csv: missing column 'gender'"),
-        (["train", "--data", SNAPSHOT, "--set", "fit.epochs=0"], r"fit\.epochs: Input should be greater than 0 \(got 0\)"),
+        (
+            ["train", "--data", SNAPSHOT, "--set", "fit.epochs=0"],
+            r"fit\.epochs: Input should be greater than 0 \(got 0\)",
+        ),
         (["train", "--data", SNAPSHOT, "--recipe", "nope"], r"recipe 'nope': not a shipped recipe"),
         (["evaluate", tmp_path / "norun"], r"norun: no such run folder"),
         (["predict", run_dir, "--input", tmp_path / "other.csv"], r"other\.csv: unknown header schema"),
@@ -124,8 +153,11 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, run_dir):
 def test_train_live_without_network_names_the_embedded_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = invoke("train", "--data", "live")
-    one_error_line(result, r"could not download the survey from http://127\.0\.0\.1:9/.*the embedded snapshot needs no "
-                           r"internet: leave out --data \(or --data embedded\), or pass --data FILE")
+    one_error_line(
+        result,
+        r"could not download the survey from http://127\.0\.0\.1:9/.*the embedded snapshot needs no "
+        r"internet: leave out --data \(or --data embedded\), or pass --data FILE",
+    )
     assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1  # the error alone
     assert not (tmp_path / "runs").exists()
 
@@ -162,22 +194,39 @@ def test_import_then_train_on_the_live_copy_offline(tmp_path, monkeypatch):
 
 
 def test_the_real_command_exits_2_without_a_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "salarynet", "train", "--data", str(tmp_path / "x.csv")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "salarynet", "train", "--data", str(tmp_path / "x.csv")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f"error: {tmp_path / 'x.csv'}: no such file (expected a survey export: .csv, .csv.gz, .xlsx)"]
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'x.csv'}: no such file (expected a survey export: .csv, .csv.gz, .xlsx)"
+    ]
 
 
 def test_more_user_mistakes(tmp_path, monkeypatch, run_dir):
     cases = [
         (["train", "--data", tmp_path / "[bold]x.csv"], r"\[bold\]x\.csv: no such file"),
-        (["train", "--data", TIDY, "--set", "split.train_fraction=0.01"], r"split\.train_fraction=0\.01 leaves too few rows"),
+        (
+            ["train", "--data", TIDY, "--set", "split.train_fraction=0.01"],
+            r"split\.train_fraction=0\.01 leaves too few rows",
+        ),
         (["train", "--data", TIDY, "--seed", "-1"], r"seed: Input should be greater than or equal to 0"),
-        (["train", "--data", TIDY, "--set", "compile.learning_rate=1e30", "--set", "fit.epochs=3"],
-         r"training diverged at epoch \d+ .*lower compile\.learning_rate"),
-        (["train", "--data", TIDY, "--set", "features.threshold=nan"], r"features\.threshold: Input should be a finite number"),
+        (
+            ["train", "--data", TIDY, "--set", "compile.learning_rate=1e30", "--set", "fit.epochs=3"],
+            r"training diverged at epoch \d+ .*lower compile\.learning_rate",
+        ),
+        (
+            ["train", "--data", TIDY, "--set", "features.threshold=nan"],
+            r"features\.threshold: Input should be a finite number",
+        ),
         (["predict", run_dir, "--input", TIDY, "--age", "25-34"], r"--input predicts a file"),
-        (["predict", run_dir, "--output", tmp_path / "p.csv", "--age", "25-34"], r"--output writes the predictions of an --input file"),
+        (
+            ["predict", run_dir, "--output", tmp_path / "p.csv", "--age", "25-34"],
+            r"--output writes the predictions of an --input file",
+        ),
         (["data", "info", "--run", run_dir, "--data", TIDY], r"--run shows the data a run was trained on"),
     ]
     for args, pattern in cases:
@@ -185,20 +234,37 @@ def test_more_user_mistakes(tmp_path, monkeypatch, run_dir):
     # A folder named like a shipped recipe does not shadow it.
     (tmp_path / "tutorial").mkdir()
     monkeypatch.chdir(tmp_path)
-    result = invoke("train", "--data", TIDY, "--set", "fit.epochs=1", "--set", "fit.batch_size=100000", "--out", tmp_path / "r")
+    result = invoke(
+        "train", "--data", TIDY, "--set", "fit.epochs=1", "--set", "fit.batch_size=100000", "--out", tmp_path / "r"
+    )
     assert result.exit_code == 0, result.output  # and a batch larger than the data is the data
 
 
 def test_no_validation_split_and_unwritable_outputs(tmp_path, run_dir):
-    result = invoke("train", "--data", TIDY, "--out", tmp_path / "r", "--set", "fit.epochs=1",
-                    "--set", "fit.validation_split=0", "--set", "split.train_fraction=0.5")
+    result = invoke(
+        "train",
+        "--data",
+        TIDY,
+        "--out",
+        tmp_path / "r",
+        "--set",
+        "fit.epochs=1",
+        "--set",
+        "fit.validation_split=0",
+        "--set",
+        "split.train_fraction=0.5",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["final_epoch"]["val_loss"] is None
     (tmp_path / "file").write_text("x")
-    one_error_line(invoke("train", "--data", TIDY, "--out", tmp_path / "file" / "run", "--set", "fit.epochs=1"),
-                   r"file/run: cannot write the run folder here")
-    one_error_line(invoke("predict", run_dir, "--input", TIDY, "--output", tmp_path / "no" / "p.csv"),
-                   r"no/p\.csv: no folder .*/no; create it first, or choose another --output")
+    one_error_line(
+        invoke("train", "--data", TIDY, "--out", tmp_path / "file" / "run", "--set", "fit.epochs=1"),
+        r"file/run: cannot write the run folder here",
+    )
+    one_error_line(
+        invoke("predict", run_dir, "--input", TIDY, "--output", tmp_path / "no" / "p.csv"),
+        r"no/p\.csv: no folder .*/no; create it first, or choose another --output",
+    )
     one_error_line(invoke("train", "--data", TIDY, "--set", "name=../../etc"), r"name: String should match pattern")
 
 

@@ -20,7 +20,7 @@ def sample(recipe_name: str, rows: int = 400, seed: int = 0) -> tuple:
     recipe = load_recipe(recipe_name)
     sel = select_rows(SURVEY, recipe)
     picked = np.random.default_rng(seed).choice(len(sel.labels), rows, replace=False)
-    train, test = picked[: rows * 3 // 4], picked[rows * 3 // 4:]
+    train, test = picked[: rows * 3 // 4], picked[rows * 3 // 4 :]
     return recipe, survey_rows.subset(sel, train), sel.frame.iloc[test], sel.labels[test]
 
 

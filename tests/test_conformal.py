@@ -61,7 +61,9 @@ def test_the_correction_is_in_log_salary_whatever_the_network_s_scale():
     scaled = conformal.calibrate(out / spread, y / spread, frame, 0.8, spread=spread)
     plain = conformal.calibrate(out, y, frame, 0.8, spread=1.0)
     assert scaled.correction == pytest.approx(plain.correction)
-    assert np.allclose(conformal.apply(scaled, out / spread, None, spread) * spread, conformal.apply(plain, out, None, 1.0))
+    assert np.allclose(
+        conformal.apply(scaled, out / spread, None, spread) * spread, conformal.apply(plain, out, None, 1.0)
+    )
 
 
 def test_mondrian_corrections_hold_within_each_group():
@@ -107,7 +109,7 @@ def test_conformal_is_for_ranges_and_groups_by_a_survey_question():
     with pytest.raises(RecipeError, match="conformal calibrates a salary range"):
         load_recipe("recommended", ["conformal.fraction=0.1"])
     with pytest.raises(RecipeError, match="conformal.by"):
-        load_recipe("recommended-range", ["conformal.by=\"gendr\""])
+        load_recipe("recommended-range", ['conformal.by="gendr"'])
     with pytest.raises(RecipeError, match="conformal.fraction"):
         load_recipe("recommended-range", ["conformal.fraction=0.9"])
     assert load_recipe("recommended-range", ["conformal.by=gender"]).conformal.by == "gender"

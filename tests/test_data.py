@@ -26,10 +26,19 @@ def test_three_schemas_map_to_the_same_canonical_rows(snapshot):
     assert set(tutorial.frame.columns) == {"age", "experience_overall", "gender", "education", "annual_salary"}
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("55000", 55000.0), ("55,000", 55000.0), (" $1,234.50 ", 1234.5), ("1 000 000", 1e6),
-    ("abc", np.nan), ("", np.nan), (None, np.nan), ("55k", np.nan),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("55000", 55000.0),
+        ("55,000", 55000.0),
+        (" $1,234.50 ", 1234.5),
+        ("1 000 000", 1e6),
+        ("abc", np.nan),
+        ("", np.nan),
+        (None, np.nan),
+        ("55k", np.nan),
+    ],
+)
 def test_parse_money(text, expected):
     got = parse_money(pd.Series([text], dtype=object)).iloc[0]
     assert (np.isnan(got) and np.isnan(expected)) or got == expected
@@ -37,7 +46,9 @@ def test_parse_money(text, expected):
 
 def test_salaries_as_text_with_thousands_separators(tmp_path):
     path = tmp_path / "live.csv"
-    form_rows({"annual_salary": "55,000"}, {"annual_salary": "120,500"}, {"annual_salary": "n/a"}).to_csv(path, index=False)
+    form_rows({"annual_salary": "55,000"}, {"annual_salary": "120,500"}, {"annual_salary": "n/a"}).to_csv(
+        path, index=False
+    )
     assert '"55,000"' in path.read_text()
     survey = read_survey(path)
     salary, reason = salary_rows(survey, "USD")
@@ -53,8 +64,14 @@ def test_xlsx_reads_like_csv(tmp_path):
 
 
 def test_headers_tolerate_case_spacing_and_curly_quotes():
-    frame = pd.DataFrame({"  HOW OLD ARE YOU? ": ["25-34"], "If you\u2019re in the U.S., what state do you work in?": ["Ohio"],
-                          "What is your race? (Choose all that apply.)": ["White"], "unrelated": ["x"]})
+    frame = pd.DataFrame(
+        {
+            "  HOW OLD ARE YOU? ": ["25-34"],
+            "If you\u2019re in the U.S., what state do you work in?": ["Ohio"],
+            "What is your race? (Choose all that apply.)": ["White"],
+            "unrelated": ["x"],
+        }
+    )
     out, schema, unknown = canonicalise(frame, "t.csv")
     assert schema == "form" and list(out.columns) == ["age", "state", "race"] and unknown == ["unrelated"]
 
@@ -76,15 +93,26 @@ def write(path, content: bytes):
     return path
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("absent.csv", None, r"absent\.csv: no such file"),
-    ("notes.txt", b"a,b\n1,2\n", r"notes\.txt: unsupported file type \(expected \.csv, \.csv\.gz, \.xlsx\)"),
-    ("empty.csv", b"", r"empty\.csv: cannot read as CSV"),
-    ("broken.csv.gz", b"not gzip at all", r"broken\.csv\.gz: cannot read as CSV"),
-    ("broken.xlsx", b"PK\x03\x04 truncated", r"broken\.xlsx: cannot read as XLSX"),
-    ("other.csv", b"name,score\nann,3\n", r"other\.csv: unknown header schema: headers 'name', 'score' match none of"),
-    ("twice.csv", b"gender,What is your gender?\nMan,Man\n", r"twice\.csv: column 'What is your gender\?' is a second 'gender' column"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("absent.csv", None, r"absent\.csv: no such file"),
+        ("notes.txt", b"a,b\n1,2\n", r"notes\.txt: unsupported file type \(expected \.csv, \.csv\.gz, \.xlsx\)"),
+        ("empty.csv", b"", r"empty\.csv: cannot read as CSV"),
+        ("broken.csv.gz", b"not gzip at all", r"broken\.csv\.gz: cannot read as CSV"),
+        ("broken.xlsx", b"PK\x03\x04 truncated", r"broken\.xlsx: cannot read as XLSX"),
+        (
+            "other.csv",
+            b"name,score\nann,3\n",
+            r"other\.csv: unknown header schema: headers 'name', 'score' match none of",
+        ),
+        (
+            "twice.csv",
+            b"gender,What is your gender?\nMan,Man\n",
+            r"twice\.csv: column 'What is your gender\?' is a second 'gender' column",
+        ),
+    ],
+)
 def test_unreadable_files_say_which_and_why(tmp_path, name, content, message):
     path = tmp_path / name if content is None else write(tmp_path / name, content)
     with pytest.raises(DataError, match=message):
@@ -102,7 +130,6 @@ def test_missing_salary_column_names_the_file_and_columns():
     survey.frame = survey.frame.drop(columns="annual_salary")
     with pytest.raises(DataError, match=r"fixture-tidytuesday-200\.csv: missing column 'annual_salary'"):
         salary_rows(survey, "USD")
-
 
 
 def test_semicolons_windows_1252_and_a_byte_order_mark(tmp_path):
@@ -141,7 +168,7 @@ def test_salaries_convert_to_usd_at_2021_rates(tmp_path):
         {"annual_salary": "9000", "currency": "USD"},
         {"annual_salary": "2000000", "currency": "USD"},
     )
-    rows["If \"Other,\" please indicate the currency here: "] = [None, None, None, "US Dollars", "INR", None, None]
+    rows['If "Other," please indicate the currency here: '] = [None, None, None, "US Dollars", "INR", None, None]
     path = tmp_path / "world.csv"
     rows.to_csv(path, index=False)
     salary, reason = salary_rows(read_survey(path), "convert", 10000, 1000000)

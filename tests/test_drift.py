@@ -55,5 +55,7 @@ def test_evaluate_on_another_file_compares_its_answers(runs, snapshot, tmp_path)
     as_json = CliRunner().invoke(app, ["evaluate", str(runs / "recommended"), "--data", str(path), "--json"])
     moved = json.loads(as_json.stdout)["drift"]
     assert moved[0]["question"] == "industry"
-    own = CliRunner().invoke(app, ["evaluate", str(runs / "recommended"), "--json"])  # its own test rows: nothing to compare
+    own = CliRunner().invoke(
+        app, ["evaluate", str(runs / "recommended"), "--json"]
+    )  # its own test rows: nothing to compare
     assert "drift" not in json.loads(own.stdout)

@@ -23,14 +23,19 @@ def test_row_accounting_matches_an_independent_count(snapshot, short_recipe):
     salary_ok = usd[parse_money(usd["annual_salary"]).notna()]
     gender_ok = salary_ok[salary_ok["gender"].isin(["Woman", "Man"])]
     order = {c.column: c.order for c in short_recipe.features.columns}
-    age_ok = gender_ok[gender_ok["age"].isin(order["age"]) & gender_ok["experience_overall"].isin(order["experience_overall"])]
+    age_ok = gender_ok[
+        gender_ok["age"].isin(order["age"]) & gender_ok["experience_overall"].isin(order["experience_overall"])
+    ]
     kept = age_ok[age_ok["education"].isin(order["education"])]
     assert rows["read"] == len(f)
     assert rows["kept"] == len(kept)
     assert rows["read"] == rows["kept"] + sum(rows["excluded"].values())
     assert rows["excluded"]["currency_not_usd"] == len(f) - len(usd)
     assert rows["excluded"]["gender_blank"] == salary_ok["gender"].isna().sum()
-    assert rows["excluded"]["gender_unlisted"] == (salary_ok["gender"].notna() & ~salary_ok["gender"].isin(["Woman", "Man"])).sum()
+    assert (
+        rows["excluded"]["gender_unlisted"]
+        == (salary_ok["gender"].notna() & ~salary_ok["gender"].isin(["Woman", "Man"])).sum()
+    )
     assert rows["excluded"]["education_blank"] + rows["excluded"]["education_unlisted"] == len(age_ok) - len(kept)
 
 
@@ -40,7 +45,9 @@ def test_tutorial_fixture_keeps_what_the_tidytuesday_fixture_keeps_in_usd(short_
     assert tidy.rows["kept"] == tutorial.rows["kept"]
     assert tutorial.rows["read"] == tidy.rows["read"] - tidy.rows["excluded"]["currency_not_usd"]
     columns = short_recipe.features.columns
-    np.testing.assert_array_equal(features.ordinal_codes(tidy.frame, columns)[0], features.ordinal_codes(tutorial.frame, columns)[0])
+    np.testing.assert_array_equal(
+        features.ordinal_codes(tidy.frame, columns)[0], features.ordinal_codes(tutorial.frame, columns)[0]
+    )
     np.testing.assert_array_equal(tidy.labels, tutorial.labels)
 
 
@@ -75,8 +82,10 @@ def test_validation_rows_are_the_last_training_rows(trained, prepared):
     prep, rows = prepared, trained.rows_
     assert rows["fit"] == int(np.floor(rows["train"] * 0.8)) and rows["validation"] == rows["train"] - rows["fit"]
     out = model.apply(trained.spec_, trained.params_, prep.x_train.take(slice(rows["fit"], None)))
-    y = jnp.asarray(np.eye(2, dtype=np.float32)[prep.y_train[rows["fit"]:]])
-    assert float(jnp.mean(binary_crossentropy(y, out))) == pytest.approx(trained.history_["val_loss"].iloc[-1], abs=1e-6)
+    y = jnp.asarray(np.eye(2, dtype=np.float32)[prep.y_train[rows["fit"] :]])
+    assert float(jnp.mean(binary_crossentropy(y, out))) == pytest.approx(
+        trained.history_["val_loss"].iloc[-1], abs=1e-6
+    )
 
 
 def test_metrics_have_what_the_issue_lists(trained, prepared):
@@ -107,14 +116,20 @@ def test_too_few_usable_rows(tmp_path, short_recipe):
 
 def test_predict_frame_keeps_every_row_in_order(trained, run_dir):
     run = load(run_dir)
-    rows = pd.DataFrame({"age": ["25-34", "35-44", None, "45-54"],
-                         "experience_overall": ["5-7 years", "11 - 20 years", "2 - 4 years", "8 - 10 years"],
-                         "education": ["PhD", "Some college", "College degree", "Master's degree"],
-                         "gender": ["Woman", "Man", "Man", "Woman"]})
+    rows = pd.DataFrame(
+        {
+            "age": ["25-34", "35-44", None, "45-54"],
+            "experience_overall": ["5-7 years", "11 - 20 years", "2 - 4 years", "8 - 10 years"],
+            "education": ["PhD", "Some college", "College degree", "Master's degree"],
+            "gender": ["Woman", "Man", "Man", "Woman"],
+        }
+    )
     out = run.predict_frame(rows)
     assert out["row"].tolist() == [1, 2, 3, 4]
-    assert out["reason"].tolist()[1] == ("education 'Some college' is not one of: High School, College degree, "
-                                         "Master's degree, Professional degree (MD, JD, etc.), PhD")
+    assert out["reason"].tolist()[1] == (
+        "education 'Some college' is not one of: High School, College degree, "
+        "Master's degree, Professional degree (MD, JD, etc.), PhD"
+    )
     assert out["reason"].tolist()[2] == "age is blank"
     assert out["probability"].isna().tolist() == [False, True, True, False]
     # Each prediction is the network's output on that row alone, scaled with the saved min/max.

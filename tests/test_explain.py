@@ -11,14 +11,26 @@ from salarynet.data.survey import tidy_survey
 from salarynet.estimator import load
 from salarynet.explain import CHANGEABLE, LOCKED, _name, explain
 
-NONPROFIT = {"age": "25-34", "experience_overall": "5-7 years", "experience_field": "5-7 years",
-             "education": "Master's degree", "gender": "Woman", "industry": "Nonprofits", "job_title": "Software Engineer",
-             "country": "United States", "state": "Ohio", "city": "Columbus", "race": "White"}
-PEOPLE = [NONPROFIT,
-          NONPROFIT | {"industry": "Computing or Tech", "state": "California", "city": "San Francisco"},
-          NONPROFIT | {"job_title": "Cashier", "industry": "Retail", "education": "High School", "age": "18-24"},
-          NONPROFIT | {"job_title": "General Counsel", "industry": "Law", "experience_field": "21 - 30 years"},
-          NONPROFIT | {"gender": "Man", "race": "Asian or Asian American", "job_title": "Librarian"}]
+NONPROFIT = {
+    "age": "25-34",
+    "experience_overall": "5-7 years",
+    "experience_field": "5-7 years",
+    "education": "Master's degree",
+    "gender": "Woman",
+    "industry": "Nonprofits",
+    "job_title": "Software Engineer",
+    "country": "United States",
+    "state": "Ohio",
+    "city": "Columbus",
+    "race": "White",
+}
+PEOPLE = [
+    NONPROFIT,
+    NONPROFIT | {"industry": "Computing or Tech", "state": "California", "city": "San Francisco"},
+    NONPROFIT | {"job_title": "Cashier", "industry": "Retail", "education": "High School", "age": "18-24"},
+    NONPROFIT | {"job_title": "General Counsel", "industry": "Law", "experience_field": "21 - 30 years"},
+    NONPROFIT | {"gender": "Man", "race": "Asian or Asian American", "job_title": "Librarian"},
+]
 
 
 def person(answers: dict) -> pd.DataFrame:
@@ -42,7 +54,9 @@ def test_an_answer_that_pays_less_is_named_as_lowering_it(nets, name):
     unit = "$" if name == "recommended-range" else "points"
     assert unit in by_field["industry"]["effect_text"]
     # reasons come largest first; answers that are the commonest ones are not reasons
-    assert [abs(r["effect"]) for r in why["reasons"]] == sorted((abs(r["effect"]) for r in why["reasons"]), reverse=True)
+    assert [abs(r["effect"]) for r in why["reasons"]] == sorted(
+        (abs(r["effect"]) for r in why["reasons"]), reverse=True
+    )
     assert "gender" not in by_field and "race" not in by_field  # Woman and White are the commonest answers
 
 
@@ -68,16 +82,30 @@ def test_a_counterfactual_changes_one_changeable_answer_and_reaches_the_goal(net
             continue
         found += 1
         assert change["field"] in CHANGEABLE and change["field"] not in LOCKED
-        before, after = (task.outcome(net.outputs(net.encode(p)[0], p))[0]
-                         for p in (person(answers), person(answers | {change["field"]: change["to"]})))
+        before, after = (
+            task.outcome(net.outputs(net.encode(p)[0], p))[0]
+            for p in (person(answers), person(answers | {change["field"]: change["to"]}))
+        )
         assert after == task.target(int(before)) and change["outcome"] == task.outcome_text(after)
         assert why["counterfactual_sentence"].startswith(f"With {_name(change['field'])} {change['to']!r} instead of")
     assert found >= 1  # the nonprofit software engineer in Ohio is one industry away
 
 
 def test_the_command_line_prints_why_and_what_would_change_it(runs):
-    args = ["predict", str(runs / "recommended"), "--age", "25-34", "--industry", "Nonprofits", "--title",
-            "Software Engineer", "--state", "Ohio", "--country", "USA"]
+    args = [
+        "predict",
+        str(runs / "recommended"),
+        "--age",
+        "25-34",
+        "--industry",
+        "Nonprofits",
+        "--title",
+        "Software Engineer",
+        "--state",
+        "Ohio",
+        "--country",
+        "USA",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()

@@ -17,35 +17,45 @@ def frame(*rows):
 
 def test_ordinal_codes_are_one_based_and_gender_is_zero_one():
     coded, reason = features.ordinal_codes(
-        frame(["under 18", "1 year or less", "Woman", "High School"],
-              ["65 or over", "41 years or more", "Man", "PhD"]), TUTORIAL.columns)
+        frame(["under 18", "1 year or less", "Woman", "High School"], ["65 or over", "41 years or more", "Man", "PhD"]),
+        TUTORIAL.columns,
+    )
     assert coded.tolist() == [[1, 1, 0, 1], [7, 8, 1, 5]]
     assert reason.tolist() == ["", ""]
 
 
 def test_answers_match_up_to_case_spacing_and_curly_quotes():
-    coded, reason = features.ordinal_codes(frame(["25-34", "5-7  YEARS", "woman", "Master\u2019s degree"]), TUTORIAL.columns)
+    coded, reason = features.ordinal_codes(
+        frame(["25-34", "5-7  YEARS", "woman", "Master\u2019s degree"]), TUTORIAL.columns
+    )
     assert coded.tolist() == [[3, 3, 0, 3]] and reason.tolist() == [""]
 
 
 def test_unusable_answers_get_the_first_columns_reason():
     coded, reason = features.ordinal_codes(
-        frame(["25-34", "5-7 years", "Non-binary", "Some college"],
-              ["25-34", "5-7 years", None, "PhD"],
-              ["25-34", "5-7 years", "Man", None],
-              ["25-34", "5-7 years", "Man", "PhD"]), TUTORIAL.columns)
+        frame(
+            ["25-34", "5-7 years", "Non-binary", "Some college"],
+            ["25-34", "5-7 years", None, "PhD"],
+            ["25-34", "5-7 years", "Man", None],
+            ["25-34", "5-7 years", "Man", "PhD"],
+        ),
+        TUTORIAL.columns,
+    )
     assert reason.tolist() == ["gender_unlisted", "gender_blank", "education_blank", ""]
     assert np.isnan(coded[0, 2]) and np.isnan(coded[0, 3]) and not np.isnan(coded[3]).any()
 
 
 def test_unlisted_zero_codes_instead_of_excluding():
-    section = load_recipe("tutorial", ["features.columns.3.unlisted=\"zero\""]).features
+    section = load_recipe("tutorial", ['features.columns.3.unlisted="zero"']).features
     coded, reason = features.ordinal_codes(frame(["25-34", "5-7 years", "Man", "Some college"]), section.columns)
     assert coded.tolist() == [[3, 3, 1, 0]] and reason.tolist() == [""]
 
 
 def test_a_missing_column_is_a_data_error():
-    with pytest.raises(DataError, match=r"new\.csv: missing column 'education'; the model needs age, experience_overall, gender, education"):
+    with pytest.raises(
+        DataError,
+        match=r"new\.csv: missing column 'education'; the model needs age, experience_overall, gender, education",
+    ):
         features.ordinal_codes(frame()[["age", "experience_overall", "gender"]], TUTORIAL.columns, "new.csv")
 
 
@@ -61,24 +71,44 @@ def test_minmax_is_fitted_on_training_rows_and_applied_to_others():
 
 
 def survey_rows():
-    rows = pd.DataFrame({
-        "age": ["25-34"] * 3 + ["35-44"] * 2, "experience_overall": ["5-7 years"] * 5,
-        "experience_field": ["2 - 4 years"] * 5, "education": ["PhD", "Some college", None, "PhD", "PhD"],
-        "gender": ["Woman", "Man", "Non-binary", None, "Woman"], "industry": ["Law"] * 4 + ["Rare"],
-        "country": ["United States"] * 5, "state": ["California, Oregon", "Ohio", None, "Ohio", "Ohio"],
-        "race": ["White", "Hispanic, Latino, or Spanish origin, White", "White", "Asian or Asian American", "White"],
-        "job_title": ["Senior Counsel", "Data Scientist", "Counsel", "Data Engineer", "Librarian"],
-        "job_context": [None, "ML", None, None, None],
-        "city": ["Boston", "boston ", "Chicago", None, "Boston"],
-    })
+    rows = pd.DataFrame(
+        {
+            "age": ["25-34"] * 3 + ["35-44"] * 2,
+            "experience_overall": ["5-7 years"] * 5,
+            "experience_field": ["2 - 4 years"] * 5,
+            "education": ["PhD", "Some college", None, "PhD", "PhD"],
+            "gender": ["Woman", "Man", "Non-binary", None, "Woman"],
+            "industry": ["Law"] * 4 + ["Rare"],
+            "country": ["United States"] * 5,
+            "state": ["California, Oregon", "Ohio", None, "Ohio", "Ohio"],
+            "race": [
+                "White",
+                "Hispanic, Latino, or Spanish origin, White",
+                "White",
+                "Asian or Asian American",
+                "White",
+            ],
+            "job_title": ["Senior Counsel", "Data Scientist", "Counsel", "Data Engineer", "Librarian"],
+            "job_context": [None, "ML", None, None, None],
+            "city": ["Boston", "boston ", "Chicago", None, "Boston"],
+        }
+    )
     return rows
 
 
 def test_categories_learn_a_vocabulary_and_map_the_unseen_to_zero():
-    section = load_recipe("recommended", ["features.columns.5.min_count=2", "features.columns.3.min_count=1", "features.columns.0.min_count=1",
-                                          "features.columns.7.min_count=1", "features.columns.8.min_count=1",
-                                          "features.columns.9.min_count=3",
-                                          "features.text.min_count=2"]).features
+    section = load_recipe(
+        "recommended",
+        [
+            "features.columns.5.min_count=2",
+            "features.columns.3.min_count=1",
+            "features.columns.0.min_count=1",
+            "features.columns.7.min_count=1",
+            "features.columns.8.min_count=1",
+            "features.columns.9.min_count=3",
+            "features.text.min_count=2",
+        ],
+    ).features
     state = features.fit(section, survey_rows())
     by_name = {c.column: c for c in state.columns}
     assert by_name["industry"].codes == {"law": 1.0}  # "Rare" once: pooled into the reserved 0
@@ -91,8 +121,11 @@ def test_categories_learn_a_vocabulary_and_map_the_unseen_to_zero():
     assert by_name["city"].codes == {"boston": 1.0} and by_name["city"].label("boston") == "Boston"
     assert by_name["gender"].label("(blank)") == "(blank)"
     assert features.FeatureState.from_json(state.to_json()).columns == state.columns
-    new = survey_rows().iloc[[0]].assign(industry="Space", gender="Prefer not to say", state="Ohio, Texas",
-                                         job_title="Counsel to the Wizard")
+    new = (
+        survey_rows()
+        .iloc[[0]]
+        .assign(industry="Space", gender="Prefer not to say", state="Ohio, Texas", job_title="Counsel to the Wizard")
+    )
     x, reason = features.encode(state, new)
     assert reason.tolist() == [""]
     cats = dict(zip([c.column for c in state.categories], x.cats[0]))
@@ -105,7 +138,9 @@ def test_categories_learn_a_vocabulary_and_map_the_unseen_to_zero():
 def test_ngrams_are_words_pairs_and_pieces():
     grams = features.ngrams("Sr. Data-Scientist")
     assert {"w sr", "w data", "w scientist", "p sr data", "p data scientist", "c <sr>", "c <d", "c ist>"} <= set(grams)
-    assert features.bucket("w data", 1 << 20) == features.bucket("w data", 1 << 20) and 1 <= features.bucket("x", 16) < 16
+    assert (
+        features.bucket("w data", 1 << 20) == features.bucket("w data", 1 << 20) and 1 <= features.bucket("x", 16) < 16
+    )
 
 
 def test_idf_weighs_common_ngrams_less():
@@ -117,9 +152,13 @@ def test_idf_weighs_common_ngrams_less():
     assert counsel < librarian  # "counsel" is in two training titles, "librarian" in one
 
 
-@pytest.mark.parametrize("recipe, expected", [
-    ("recommended", [0, 0, 1, 1]), ("recommended-bands", [0, 1, 2, 3]),
-])
+@pytest.mark.parametrize(
+    "recipe, expected",
+    [
+        ("recommended", [0, 0, 1, 1]),
+        ("recommended-bands", [0, 1, 2, 3]),
+    ],
+)
 def test_labels(recipe, expected):
     section = load_recipe(recipe).features
     assert task_of(section).label(np.array([50000, 100000, 100000.01, 250000])).tolist() == expected
@@ -149,10 +188,15 @@ def test_vocabulary_numbers_equal_counts_by_answer_not_by_row_order():
     # pandas 2 and 3 order value_counts' ties differently; the codes (and so the trained model) must follow
     # neither that nor the rows' order: most frequent first, equal counts A-Z, the commonest spelling A-Z.
     section = load_recipe("recommended", ["features.columns.5.min_count=1", "features.columns.9.min_count=1"]).features
-    rows = pd.concat([survey_rows()] * 2, ignore_index=True).iloc[:6].assign(
-        industry=["Zoo", "Arts", "Zoo", "Arts", "Law", "Bank"], city=["boston", "Boston"] * 3)
-    fitted = [features.fit(section, rows.iloc[order]) for order in
-              (range(6), range(5, -1, -1), np.random.default_rng(0).permutation(6))]
+    rows = (
+        pd.concat([survey_rows()] * 2, ignore_index=True)
+        .iloc[:6]
+        .assign(industry=["Zoo", "Arts", "Zoo", "Arts", "Law", "Bank"], city=["boston", "Boston"] * 3)
+    )
+    fitted = [
+        features.fit(section, rows.iloc[order])
+        for order in (range(6), range(5, -1, -1), np.random.default_rng(0).permutation(6))
+    ]
     assert all(f.columns == fitted[0].columns for f in fitted)
     by_name = {c.column: c for c in fitted[0].columns}
     assert by_name["industry"].codes == {"arts": 1.0, "zoo": 2.0, "bank": 3.0, "law": 4.0}
@@ -163,25 +207,44 @@ def test_vocabulary_numbers_equal_counts_by_answer_not_by_row_order():
 def test_flags_say_what_the_model_made_of_answers_it_did_not_learn():
     from salarynet.data.survey import tidy_survey
 
-    section = load_recipe("recommended", ["features.columns.5.min_count=2", "features.columns.6.min_count=1",
-                                          "features.columns.7.min_count=1", "features.columns.8.min_count=1",
-                                          "features.columns.9.min_count=1",
-                                          "features.text.min_count=1"]).features
+    section = load_recipe(
+        "recommended",
+        [
+            "features.columns.5.min_count=2",
+            "features.columns.6.min_count=1",
+            "features.columns.7.min_count=1",
+            "features.columns.8.min_count=1",
+            "features.columns.9.min_count=1",
+            "features.text.min_count=1",
+        ],
+    ).features
     state = features.fit(section, survey_rows())
-    people = pd.DataFrame({"industry": ["Law", "Space", None], "city": ["Boston", "Zorblax", None],
-                           "state": ["Ohio", "Ohio, Atlantis", None], "country": ["USA", "Unites States", "Freedonia"],
-                           "race": ["White", "White, Martian", None],
-                           "job_title": ["Senior Counsel", "Data Wizard", "Qqq Zzz"]}, dtype=object)
+    people = pd.DataFrame(
+        {
+            "industry": ["Law", "Space", None],
+            "city": ["Boston", "Zorblax", None],
+            "state": ["Ohio", "Ohio, Atlantis", None],
+            "country": ["USA", "Unites States", "Freedonia"],
+            "race": ["White", "White, Martian", None],
+            "job_title": ["Senior Counsel", "Data Wizard", "Qqq Zzz"],
+        },
+        dtype=object,
+    )
     survey = tidy_survey(people, "hand-made")
     found = features.flags(state, survey.frame, survey.given)
-    assert found[0] == [{"field": "country", "kind": "resolved", "answer": "USA",
-                         "message": "country 'USA' read as 'United States'"}]
+    assert found[0] == [
+        {"field": "country", "kind": "resolved", "answer": "USA", "message": "country 'USA' read as 'United States'"}
+    ]
     by_field = {f["field"]: f for f in found[1]}
     assert by_field["industry"]["kind"] == "unknown" and by_field["industry"]["answer"] == "Space"
     assert by_field["city"]["answer"] == "Zorblax" and "rare answer" in by_field["city"]["message"]
     assert by_field["race"]["answer"] == "Martian"  # White is known: only the unknown option is named
-    assert by_field["state"] == {"field": "state", "kind": "resolved", "answer": "Ohio, Atlantis",
-                                 "message": "state 'Ohio, Atlantis' read as 'Ohio'"}  # the alias table knows no Atlantis
+    assert by_field["state"] == {
+        "field": "state",
+        "kind": "resolved",
+        "answer": "Ohio, Atlantis",
+        "message": "state 'Ohio, Atlantis' read as 'Ohio'",
+    }  # the alias table knows no Atlantis
     assert by_field["job_title"]["kind"] == "unknown_words" and by_field["job_title"]["answer"] == "wizard"
     assert by_field["country"]["kind"] == "resolved" and "'United States'" in by_field["country"]["message"]
     kinds = {(f["field"], f["kind"]) for f in found[2]}

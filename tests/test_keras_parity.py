@@ -19,8 +19,14 @@ TOL = 1e-4
 
 def keras_tutorial_model(in_size: int, seed: int) -> keras.Model:
     keras.utils.set_random_seed(seed)
-    net = keras.Sequential([keras.Input((in_size,)), keras.layers.Dense(10, activation="relu"),
-                            keras.layers.Dense(10, activation="relu"), keras.layers.Dense(2, activation="sigmoid")])
+    net = keras.Sequential(
+        [
+            keras.Input((in_size,)),
+            keras.layers.Dense(10, activation="relu"),
+            keras.layers.Dense(10, activation="relu"),
+            keras.layers.Dense(2, activation="sigmoid"),
+        ]
+    )
     net.compile(loss="binary_crossentropy", optimizer="adagrad", metrics=["accuracy"])
     return net
 
@@ -41,7 +47,9 @@ def one_epoch(trained, prepared):
     spec = train.FitSpec(trained.spec_, "binary_crossentropy", "adagrad", None, 5, False)
     init, run = train.make_train(spec)
     n_fit = train.fit_rows(len(x), 0.2)
-    data = train.FitData(*(jnp.asarray(a) for a in (x[:n_fit], y[:n_fit], np.ones(n_fit, np.float32), x[n_fit:], y[n_fit:])))
+    data = train.FitData(
+        *(jnp.asarray(a) for a in (x[:n_fit], y[:n_fit], np.ones(n_fit, np.float32), x[n_fit:], y[n_fit:]))
+    )
     state = init(np.random.default_rng(0))._replace(params=initial)
     state = state._replace(opt_state=train.make_optimizer("adagrad", None).init(initial))
     state, ours = run(state, data, train.epoch_orders(None, n_fit, 1, shuffle=False))
@@ -97,25 +105,45 @@ def _noisy(seed: int, rows: int = 60):
 # Not Adam: Keras adds its epsilon before the bias correction and optax after, and over tens of epochs at these
 # rates that alone moves the validation loss (the one-epoch tests above hold Adam's first steps to Keras's).
 # The first four stopped elsewhere, or kept another epoch, when patience was checked only between compiled chunks.
-@pytest.mark.parametrize("seed, patience, optimizer, rate", [(3, 4, "adagrad", 0.5), (3, 2, "rmsprop", 0.03),
-                                                             (5, 2, "rmsprop", 0.03), (8, 3, "sgd", 0.8),
-                                                             (2, 4, "sgd", 0.5), (4, 1, "rmsprop", 0.05)])
+@pytest.mark.parametrize(
+    "seed, patience, optimizer, rate",
+    [
+        (3, 4, "adagrad", 0.5),
+        (3, 2, "rmsprop", 0.03),
+        (5, 2, "rmsprop", 0.03),
+        (8, 3, "sgd", 0.8),
+        (2, 4, "sgd", 0.5),
+        (4, 1, "rmsprop", 0.05),
+    ],
+)
 def test_early_stopping_stops_and_restores_as_kerass(seed, patience, optimizer, rate):
     """Keras 3's EarlyStopping(patience, restore_best_weights=True), epoch by epoch: the same epochs run, the same
     history, and the best epoch's weights kept."""
     x, y = _noisy(seed)
     keras.utils.set_random_seed(seed)
-    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"),
-                            keras.layers.Dense(2, activation="softmax")])
-    net.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.get(
-        {"class_name": optimizer, "config": {"learning_rate": rate}}), metrics=["accuracy"])
+    net = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2, activation="softmax")]
+    )
+    net.compile(
+        loss="categorical_crossentropy",
+        optimizer=keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": rate}}),
+        metrics=["accuracy"],
+    )
     initial = params_of(net)
     stop = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
-    keras_history = net.fit(x, y, batch_size=8, epochs=40, shuffle=False, validation_split=0.5, verbose=0,
-                            callbacks=[stop]).history
+    keras_history = net.fit(
+        x, y, batch_size=8, epochs=40, shuffle=False, validation_split=0.5, verbose=0, callbacks=[stop]
+    ).history
 
-    spec = train.FitSpec(model.ModelSpec(4, (16, 2), ("relu", "softmax")), "categorical_crossentropy", optimizer,
-                         rate, 8, False, early_stopping=patience)
+    spec = train.FitSpec(
+        model.ModelSpec(4, (16, 2), ("relu", "softmax")),
+        "categorical_crossentropy",
+        optimizer,
+        rate,
+        8,
+        False,
+        early_stopping=patience,
+    )
     n_fit = train.fit_rows(len(x), 0.5)
     data = train.FitData(x[:n_fit], y[:n_fit], np.ones(n_fit, np.float32), x[n_fit:], y[n_fit:])
     params, history = train.fit(spec, 0, data, 40, params=initial)

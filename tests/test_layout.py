@@ -10,8 +10,21 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "salarynet"
 
 # Lower layers first; a module imports only from layers below its own (or its own folder, for nn/data/apps).
-LAYERS = [["errors"], ["nn", "data"], ["tasks"], ["recipe"], ["features"], ["rows", "plots", "linear", "conformal", "drift"], ["fitting", "artifacts"], ["predictor"], ["training"], ["evaluation"],
-          ["estimator"], ["explain"], ["apps"]]
+LAYERS = [
+    ["errors"],
+    ["nn", "data"],
+    ["tasks"],
+    ["recipe"],
+    ["features"],
+    ["rows", "plots", "linear", "conformal", "drift"],
+    ["fitting", "artifacts"],
+    ["predictor"],
+    ["training"],
+    ["evaluation"],
+    ["estimator"],
+    ["explain"],
+    ["apps"],
+]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 
 
@@ -66,9 +79,13 @@ def test_the_pure_core_imports_no_pandas_and_opens_no_files():
 
 
 def test_the_task_is_not_a_string_compared_outside_tasks():
-    offenders = [f"{path.relative_to(PACKAGE)}:{i}" for path, _ in modules() if path.name != "tasks.py"
-                 for i, line in enumerate(path.read_text().splitlines(), 1)
-                 if re.search(r"task\s*[!=]=|\.task in |== \"(binary|bands|regression)\"", line)]
+    offenders = [
+        f"{path.relative_to(PACKAGE)}:{i}"
+        for path, _ in modules()
+        if path.name != "tasks.py"
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"task\s*[!=]=|\.task in |== \"(binary|bands|regression)\"", line)
+    ]
     assert offenders == []
 
 

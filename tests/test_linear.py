@@ -15,11 +15,22 @@ from salarynet.errors import ArtifactError, RecipeError
 from salarynet.estimator import SalaryNet, load
 from salarynet.recipe import load_recipe
 
-ROWS = pd.DataFrame({
-    "industry": ["Tech", "Tech", "Law", "Law", "Tech", "Health", None, "Law"] * 5,
-    "job_title": ["Data Scientist", "Software Engineer", "Paralegal", "Attorney", "Data Engineer", "Nurse",
-                  "Teacher", "Senior Attorney"] * 5,
-})
+ROWS = pd.DataFrame(
+    {
+        "industry": ["Tech", "Tech", "Law", "Law", "Tech", "Health", None, "Law"] * 5,
+        "job_title": [
+            "Data Scientist",
+            "Software Engineer",
+            "Paralegal",
+            "Attorney",
+            "Data Engineer",
+            "Nurse",
+            "Teacher",
+            "Senior Attorney",
+        ]
+        * 5,
+    }
+)
 LABELS = np.array([1, 1, 0, 1, 1, 0, 0, 1] * 5)
 
 
@@ -36,7 +47,9 @@ def test_rare_and_unseen_answers_share_their_columns_other_slot(state):
 
 def test_probabilities_are_scikit_learns(state):
     x = linear.design(state, ROWS)
-    reference = LogisticRegression(C=1.0, max_iter=3000, solver="liblinear").fit(x, LABELS)  # linear.fit's, for 2 classes
+    reference = LogisticRegression(C=1.0, max_iter=3000, solver="liblinear").fit(
+        x, LABELS
+    )  # linear.fit's, for 2 classes
     np.testing.assert_allclose(linear.probabilities(state, ROWS), reference.predict_proba(x), rtol=1e-6)
     assert "attorney" in state.words and "ey " in state.letters  # words and letters within words
 
@@ -96,7 +109,7 @@ def _sklearn_text_share(state, texts):
     """The title's share of the scores through scikit-learn's own vectorizers (what the fit used)."""
     offset, share = sum(len(kept) + 1 for kept in state.categories), 0
     for vectorizer, vocabulary in zip(linear._vectorizers(state), (state.words, state.letters)):
-        share = share + np.asarray(vectorizer.transform(texts) @ state.coef[:, offset:offset + len(vocabulary)].T)
+        share = share + np.asarray(vectorizer.transform(texts) @ state.coef[:, offset : offset + len(vocabulary)].T)
         offset += len(vocabulary)
     return share
 
@@ -106,16 +119,32 @@ def test_the_title_share_is_scikit_learns_tfidf_on_the_survey(titled, snapshot):
     title and context of the snapshot."""
     texts = linear.text_of(snapshot.frame, titled.text_columns)
     offset = sum(len(kept) + 1 for kept in titled.categories)
-    np.testing.assert_allclose(linear._text_share(titled, texts, offset), _sklearn_text_share(titled, texts),
-                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        linear._text_share(titled, texts, offset), _sklearn_text_share(titled, texts), rtol=1e-9, atol=1e-12
+    )
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.text(alphabet=st.sampled_from(list("ab cé\tD-É1_'\u00a0\u2003x")), max_size=30) | st.text(max_size=40),
-                min_size=1, max_size=5))
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from(list("ab cé\tD-É1_'\u00a0\u2003x")), max_size=30) | st.text(max_size=40),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_the_title_share_is_scikit_learns_tfidf_on_any_text(titled, texts):
-    vocabulary = linear.LinearState(titled.weight, (), (), ("t",), ("ab", "ab cé", "d1", "x"), (" a", "ab", "b ", " x ", "é", "d-"),
-                                    np.array([1.0, 2.0, 1.5, 3.0]), np.linspace(1, 2, 6), np.arange(20.0).reshape(2, 10) - 7,
-                                    np.zeros(2))
-    np.testing.assert_allclose(linear._text_share(vocabulary, texts, 0), _sklearn_text_share(vocabulary, texts),
-                               rtol=1e-9, atol=1e-12)
+    vocabulary = linear.LinearState(
+        titled.weight,
+        (),
+        (),
+        ("t",),
+        ("ab", "ab cé", "d1", "x"),
+        (" a", "ab", "b ", " x ", "é", "d-"),
+        np.array([1.0, 2.0, 1.5, 3.0]),
+        np.linspace(1, 2, 6),
+        np.arange(20.0).reshape(2, 10) - 7,
+        np.zeros(2),
+    )
+    np.testing.assert_allclose(
+        linear._text_share(vocabulary, texts, 0), _sklearn_text_share(vocabulary, texts), rtol=1e-9, atol=1e-12
+    )

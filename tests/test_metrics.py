@@ -66,10 +66,16 @@ def test_classification_metrics_are_scikit_learns(k, seed, rows, activation):
     clipped = metrics._clipped(probs)  # log loss: kept off 0 as Keras does
     assert m["log_loss"] == pytest.approx(log_loss(labels, clipped, labels=list(range(k))), rel=1e-12)
     matrix = confusion_matrix(labels, metrics.predicted_class(outputs), labels=list(range(k)))
-    assert (m["confusion_matrix"] == matrix.tolist()) if k > 2 else (list(m["confusion_matrix"].values()) == matrix.ravel().tolist())
+    assert (
+        (m["confusion_matrix"] == matrix.tolist())
+        if k > 2
+        else (list(m["confusion_matrix"].values()) == matrix.ravel().tolist())
+    )
     if len(np.unique(labels)) < k:
         assert m["auc"] is None
     elif k == 2:
         assert m["auc"] == pytest.approx(roc_auc_score(labels, probs[:, 1]), rel=1e-12)
     else:
-        assert m["auc"] == pytest.approx(roc_auc_score(labels, probs, multi_class="ovr", labels=list(range(k))), rel=1e-12)
+        assert m["auc"] == pytest.approx(
+            roc_auc_score(labels, probs, multi_class="ovr", labels=list(range(k))), rel=1e-12
+        )

@@ -57,8 +57,12 @@ def test_embeddings_text_bag_and_wide_part():
     spec = model.ModelSpec(2, (4, 1), ("relu", "sigmoid"), embeddings=((3, 2),), text=(5, 3), dropout=0.5, wide=True)
     params = model.init(np.random.default_rng(0), spec)
     assert spec.first_width == 2 + 2 + 3
-    x = model.Inputs(np.ones((2, 2), np.float32), np.array([[1], [0]], np.int32),
-                     np.array([[1, 2, 0], [0, 0, 0]], np.int32), np.array([[1.0, 2.0, 0], [0, 0, 0]], np.float32))
+    x = model.Inputs(
+        np.ones((2, 2), np.float32),
+        np.array([[1], [0]], np.int32),
+        np.array([[1, 2, 0], [0, 0, 0]], np.int32),
+        np.array([[1.0, 2.0, 0], [0, 0, 0]], np.float32),
+    )
     first = np.asarray(model.first_inputs(spec, params, x))
     bag = (params["text"][1] * 1.0 + params["text"][2] * 2.0) / np.sqrt(5.0)
     np.testing.assert_allclose(first[0], np.concatenate([[1, 1], params["embed"][0][1], bag]), rtol=1e-5)
@@ -67,7 +71,8 @@ def test_embeddings_text_bag_and_wide_part():
     np.testing.assert_array_equal(model.apply(spec, params, x), model.apply(spec, params, x))
     import jax
 
-    assert not np.array_equal(model.apply(spec, params, x, jax.random.PRNGKey(0)),
-                              model.apply(spec, params, x, jax.random.PRNGKey(1)))
+    assert not np.array_equal(
+        model.apply(spec, params, x, jax.random.PRNGKey(0)), model.apply(spec, params, x, jax.random.PRNGKey(1))
+    )
     assert model.unflatten(spec, model.flatten(params)).keys() == params.keys()
     assert model.ModelSpec.from_json(spec.to_json()) == spec

@@ -39,8 +39,12 @@ REAL = {
     "race": ["White", "Asian or Asian American, White", "Hispanic, Latino, or Spanish origin"],
 }
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)  # CSV holds no lone surrogates
-salary = st.one_of(st.integers(-10**9, 10**12).map(str), st.floats(allow_nan=True, allow_infinity=True).map(str),
-                   st.sampled_from(["55,000", "$120000", " 90000 ", "1e400", "", "NA", "100k", "0"]), text)
+salary = st.one_of(
+    st.integers(-(10**9), 10**12).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.sampled_from(["55,000", "$120000", " 90000 ", "1e400", "", "NA", "100k", "0"]),
+    text,
+)
 
 
 @st.composite
@@ -65,8 +69,12 @@ def write(table: dict[str, list[str]], folder: Path) -> Path:
     return path
 
 
-SETTINGS = settings(max_examples=150, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="module")
@@ -127,5 +135,7 @@ def test_any_rows_get_a_prediction_or_a_reason(models, file):
 
 
 def test_the_properties_ran():
-    print(f"\nhypothesis: {TRIED['files']} files read and selected, {TRIED['predicted_rows']} rows predicted, 0 failures")
+    print(
+        f"\nhypothesis: {TRIED['files']} files read and selected, {TRIED['predicted_rows']} rows predicted, 0 failures"
+    )
     assert TRIED["files"] >= 100 and TRIED["predicted_rows"] >= 100

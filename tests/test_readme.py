@@ -79,9 +79,10 @@ def run_curl(command: str, folder: Path, servers: dict) -> list[str]:
     body = words[words.index("-d") + 1] if "-d" in words else None
     run = servers["run"]
     with TestClient(create_app(folder / run)) as client:
-        path = url[url.index("/", url.index(":")):]
-        response = client.post(path, content=body, headers={"content-type": "application/json"}) if body \
-            else client.get(path)
+        path = url[url.index("/", url.index(":")) :]
+        response = (
+            client.post(path, content=body, headers={"content-type": "application/json"}) if body else client.get(path)
+        )
     return [response.text]
 
 
@@ -111,8 +112,9 @@ def test_every_console_sample_prints_what_the_readme_says(tmp_path, monkeypatch)
             same = [json.loads(printed[0])] == [json.loads(e) for e in expected]
         elif command.startswith("uv run salarynet "):
             result = runner.invoke(app, shlex.split(command)[3:], prog_name="salarynet")
-            assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), \
+            assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), (
                 f"{command}: {result.exception!r}"
+            )
             printed = result.output.splitlines()
             if not expected:  # run, not compared: it must succeed
                 assert result.exit_code == 0, f"$ {command}\n{result.output}"
@@ -126,8 +128,10 @@ def test_every_console_sample_prints_what_the_readme_says(tmp_path, monkeypatch)
 
 
 def test_sample_matching_masks_timings_and_skips_only_where_told():
-    assert matches(["fit: 100 epochs in 0.96 s; loss 0.6025", "...", "saved"],
-                   ["… fit: 10/100 epochs loss 0.7", "fit: 100 epochs in 2.70 s; loss 0.6025", "a table", "more", "saved"])
+    assert matches(
+        ["fit: 100 epochs in 0.96 s; loss 0.6025", "...", "saved"],
+        ["… fit: 10/100 epochs loss 0.7", "fit: 100 epochs in 2.70 s; loss 0.6025", "a table", "more", "saved"],
+    )
     assert not matches(["fit: 100 epochs in 0.96 s; loss 0.6025"], ["fit: 100 epochs in 0.96 s; loss 0.6026"])
     assert not matches(["a", "b"], ["a", "extra", "b"])  # no `...`: every line must be there
 

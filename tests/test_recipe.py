@@ -26,8 +26,17 @@ def test_tutorial_recipe_is_the_seeds_settings():
 
 
 def test_set_overrides_with_toml_types():
-    r = load_recipe("tutorial", ["fit.epochs=20", "compile.optimizer=adam", "fit.shuffle=false",
-                                 "model.layers.0.units=32", "compile.learning_rate=0.01"], seed=7)
+    r = load_recipe(
+        "tutorial",
+        [
+            "fit.epochs=20",
+            "compile.optimizer=adam",
+            "fit.shuffle=false",
+            "model.layers.0.units=32",
+            "compile.learning_rate=0.01",
+        ],
+        seed=7,
+    )
     assert (r.fit.epochs, r.compile.optimizer, r.fit.shuffle, r.model.layers[0].units) == (20, "adam", False, 32)
     assert (r.compile.learning_rate, r.seed) == (0.01, 7)
 
@@ -38,23 +47,35 @@ def test_overrides_do_not_touch_the_source():
     assert raw["fit"]["epochs"] == 100
 
 
-@pytest.mark.parametrize("override, message", [
-    ("fit.epochs=-1", r"fit\.epochs: Input should be greater than 0 \(got -1\)"),
-    ("fit.epoch=3", r"fit\.epoch: unknown key"),
-    ("compile.optimizer=adamw", r"compile\.optimizer: Input should be 'adagrad', 'sgd', 'adam' or 'rmsprop' \(got 'adamw'\)"),
-    ("model.layers.0.activation=gelu", r"model\.layers\.0\.activation: Input should be 'relu'"),
-    ("model.layers.2.units=3", r"the last layer has 3 units"),
-    ("fit.validation_split=1.5", r"fit\.validation_split: Input should be less than 1"),
-    ("fit.batch_size=five", r"fit\.batch_size: Input should be a valid integer"),
-    ("fit.average=1", r"fit\.average: Input should be less than 1 \(got 1\)"),
-    ("features.label_bands=[50000, 150000]", r"features\.label_bands must increase and include the threshold 100,000"),
-    ("features.label_bands=[50000, 100000]", r"features\.label_bands makes 3 classes: the last layer needs that many units"),
-    ("features.exclude_protected=maybe", r"features\.exclude_protected: Input should be a valid boolean"),
-    ("features.columns.0.column=shoe_size", r"features\.columns\.0\.column: Input should be 'timestamp'"),
-    ("model.layers.9.units=3", r"--set model\.layers\.9\.units: '9' is not an index of a list of 3 items"),
-    ("fit.epochs.x=3", r"--set fit\.epochs\.x: fit\.epochs is a value, not a section"),
-    ("epochs", r"--set 'epochs': expected KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("fit.epochs=-1", r"fit\.epochs: Input should be greater than 0 \(got -1\)"),
+        ("fit.epoch=3", r"fit\.epoch: unknown key"),
+        (
+            "compile.optimizer=adamw",
+            r"compile\.optimizer: Input should be 'adagrad', 'sgd', 'adam' or 'rmsprop' \(got 'adamw'\)",
+        ),
+        ("model.layers.0.activation=gelu", r"model\.layers\.0\.activation: Input should be 'relu'"),
+        ("model.layers.2.units=3", r"the last layer has 3 units"),
+        ("fit.validation_split=1.5", r"fit\.validation_split: Input should be less than 1"),
+        ("fit.batch_size=five", r"fit\.batch_size: Input should be a valid integer"),
+        ("fit.average=1", r"fit\.average: Input should be less than 1 \(got 1\)"),
+        (
+            "features.label_bands=[50000, 150000]",
+            r"features\.label_bands must increase and include the threshold 100,000",
+        ),
+        (
+            "features.label_bands=[50000, 100000]",
+            r"features\.label_bands makes 3 classes: the last layer needs that many units",
+        ),
+        ("features.exclude_protected=maybe", r"features\.exclude_protected: Input should be a valid boolean"),
+        ("features.columns.0.column=shoe_size", r"features\.columns\.0\.column: Input should be 'timestamp'"),
+        ("model.layers.9.units=3", r"--set model\.layers\.9\.units: '9' is not an index of a list of 3 items"),
+        ("fit.epochs.x=3", r"--set fit\.epochs\.x: fit\.epochs is a value, not a section"),
+        ("epochs", r"--set 'epochs': expected KEY=VALUE"),
+    ],
+)
 def test_bad_values_name_the_key_and_what_is_allowed(override, message):
     with pytest.raises(RecipeError, match=message):
         load_recipe("tutorial", [override])
@@ -65,15 +86,24 @@ def test_encoding_needs_exactly_one_of_order_or_codes(tmp_path):
     raw["features"]["columns"][0]["codes"] = {"25-34": 1}
     path = tmp_path / "r.json"
     path.write_text(json.dumps(raw))
-    with pytest.raises(RecipeError, match=r"r\.json: features\.columns\.0: column 'age' needs exactly one of 'order' or 'codes'"):
+    with pytest.raises(
+        RecipeError, match=r"r\.json: features\.columns\.0: column 'age' needs exactly one of 'order' or 'codes'"
+    ):
         load_recipe(str(path))
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("missing.toml", None, r"recipe .*missing\.toml: no such file"),
-    ("bad.toml", "name = [unclosed", r"recipe .*bad\.toml: not valid TOML"),
-    ("nameonly", None, r"recipe 'nameonly': not a shipped recipe \(recommended, recommended-bands, recommended-range, tutorial\)"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("missing.toml", None, r"recipe .*missing\.toml: no such file"),
+        ("bad.toml", "name = [unclosed", r"recipe .*bad\.toml: not valid TOML"),
+        (
+            "nameonly",
+            None,
+            r"recipe 'nameonly': not a shipped recipe \(recommended, recommended-bands, recommended-range, tutorial\)",
+        ),
+    ],
+)
 def test_unreadable_recipes(tmp_path, monkeypatch, name, content, message):
     monkeypatch.chdir(tmp_path)
     if content is not None:

@@ -48,8 +48,20 @@ def test_predict_on_raw_files_of_any_schema(runs, raw, tmp_path):
 
 
 def test_unseen_answers_and_words_are_no_error(runs):
-    result = invoke("predict", runs / "recommended", "--title", "Chief Zorblax Officer", "--country", "Atlantis",
-                    "--industry", "Dragon taming", "--gender", "Something new", "--age", "25-34")
+    result = invoke(
+        "predict",
+        runs / "recommended",
+        "--title",
+        "Chief Zorblax Officer",
+        "--country",
+        "Atlantis",
+        "--industry",
+        "Dragon taming",
+        "--gender",
+        "Something new",
+        "--age",
+        "25-34",
+    )
     assert "P(salary > 100,000) = " in result.stdout
     # each one is named, after the answer: what the model made of it
     notes = [line for line in result.output.splitlines() if line.startswith("note: ")]
@@ -65,8 +77,16 @@ def test_bands_and_range_predictions(runs, tmp_path):
     invoke("predict", runs / "recommended-range", "--input", TIDY, "--output", tmp_path / "r.csv")
     ranges = pd.read_csv(tmp_path / "r.csv")
     assert (ranges["low"] <= ranges["salary"]).mean() > 0.95 and (ranges["salary"] <= ranges["high"]).mean() > 0.95
-    one = invoke("predict", runs / "recommended-range", "--title", "Software Engineer", "--country", "USA",
-                 "--state", "California")
+    one = invoke(
+        "predict",
+        runs / "recommended-range",
+        "--title",
+        "Software Engineer",
+        "--country",
+        "USA",
+        "--state",
+        "California",
+    )
     assert "salary about $" in one.stdout and "80% range $" in one.stdout
     m = json.loads((runs / "recommended-range" / "metrics.json").read_text())["test"]
     assert {"median_absolute_error", "coverage", "median_range_width"} <= set(m)
@@ -76,9 +96,14 @@ def test_compare_runs_every_model_on_the_same_folds(tmp_path):
     result = invoke("compare", "--data", TIDY, "--folds", "2", "--out", tmp_path / "cmp", *QUICK)
     report = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     names = list(report["models"])
-    assert [n for n in names if n != "CatBoost"] == ["majority class", "logistic regression",
-                                                     "logistic regression, C by inner CV", "gradient boosting",
-                                                     "tutorial MLP", "salarynet recommended"]
+    assert [n for n in names if n != "CatBoost"] == [
+        "majority class",
+        "logistic regression",
+        "logistic regression, C by inner CV",
+        "gradient boosting",
+        "tutorial MLP",
+        "salarynet recommended",
+    ]
     for r in report["models"].values():
         assert len(r["folds"]) == 2 and {"accuracy", "log_loss"} <= set(r["mean"])
     assert report["models"]["majority class"]["mean"]["auc"] == 0.5

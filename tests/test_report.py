@@ -30,8 +30,10 @@ def invoke(*args):
 
 
 def images_of(page: str) -> list[np.ndarray]:
-    return [imread(io.BytesIO(base64.b64decode(data)), format="png")
-            for data in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+    return [
+        imread(io.BytesIO(base64.b64decode(data)), format="png")
+        for data in re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +92,19 @@ def test_a_file_without_a_group_column_says_so(run_dir, tmp_path):
 
 def test_leaving_out_gender_and_race_shows_cost_and_gain(runs, tmp_path):
     blind = tmp_path / "blind"
-    trained = invoke("train", "--recipe", "recommended", "--data", SNAPSHOT, "--out", blind,
-                     "--set", "fit.epochs=3", "--set", "features.exclude_protected=true")
+    trained = invoke(
+        "train",
+        "--recipe",
+        "recommended",
+        "--data",
+        SNAPSHOT,
+        "--out",
+        blind,
+        "--set",
+        "fit.epochs=3",
+        "--set",
+        "features.exclude_protected=true",
+    )
     assert f"salarynet report {blind}" in trained.output  # train says where its report can be made
     columns = [c["column"] for c in json.loads((blind / "preprocessing.json").read_text())["columns"]]
     assert "gender" not in columns and "race" not in columns and "age" in columns
@@ -109,8 +122,17 @@ def test_bootstrap_auc_and_parity_on_hand_made_numbers():
     assert metrics.mann_whitney_auc(y, scores) == pytest.approx(roc_auc_score(y, scores))
     # a: 20 above (15 predicted above), 20 below (2 predicted above); b: 20 above (10), 20 below (8); c: 5 rows.
     truth = np.r_[np.ones(20), np.zeros(20), np.ones(20), np.zeros(20), np.ones(5)].astype(bool)
-    predicted = np.r_[np.ones(15), np.zeros(5), np.ones(2), np.zeros(18), np.ones(10), np.zeros(10), np.ones(8),
-                      np.zeros(12), np.ones(5)].astype(bool)
+    predicted = np.r_[
+        np.ones(15),
+        np.zeros(5),
+        np.ones(2),
+        np.zeros(18),
+        np.ones(10),
+        np.zeros(10),
+        np.ones(8),
+        np.zeros(12),
+        np.ones(5),
+    ].astype(bool)
     rows = report.group_table(np.array(["a"] * 40 + ["b"] * 40 + ["c"] * 5), predicted, truth, predicted == truth)
     by = {r["group"]: r for r in rows}
     assert (by["a"]["tpr"], by["a"]["fpr"], by["b"]["tpr"], by["b"]["fpr"]) == (0.75, 0.1, 0.5, 0.4)

@@ -29,6 +29,7 @@ class Raw(str):
 
 def setting(key: str, value: Any) -> Callable[[Any], bytes]:
     """A damage: the file with the value at a dotted key ("model.layers.0.units") replaced."""
+
     def change(data: Any) -> bytes:
         *parents, last = key.split(".")
         node = data
@@ -37,6 +38,7 @@ def setting(key: str, value: Any) -> Callable[[Any], bytes]:
         node[int(last) if isinstance(node, list) else last] = "@raw@" if isinstance(value, Raw) else value
         text = json.dumps(data)
         return (text.replace('"@raw@"', value) if isinstance(value, Raw) else text).encode()
+
     return change
 
 
@@ -88,8 +90,11 @@ JSON_CASES = [
     ("model.json", setting("model.layers.0.units", 12.5), r"model\.layers\.0\.units: Input should be a valid integer"),
     ("model.json", setting("model.layers", {"units": 12}), r"model\.layers: Input should be a valid list"),
     ("model.json", setting("model", [4, 12]), r"model: Input should be a valid dictionary"),
-    ("model.json", setting("model.layers.0.activation", "gelu"),
-     r"model\.layers\.0\.activation: Input should be 'relu', 'sigmoid'"),
+    (
+        "model.json",
+        setting("model.layers.0.activation", "gelu"),
+        r"model\.layers\.0\.activation: Input should be 'relu', 'sigmoid'",
+    ),
     ("model.json", setting("model.collapse", 7), r"model: collapse 7 does not split the last layer's 2 classes"),
     ("model.json", setting("sha256", {}), r"sha256 lacks model\.safetensors"),
     ("model.json", setting("format", "salarynet-run/2"), r"format: Input should be 'salarynet-run/1'"),
@@ -133,17 +138,23 @@ def test_a_huge_model_is_refused_before_anything_is_allocated(run_dir, tmp_path,
 
 
 def test_a_size_past_int32_is_refused(run_dir, tmp_path):
-    refused(damaged(run_dir, tmp_path, "model.json", setting("model.in_size", 2**40)),
-            r"model\.json: model\.in_size: Input should be less than or equal to 2147483647")
+    refused(
+        damaged(run_dir, tmp_path, "model.json", setting("model.in_size", 2**40)),
+        r"model\.json: model\.in_size: Input should be less than or equal to 2147483647",
+    )
 
 
 def test_weights_of_another_type_or_garbage_are_refused(run_dir, tmp_path):
     doubled = {k: v.astype(np.float64) for k, v in load_file(run_dir / artifacts.WEIGHTS).items()}
-    refused(damaged(run_dir, tmp_path, artifacts.WEIGHTS, lambda _: save(doubled)),
-            r"model\.safetensors: dense\.0\.kernel is float64 \(4, 10\), expected float32 \(4, 10\)")
+    refused(
+        damaged(run_dir, tmp_path, artifacts.WEIGHTS, lambda _: save(doubled)),
+        r"model\.safetensors: dense\.0\.kernel is float64 \(4, 10\), expected float32 \(4, 10\)",
+    )
     shutil.rmtree(tmp_path / "run")
-    refused(damaged(run_dir, tmp_path, artifacts.WEIGHTS, lambda _: b"\xff" * 4096),
-            r"model\.safetensors: damaged weights \(SafetensorError")
+    refused(
+        damaged(run_dir, tmp_path, artifacts.WEIGHTS, lambda _: b"\xff" * 4096),
+        r"model\.safetensors: damaged weights \(SafetensorError",
+    )
 
 
 def test_shapes_are_counted_as_init_makes_them():
@@ -156,12 +167,21 @@ def test_shapes_are_counted_as_init_makes_them():
 
 
 # 3. metrics.json and data.json must be objects: other code reads them with .get.
-@pytest.mark.parametrize("name, content, kind", [("metrics.json", b"[]", "list"), ("metrics.json", b"3", "int"),
-                                                 ("data.json", b'"a run"', "str"), ("data.json", b"null", "NoneType")])
+@pytest.mark.parametrize(
+    "name, content, kind",
+    [
+        ("metrics.json", b"[]", "list"),
+        ("metrics.json", b"3", "int"),
+        ("data.json", b'"a run"', "str"),
+        ("data.json", b"null", "NoneType"),
+    ],
+)
 def test_records_that_are_not_objects_are_refused(run_dir, tmp_path, name, content, kind):
     record = name.removesuffix(".json")
-    refused(damaged(run_dir, tmp_path, name, lambda _: content),
-            rf"{record}\.json: not a salarynet-run/1 {record} record \(a JSON {kind} where an object belongs\)")
+    refused(
+        damaged(run_dir, tmp_path, name, lambda _: content),
+        rf"{record}\.json: not a salarynet-run/1 {record} record \(a JSON {kind} where an object belongs\)",
+    )
 
 
 # 4. Only regular files are read, without blocking, and only as much as a run file may hold.
@@ -185,16 +205,19 @@ def as_huge(path: Path) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"), reason="POSIX special files")
-@pytest.mark.parametrize("name, make, pattern", [
-    ("model.safetensors", as_folder, "not a regular file"),
-    ("model.safetensors", as_dev_zero, "not a regular file"),
-    ("preprocessing.json", as_fifo, "not a regular file"),
-    ("model.json", as_fifo, "not a regular file"),
-    ("metrics.json", as_fifo, "not a regular file"),
-    ("data.json", as_dev_zero, "not a regular file"),
-    ("model.safetensors", as_huge, r"1,073,741,825 bytes, more than a run file may hold"),
-    ("recipe.json", as_huge, r"67,108,865 bytes, more than a run file may hold"),
-])
+@pytest.mark.parametrize(
+    "name, make, pattern",
+    [
+        ("model.safetensors", as_folder, "not a regular file"),
+        ("model.safetensors", as_dev_zero, "not a regular file"),
+        ("preprocessing.json", as_fifo, "not a regular file"),
+        ("model.json", as_fifo, "not a regular file"),
+        ("metrics.json", as_fifo, "not a regular file"),
+        ("data.json", as_dev_zero, "not a regular file"),
+        ("model.safetensors", as_huge, r"1,073,741,825 bytes, more than a run file may hold"),
+        ("recipe.json", as_huge, r"67,108,865 bytes, more than a run file may hold"),
+    ],
+)
 def test_special_and_oversized_files_are_refused_unopened(run_dir, tmp_path, name, make, pattern):
     run = Path(shutil.copytree(run_dir, tmp_path / "run"))
     make(run / name)
@@ -211,22 +234,41 @@ def test_a_folder_whose_model_json_is_a_fifo_is_not_replaced(tmp_path):
 
 
 # 5. preprocessing.json: its schema, and agreement with model.json.
-@pytest.mark.parametrize("source, change, pattern", [
-    ("tutorial", setting("min", [1.0, 1.0, 0.0]),
-     r"min, max and columns make 3, 4 and 4 numeric inputs; model\.json's in_size is 4"),
-    ("tutorial", setting("max.0", "7"), r"max\.0: Input should be a valid number"),
-    ("tutorial", setting("columns.0.codes.18-24", "two"), r"columns\.0\.codes\.18-24: Input should be a valid number"),
-    ("tutorial", setting("columns", {"age": {}}), r"columns: Input should be a valid list"),
-    ("tutorial", setting("task", "ranking"), r"task: Input should be 'binary', 'bands' or 'regression'"),
-    ("tutorial", setting("spread", 0), r"spread: Input should be greater than 0"),
-    ("recommended", setting("text.idf", [1.0]), r"text: seen has \d+ buckets but idf 1 weights"),
-    ("recommended", setting("text.seen.0", 0), r"text: seen holds a bucket outside 1\.\.1048575"),
-    ("recommended", setting("text.max_tokens", 10**9), r"text\.max_tokens: Input should be less than or equal to 4096"),
-    ("recommended", setting("text", None), r"text: a vocabulary of None; model\.json's text table is \(\d+, 32\)"),
-    ("recommended", setting("columns.0.codes.25-34", 99), r"columns\.0\.codes: must number the answers 1\.\.7"),
-    ("recommended", setting("columns.7.codes.california", 2.5), r"columns\.7\.codes: must number the options 0\.\.50"),
-    ("recommended", setting("columns.0.encoding", "ordinal"), r"min, max and columns make 58, 58 and 59 numeric"),
-], indirect=["source"])
+@pytest.mark.parametrize(
+    "source, change, pattern",
+    [
+        (
+            "tutorial",
+            setting("min", [1.0, 1.0, 0.0]),
+            r"min, max and columns make 3, 4 and 4 numeric inputs; model\.json's in_size is 4",
+        ),
+        ("tutorial", setting("max.0", "7"), r"max\.0: Input should be a valid number"),
+        (
+            "tutorial",
+            setting("columns.0.codes.18-24", "two"),
+            r"columns\.0\.codes\.18-24: Input should be a valid number",
+        ),
+        ("tutorial", setting("columns", {"age": {}}), r"columns: Input should be a valid list"),
+        ("tutorial", setting("task", "ranking"), r"task: Input should be 'binary', 'bands' or 'regression'"),
+        ("tutorial", setting("spread", 0), r"spread: Input should be greater than 0"),
+        ("recommended", setting("text.idf", [1.0]), r"text: seen has \d+ buckets but idf 1 weights"),
+        ("recommended", setting("text.seen.0", 0), r"text: seen holds a bucket outside 1\.\.1048575"),
+        (
+            "recommended",
+            setting("text.max_tokens", 10**9),
+            r"text\.max_tokens: Input should be less than or equal to 4096",
+        ),
+        ("recommended", setting("text", None), r"text: a vocabulary of None; model\.json's text table is \(\d+, 32\)"),
+        ("recommended", setting("columns.0.codes.25-34", 99), r"columns\.0\.codes: must number the answers 1\.\.7"),
+        (
+            "recommended",
+            setting("columns.7.codes.california", 2.5),
+            r"columns\.7\.codes: must number the options 0\.\.50",
+        ),
+        ("recommended", setting("columns.0.encoding", "ordinal"), r"min, max and columns make 58, 58 and 59 numeric"),
+    ],
+    indirect=["source"],
+)
 def test_preprocessing_that_disagrees_with_its_schema_or_model_is_refused(source, tmp_path, change, pattern):
     refused(damaged(source, tmp_path, "preprocessing.json", change), rf"preprocessing\.json: {pattern}")
 

@@ -12,14 +12,25 @@ from salarynet.apps import serve
 from salarynet.apps.cli import app
 from salarynet.errors import ArtifactError
 
-PERSON = {"age": "25-34", "experience_overall": "5-7 years", "experience_field": "5-7 years",
-          "education": "Master's degree", "gender": "Woman", "industry": "Computing or Tech",
-          "job_title": "Data Scientist", "country": "United States", "state": "California", "city": "San Francisco",
-          "race": "White"}
-OTHERS = [PERSON | {"job_title": "Cashier", "city": "Omaha", "state": "Nebraska"},
-          PERSON | {"age": "45-54", "experience_field": "21 - 30 years", "job_title": "General Counsel"},
-          PERSON | {"gender": None, "education": None, "race": ["Asian or Asian American", "White"]},
-          PERSON | {"country": "Atlantis", "city": "Zorblax", "job_title": "Chief Dragon Officer"}]
+PERSON = {
+    "age": "25-34",
+    "experience_overall": "5-7 years",
+    "experience_field": "5-7 years",
+    "education": "Master's degree",
+    "gender": "Woman",
+    "industry": "Computing or Tech",
+    "job_title": "Data Scientist",
+    "country": "United States",
+    "state": "California",
+    "city": "San Francisco",
+    "race": "White",
+}
+OTHERS = [
+    PERSON | {"job_title": "Cashier", "city": "Omaha", "state": "Nebraska"},
+    PERSON | {"age": "45-54", "experience_field": "21 - 30 years", "job_title": "General Counsel"},
+    PERSON | {"gender": None, "education": None, "race": ["Asian or Asian American", "White"]},
+    PERSON | {"country": "Atlantis", "city": "Zorblax", "job_title": "Chief Dragon Officer"},
+]
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +50,19 @@ def test_health_and_model_describe_the_run(client, runs):
     assert model["metrics"] == saved["test"] and model["rows"] == saved["rows"]
     assert model["data"]["sha256"] == json.loads((runs / "recommended" / "data.json").read_text())["sha256"]
     fields = {f["name"]: f for f in model["fields"]}
-    assert fields["age"]["kind"] == "choice" and fields["age"]["allowed"][:3] == ["under 18", "18-24", "25-34"]  # band order
+    assert fields["age"]["kind"] == "choice" and fields["age"]["allowed"][:3] == [
+        "under 18",
+        "18-24",
+        "25-34",
+    ]  # band order
     assert fields["experience_field"]["allowed"][0] == "1 year or less"
     assert "Master's degree" in fields["education"]["allowed"]  # the survey's spelling, not the folded key
     assert "Hispanic, Latino, or Spanish origin" in fields["race"]["allowed"] and fields["race"]["kind"] == "multi"
-    assert fields["job_title"]["kind"] == "text" and fields["city"]["kind"] == "text" and "Boston" in fields["city"]["allowed"]
+    assert (
+        fields["job_title"]["kind"] == "text"
+        and fields["city"]["kind"] == "text"
+        and "Boston" in fields["city"]["allowed"]
+    )
 
 
 def test_one_prediction(client):
@@ -56,11 +75,20 @@ def test_every_answer_says_what_the_model_made_of_unlearned_answers(client):
     assert post(client, PERSON).json()["flags"] == []  # every answer learned, the country as the model knows it
     flags = post(client, OTHERS[3] | {"state": None}).json()["flags"]
     assert {(f["field"], f["kind"], f["answer"]) for f in flags} == {
-        ("country", "unknown", "Atlantis"), ("city", "unknown", "Zorblax"), ("job_title", "unknown_words", "dragon")}
+        ("country", "unknown", "Atlantis"),
+        ("city", "unknown", "Zorblax"),
+        ("job_title", "unknown_words", "dragon"),
+    }
     assert all(set(f) == {"field", "kind", "answer", "message"} and f["answer"] in f["message"] for f in flags)
     typo = post(client, PERSON | {"country": "Unites States"}).json()
-    assert typo["flags"] == [{"field": "country", "kind": "resolved", "answer": "Unites States",
-                              "message": "country 'Unites States' read as 'United States'"}]
+    assert typo["flags"] == [
+        {
+            "field": "country",
+            "kind": "resolved",
+            "answer": "Unites States",
+            "message": "country 'Unites States' read as 'United States'",
+        }
+    ]
     assert typo["probability"] == post(client, PERSON).json()["probability"]
     batch = post(client, [PERSON, OTHERS[3]]).json()["predictions"]
     assert batch[0]["flags"] == [] and len(batch[1]["flags"]) >= 3
@@ -71,8 +99,13 @@ def test_one_answer_comes_with_its_explanation_and_a_list_without(client):
     why = answer["explanation"]
     assert why["sentence"].startswith("Against the commonest answers, ") and "Nonprofits" in why["sentence"]
     assert {"field", "answer", "typical", "effect", "effect_text"} == set(why["reasons"][0])
-    assert why["counterfactual"] is None or why["counterfactual"]["field"] in ("education", "experience_field",
-                                                                                "industry", "state", "city")
+    assert why["counterfactual"] is None or why["counterfactual"]["field"] in (
+        "education",
+        "experience_field",
+        "industry",
+        "state",
+        "city",
+    )
     assert why["counterfactual_sentence"]
     assert all("explanation" not in p for p in post(client, [PERSON, PERSON]).json()["predictions"])
     plain = client.post("/predict?explain=false", json=PERSON).json()
@@ -93,18 +126,23 @@ def test_batch_equals_single_predictions(client):
     singles = [post(client, p).json() for p in [PERSON, *OTHERS]]
     assert len(batch) == 5
     for b, s in zip(batch, singles):
-        assert b["class"] == s["class"] and b["probability"] == pytest.approx(s["probability"], abs=2e-6)  # both rounded to 6 places
+        assert b["class"] == s["class"] and b["probability"] == pytest.approx(
+            s["probability"], abs=2e-6
+        )  # both rounded to 6 places
     assert len({round(b["probability"], 4) for b in batch}) > 1
     assert post(client, []).json() == {"predictions": []}
 
 
-@pytest.mark.parametrize("change, field, sent", [
-    ({"age": "99-100"}, "age", "99-100"),
-    ({"experience_field": "5 years"}, "experience_field", "5 years"),
-    ({"gender": "Martian"}, "gender", "Martian"),
-    ({"race": "White, Martian"}, "race", "Martian"),
-    ({"state": ["California", "Atlantis"]}, "state", "Atlantis"),
-])
+@pytest.mark.parametrize(
+    "change, field, sent",
+    [
+        ({"age": "99-100"}, "age", "99-100"),
+        ({"experience_field": "5 years"}, "experience_field", "5 years"),
+        ({"gender": "Martian"}, "gender", "Martian"),
+        ({"race": "White, Martian"}, "race", "Martian"),
+        ({"state": ["California", "Atlantis"]}, "state", "Atlantis"),
+    ],
+)
 def test_an_unknown_answer_is_422_naming_field_value_and_allowed(client, change, field, sent):
     response = post(client, PERSON | change)
     assert response.status_code == 422
@@ -142,6 +180,7 @@ def test_oversized_list_or_body_is_413(client):
     def chunks():  # no Content-Length: the limit holds as the body streams in
         for _ in range(serve.MAX_BODY // 65536 + 2):
             yield b" " * 65536
+
     assert client.post("/predict", content=chunks(), headers={"content-type": "application/json"}).status_code == 413
 
 
@@ -165,6 +204,7 @@ def test_nesting_up_to_the_limit_is_read_and_brackets_in_strings_do_not_count(cl
     def read(raw):  # parsed, then refused as answers (a list of errors), not refused unread (a sentence)
         response = send(client, raw)
         return response.status_code == 422 and isinstance(response.json()["detail"], list)
+
     depth = serve.MAX_DEPTH
     assert read(b"[" * depth + b"]" * depth) and not read(b"[" * (depth + 1) + b"]" * (depth + 1))
     assert read(b'["' + b"[{" * 100 + b'\\"' + b"[" * 100 + b'", "\\\\", "[["]')
@@ -176,8 +216,9 @@ def test_numbers_json_cannot_write_back_are_422(client, raw):
     assert response.status_code == 422 and "cannot read the body" in small_json(response)["detail"]
 
 
-@pytest.mark.parametrize("change", [{"age": "\ud800"}, {"job_title": "\udfff x"}, {"race": ["White", "\ud800"]},
-                                    {"\ud800": "Martian"}])
+@pytest.mark.parametrize(
+    "change", [{"age": "\ud800"}, {"job_title": "\udfff x"}, {"race": ["White", "\ud800"]}, {"\ud800": "Martian"}]
+)
 def test_lone_surrogates_are_422_with_an_encodable_body(client, change):
     raw = json.dumps(PERSON | change).encode()  # ensure_ascii writes the escape \ud800, which json.loads reads back
     response = send(client, raw)
@@ -228,7 +269,9 @@ def test_docs_are_off_and_the_openapi_schema_is_served(client):
     predict = schema.json()["paths"]["/predict"]["post"]
     assert set(predict["responses"]) == {"200", "413", "422"}
     assert [s["type"] for s in predict["requestBody"]["content"]["application/json"]["schema"]["oneOf"]] == [
-        "object", "array"]
+        "object",
+        "array",
+    ]
 
 
 def test_bands_and_range_models(runs):
@@ -272,11 +315,16 @@ def test_the_tutorial_run_needs_its_four_answers(run_dir):
     fields = {f["name"]: f for f in tutorial.get("/model").json()["fields"]}
     assert set(fields) == {"age", "experience_overall", "gender", "education"}
     assert all(f["required"] and f["kind"] == "choice" for f in fields.values())
-    answer = post(tutorial, {"age": "25-34", "experience_overall": "5-7 years", "gender": "Man",
-                             "education": "PhD"}).json()
+    answer = post(
+        tutorial, {"age": "25-34", "experience_overall": "5-7 years", "gender": "Man", "education": "PhD"}
+    ).json()
     assert 0 <= answer["probability"] <= 1
-    assert post(tutorial, {"age": "25-34", "experience_overall": "5-7 years", "gender": "Non-binary",
-                           "education": "PhD"}).status_code == 422  # the tutorial's model knows Woman and Man only
+    assert (
+        post(
+            tutorial, {"age": "25-34", "experience_overall": "5-7 years", "gender": "Non-binary", "education": "PhD"}
+        ).status_code
+        == 422
+    )  # the tutorial's model knows Woman and Man only
 
 
 def test_a_port_in_use_is_one_line_and_exit_2(runs):
@@ -288,7 +336,11 @@ def test_a_port_in_use_is_one_line_and_exit_2(runs):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "salarynet", "serve", str(runs / "recommended"), "--port", str(port)],
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "salarynet", "serve", str(runs / "recommended"), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert result.returncode == 2 and f"error: cannot listen on 127.0.0.1:{port}" in result.stderr
     assert result.stderr.strip().count("\n") == 0  # one line, no traceback

@@ -17,8 +17,14 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None)
 POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 # Every operation in the schema (test_every_operation_is_fuzzed keeps the list whole). Negative requests
 # only for /predict: the GET routes take no parameters, so nothing they accept can be broken.
-OPERATIONS = [("POST", "/predict", POSITIVE), ("POST", "/predict", NEGATIVE), ("GET", "/health", POSITIVE),
-              ("GET", "/model", POSITIVE), ("GET", "/", POSITIVE), ("GET", "/app.js", POSITIVE)]
+OPERATIONS = [
+    ("POST", "/predict", POSITIVE),
+    ("POST", "/predict", NEGATIVE),
+    ("GET", "/health", POSITIVE),
+    ("GET", "/model", POSITIVE),
+    ("GET", "/", POSITIVE),
+    ("GET", "/app.js", POSITIVE),
+]
 TALLY = {"examples": 0, "failures": 0, "json": 0}  # Schemathesis requests, those that failed; other JSON bodies
 
 
@@ -69,6 +75,7 @@ def test_no_request_from_the_schema_breaks_the_api(api, method, path, mode):
         except Exception:
             TALLY["failures"] += 1
             raise
+
     fuzz()
 
 
@@ -76,11 +83,13 @@ def json_values():
     """Any JSON Python's json reads, and more: NaN, infinities, lone surrogates, deep lists, the real keys."""
     # Lone surrogates as strings of their own: mixed into the alphabet they would almost never be drawn.
     text = st.text(st.characters(exclude_categories=()), max_size=30) | st.sampled_from(
-        ["\ud800", "x\udfff", "\x00", '[{"\\', " 25-34 ", "x" * 2000])
+        ["\ud800", "x\udfff", "\x00", '[{"\\', " 25-34 ", "x" * 2000]
+    )
     leaves = st.none() | st.booleans() | st.integers() | st.floats() | text
     keys = st.sampled_from(["age", "race", "job_title", "gender"]) | text
-    return st.recursive(leaves, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5),
-                        max_leaves=40)
+    return st.recursive(
+        leaves, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5), max_leaves=40
+    )
 
 
 def test_no_json_value_breaks_the_api(app):
@@ -93,10 +102,13 @@ def test_no_json_value_breaks_the_api(app):
         TALLY["json"] += 1
         sent = json.dumps(value).encode()
         check(client.post("/predict", content=sent, headers={"content-type": "application/json"}), sent)
+
     fuzz()
 
 
 def test_the_fuzzing_ran():  # last in the file: the tests above have run
-    print(f"\nschemathesis: {TALLY['examples']} examples tried, failures: {TALLY['failures']}; "
-          f"other JSON bodies: {TALLY['json']}")
+    print(
+        f"\nschemathesis: {TALLY['examples']} examples tried, failures: {TALLY['failures']}; "
+        f"other JSON bodies: {TALLY['json']}"
+    )
     assert TALLY["examples"] > 100 and TALLY["failures"] == 0 and TALLY["json"] > 100

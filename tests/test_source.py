@@ -68,7 +68,9 @@ def test_download_once_then_reuse_the_cache(server, snapshot, short_recipe):
 
 def test_a_page_that_is_not_the_survey_is_refused_and_not_cached(server):
     server.body = b"<html><body>Sign in to continue</body></html>\n"
-    with pytest.raises(DataError, match=r"the download from http://127\.0\.0\.1:\d+/survey\.csv is not a survey export"):
+    with pytest.raises(
+        DataError, match=r"the download from http://127\.0\.0\.1:\d+/survey\.csv is not a survey export"
+    ):
         source.open_survey("live")
     assert source.cached() is None
     assert not list(source.cache_dir().glob("survey*")) and not list(source.cache_dir().glob(".download-*"))
@@ -76,8 +78,11 @@ def test_a_page_that_is_not_the_survey_is_refused_and_not_cached(server):
 
 def test_http_errors_name_the_way_out(server):
     server.status = 404
-    with pytest.raises(DataError, match=r"could not download the survey .*Not Found.*the embedded snapshot needs no "
-                                        r"internet: leave out --data \(or --data embedded\), or pass --data FILE"):
+    with pytest.raises(
+        DataError,
+        match=r"could not download the survey .*Not Found.*the embedded snapshot needs no "
+        r"internet: leave out --data \(or --data embedded\), or pass --data FILE",
+    ):
         source.open_survey("live")
 
 
@@ -112,6 +117,9 @@ def test_a_changed_embedded_snapshot_is_refused(monkeypatch, tmp_path):
     copy = tmp_path / "snapshot.csv.gz"
     copy.write_bytes(source.embedded_path().read_bytes()[:-10])
     monkeypatch.setattr(source, "embedded_path", lambda: copy)
-    with pytest.raises(DataError, match=r"snapshot\.csv\.gz: the survey snapshot shipped with salarynet is missing or "
-                                        r"changed .*reinstall salarynet, or pass --data FILE"):
+    with pytest.raises(
+        DataError,
+        match=r"snapshot\.csv\.gz: the survey snapshot shipped with salarynet is missing or "
+        r"changed .*reinstall salarynet, or pass --data FILE",
+    ):
         source.open_survey(None)

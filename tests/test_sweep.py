@@ -32,8 +32,17 @@ LR_X_OPT = '[grid]\n"compile.learning_rate" = [0.01, 0.1]\n"compile.optimizer" =
 def cluster():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0", silence_logs=40) as c, Client(c) as client:
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            silence_logs=40,
+        ) as c,
+        Client(c) as client,
+    ):
         yield c, client
 
 
@@ -42,12 +51,19 @@ def test_grid_files_are_checked_before_anything_runs(tmp_path):
     assert len(the_plan.trials) == 4 and the_plan.metric == "auc" and len({t.id for t in the_plan.trials}) == 4
     assert [len(g) for g in sweep.groups(the_plan.trials, batch=True)] == [2, 2]  # rates batched per optimizer
     assert [len(g) for g in sweep.groups(the_plan.trials, batch=False)] == [1, 1, 1, 1]
-    drawn = sweep.plan("tutorial", grid_file(tmp_path, LR_X_OPT + "[search]\nkind = \"random\"\ntrials = 3\n"), 2, 1, None)
+    drawn = sweep.plan(
+        "tutorial", grid_file(tmp_path, LR_X_OPT + '[search]\nkind = "random"\ntrials = 3\n'), 2, 1, None
+    )
     assert len(drawn.trials) == 3
-    for text, pattern in [("[grid]\n", "grid"), ("[grid]\n\"fit.epochs\" = []\n", "no values"),
-                          ("[grid]\n\"fit.epochs\" = [0]\n", "fit.epochs"), ("[grid]\n\"fit.nope\" = [1]\n", "fit.nope"),
-                          ("[grids]\n", "grids"), ("not toml", "not valid TOML"),
-                          ("[grid]\n\"fit.epochs\" = [1]\n[search]\nkind = \"random\"\n", "trials")]:
+    for text, pattern in [
+        ("[grid]\n", "grid"),
+        ('[grid]\n"fit.epochs" = []\n', "no values"),
+        ('[grid]\n"fit.epochs" = [0]\n', "fit.epochs"),
+        ('[grid]\n"fit.nope" = [1]\n', "fit.nope"),
+        ("[grids]\n", "grids"),
+        ("not toml", "not valid TOML"),
+        ('[grid]\n"fit.epochs" = [1]\n[search]\nkind = "random"\n', "trials"),
+    ]:
         with pytest.raises((DataError, RecipeError), match=pattern):
             sweep.plan("tutorial", grid_file(tmp_path, text), 2, 1, None)
 
@@ -64,7 +80,12 @@ def test_dask_equals_a_serial_run_number_for_number(snapshot, tmp_path, cluster)
     assert on_dask.ran == serial.ran == 4 and on_dask.workers == 2
     assert results_of(tmp_path / "dask") == results_of(tmp_path / "serial")  # every fold, seed and metric
     runs = next(iter(results_of(tmp_path / "dask").values()))
-    assert sorted((r["fold"], r["seed"]) for r in runs) == [(0, 42), (0, 43), (1, 42), (1, 43)]
+    assert sorted((r["fold"], r["seed"]) for r in runs) == [
+        (1, 42),
+        (1, 43),
+        (2, 42),
+        (2, 43),
+    ]  # folds counted from 1, as --fold K/N
     workers = {r["worker"] for r in json.loads((tmp_path / "dask" / "results.json").read_text())["results"]}
     assert workers <= set(c.scheduler_info["workers"])  # which worker ran each trial is recorded
     # Batched (rates and seeds in one vmapped call) against one by one: each step agrees to float32 rounding
@@ -82,8 +103,11 @@ def test_a_killed_worker_loses_no_trial(snapshot, tmp_path, cluster):
     the_plan = sweep.plan("tutorial", grid, 2, 1, "sha", ["fit.epochs=6"])
     pids = client.run(os.getpid)
     outcome = {}
-    thread = threading.Thread(target=lambda: outcome.setdefault(
-        "done", sweep.sweep(snapshot, the_plan, tmp_path / "out", 2, 1, scheduler=c.scheduler_address, batch=False)))
+    thread = threading.Thread(
+        target=lambda: outcome.setdefault(
+            "done", sweep.sweep(snapshot, the_plan, tmp_path / "out", 2, 1, scheduler=c.scheduler_address, batch=False)
+        )
+    )
     thread.start()
     deadline = time.monotonic() + 60
     while not any(client.processing().values()) and time.monotonic() < deadline:
@@ -118,8 +142,21 @@ def test_resume_skips_finished_trials_and_a_stop_keeps_them(snapshot, tmp_path):
 
 def test_the_command_on_a_local_cluster(tmp_path):
     grid = grid_file(tmp_path, '[grid]\n"model.layers.0.units" = [4, 10]\n')
-    args = ["sweep", "--grid", str(grid), "--out", str(tmp_path / "sw"), "--data", str(SNAPSHOT), "--folds", "2",
-            "--workers", "1", "--set", "fit.epochs=2"]
+    args = [
+        "sweep",
+        "--grid",
+        str(grid),
+        "--out",
+        str(tmp_path / "sw"),
+        "--data",
+        str(SNAPSHOT),
+        "--folds",
+        "2",
+        "--workers",
+        "1",
+        "--set",
+        "fit.epochs=2",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "2 trained, 0 already done" in result.output and "best: " in result.output
@@ -128,6 +165,7 @@ def test_the_command_on_a_local_cluster(tmp_path):
     best = load_recipe(str(tmp_path / "sw" / "best.toml"))
     assert best.name == "tutorial-best" and best.model.layers[0].units in (4, 10) and best.fit.epochs == 2
     from matplotlib.image import imread
+
     assert imread(tmp_path / "sw" / "sweep.png").shape[0] > 100
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "--resume" in again.output

@@ -31,9 +31,20 @@ def test_a_range_is_dollars_and_has_no_classes():
     row = {"salary": 154_000.0, "low": 110_900.0, "high": 195_000.0}
     assert task.sentence(row) == "salary about $154,000 a year (80% range $110,900 - $195,000)"
     assert task.answer(row) == row and not task.classes
-    assert [name for name, _ in task.metric_rows({"loss": 0.1, "median_absolute_error": 1, "mean_absolute_error": 2,
-                                                  "coverage": 0.8, "median_range_width": 3, "r2_log": 0.5}, None)][:2] \
-        == ["loss (recipe's loss)", "median absolute error"]
+    assert [
+        name
+        for name, _ in task.metric_rows(
+            {
+                "loss": 0.1,
+                "median_absolute_error": 1,
+                "mean_absolute_error": 2,
+                "coverage": 0.8,
+                "median_range_width": 3,
+                "r2_log": 0.5,
+            },
+            None,
+        )
+    ][:2] == ["loss (recipe's loss)", "median absolute error"]
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -47,16 +58,26 @@ SALARIES = np.array([40_000.0, 50_000.0, 50_000.01, 100_000.0, 100_001.0, 150_00
 def test_labels_cut_where_the_answers_say():
     assert task_of(STATE).label(SALARIES).tolist() == [0, 0, 0, 0, 1, 1, 1]  # "above", not "at least"
     assert task_of(SimpleNamespace(**vars(STATE) | {"task": "bands"})).label(SALARIES).tolist() == [0, 0, 1, 1, 2, 2, 3]
-    np.testing.assert_allclose(task_of(SimpleNamespace(**vars(STATE) | {"task": "regression"})).label(SALARIES),
-                               np.log(SALARIES), rtol=1e-6)
+    np.testing.assert_allclose(
+        task_of(SimpleNamespace(**vars(STATE) | {"task": "regression"})).label(SALARIES), np.log(SALARIES), rtol=1e-6
+    )
 
 
 def test_a_range_scales_its_targets_and_stratifies_on_deciles():
     labels = np.log(np.linspace(30_000, 300_000, 100)).astype(np.float32)
     plain = task_of(SimpleNamespace(**vars(STATE) | {"task": "regression"}))
     shift, spread = plain.scale(labels)
-    fitted = task_of(SimpleNamespace(**vars(STATE) | {"task": "regression", "shift": shift, "spread": spread,
-                                                       "unscale": lambda out: np.asarray(out) * spread + shift}))
+    fitted = task_of(
+        SimpleNamespace(
+            **vars(STATE)
+            | {
+                "task": "regression",
+                "shift": shift,
+                "spread": spread,
+                "unscale": lambda out: np.asarray(out) * spread + shift,
+            }
+        )
+    )
     y = fitted.targets(labels, 3)
     assert y.shape == (100, 1) and abs(y.mean()) < 1e-5 and y.std() == pytest.approx(1, rel=1e-4)
     assert np.bincount(plain.strata(labels)).tolist() == [10] * 10
@@ -74,15 +95,18 @@ def test_classes_decode_to_the_answer_and_its_probability():
     assert binary["prediction"].tolist() == [1] and binary["probability"][0] == pytest.approx(0.75)
 
 
-@pytest.mark.parametrize("name, units, loss, problem", [
-    ("binary", 2, "binary_crossentropy", None),
-    ("binary", 3, "binary_crossentropy", "the last layer has 3 units"),
-    ("binary", 2, "mse_quantiles", "mse_quantiles is for features.task"),
-    ("bands", 4, "categorical_crossentropy", None),
-    ("bands", 2, "categorical_crossentropy", "3 band edges make 4 classes"),
-    ("regression", 3, "mse_quantiles", None),
-    ("regression", 3, "binary_crossentropy", "needs compile.loss = \"mse_quantiles\""),
-])
+@pytest.mark.parametrize(
+    "name, units, loss, problem",
+    [
+        ("binary", 2, "binary_crossentropy", None),
+        ("binary", 3, "binary_crossentropy", "the last layer has 3 units"),
+        ("binary", 2, "mse_quantiles", "mse_quantiles is for features.task"),
+        ("bands", 4, "categorical_crossentropy", None),
+        ("bands", 2, "categorical_crossentropy", "3 band edges make 4 classes"),
+        ("regression", 3, "mse_quantiles", None),
+        ("regression", 3, "binary_crossentropy", 'needs compile.loss = "mse_quantiles"'),
+    ],
+)
 def test_each_task_checks_a_recipes_last_layer_and_loss(name, units, loss, problem):
     task = task_of(SimpleNamespace(**vars(STATE) | {"task": name, "label_bands": None}))
     found = task.check(units, loss)

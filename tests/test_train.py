@@ -29,7 +29,7 @@ def reference_fit(fit_spec, params, data, epochs, orders=None):
         seen = total = hits = 0.0
         order = np.arange(len(data.x)) if orders is None else orders[epoch]
         for start in range(0, len(data.x), fit_spec.batch_size):
-            rows = order[start:start + fit_spec.batch_size]
+            rows = order[start : start + fit_spec.batch_size]
             xb, yb = data.x[rows], data.y[rows]
 
             def batch_loss(p):
@@ -43,13 +43,26 @@ def reference_fit(fit_spec, params, data, epochs, orders=None):
             total += float(loss) * len(xb)
             hits += float(jnp.sum(jnp.argmax(out, 1) == jnp.argmax(yb, 1)))
         val_out = model.apply(fit_spec.model, params, data.x_val)
-        history.append((total / seen, hits / seen, float(jnp.mean(loss_fn(data.y_val, val_out))),
-                        float(jnp.mean(jnp.argmax(val_out, 1) == jnp.argmax(data.y_val, 1)))))
+        history.append(
+            (
+                total / seen,
+                hits / seen,
+                float(jnp.mean(loss_fn(data.y_val, val_out))),
+                float(jnp.mean(jnp.argmax(val_out, 1) == jnp.argmax(data.y_val, 1))),
+            )
+        )
     return params, np.array(history)
 
 
-@pytest.mark.parametrize("optimizer, loss", [("adagrad", "binary_crossentropy"), ("sgd", "mse"),
-                                             ("adam", "categorical_crossentropy"), ("rmsprop", "binary_crossentropy")])
+@pytest.mark.parametrize(
+    "optimizer, loss",
+    [
+        ("adagrad", "binary_crossentropy"),
+        ("sgd", "mse"),
+        ("adam", "categorical_crossentropy"),
+        ("rmsprop", "binary_crossentropy"),
+    ],
+)
 def test_compiled_fit_equals_the_step_by_step_loop(optimizer, loss):
     fit_spec = train.FitSpec(SPEC, loss, optimizer, 0.05, batch_size=5, shuffle=False)
     data = toy_data()
@@ -200,7 +213,7 @@ def test_a_moving_average_of_the_weights_is_the_model():
     loss_fn = LOSSES["binary_crossentropy"]
     for _ in range(2):
         for start in range(0, 13, 5):
-            xb, yb = data.x[start:start + 5], data.y[start:start + 5]
+            xb, yb = data.x[start : start + 5], data.y[start : start + 5]
             grads = jax.grad(lambda p: jnp.mean(loss_fn(yb, model.apply(SPEC, p, xb))))(weights)
             weights = jax.tree.map(lambda w, g: w - 0.1 * g, weights, grads)
             decay = min(0.5, (1 + step) / (10 + step))
@@ -218,7 +231,9 @@ def test_finer_classes_fit_the_answer_too():
     rng = np.random.default_rng(0)
     x = rng.random((17, 3), dtype=np.float32)
     fine = rng.integers(0, 4, 17)
-    data = train.FitData(x[:13], metrics.one_hot(fine[:13], 4), np.ones(13, np.float32), x[13:], metrics.one_hot(fine[13:], 4))
+    data = train.FitData(
+        x[:13], metrics.one_hot(fine[:13], 4), np.ones(13, np.float32), x[13:], metrics.one_hot(fine[13:], 4)
+    )
     trained, history = train.fit(fit_spec, 2, data, epochs=1)  # one step: the loss is the initial weights'
     params = train.make_train(fit_spec)[0](train.seed_streams(2)[0]).params
     cce = LOSSES["categorical_crossentropy"]

@@ -20,9 +20,16 @@ from salarynet.rows import select_rows, subset
 
 # The tutorial's four answers with a [blend] (softmax outputs, no text columns) and early stopping: cheap, and every
 # stage of the path is there.
-BLENDED = ["model.layers.2.activation=\"softmax\"", "compile.loss=\"categorical_crossentropy\"", "blend.linear=0.3",
-           "compile.optimizer=\"adam\"", "fit.batch_size=64", "fit.epochs=12", "fit.early_stopping=2",
-           "fit.refit=true"]
+BLENDED = [
+    'model.layers.2.activation="softmax"',
+    'compile.loss="categorical_crossentropy"',
+    "blend.linear=0.3",
+    'compile.optimizer="adam"',
+    "fit.batch_size=64",
+    "fit.epochs=12",
+    "fit.early_stopping=2",
+    "fit.refit=true",
+]
 
 
 def _weights_equal(a, b) -> bool:
@@ -39,10 +46,16 @@ def test_each_seed_is_its_own_model_as_if_fitted_alone(snapshot, blended_seeds):
     recipe, trained = blended_seeds
     spread = trained[0].record["seeds"]["test"]["accuracy"]["values"]
     for i, t in enumerate(trained):
-        alone = SalaryNet("tutorial", seed=recipe.seed + i, **{k.replace(".", "__"): json.loads(v) for k, v in
-                                                                (o.split("=", 1) for o in BLENDED)}).fit(snapshot)
+        alone = SalaryNet(
+            "tutorial",
+            seed=recipe.seed + i,
+            **{k.replace(".", "__"): json.loads(v) for k, v in (o.split("=", 1) for o in BLENDED)},
+        ).fit(snapshot)
         assert t.model.linear_ is not None and alone.linear_ is not None  # every seed blended, not only the first
-        assert t.record["epochs_run"] == alone.record_["epochs_run"] and t.record["kept_epoch"] == alone.record_["kept_epoch"]
+        assert (
+            t.record["epochs_run"] == alone.record_["epochs_run"]
+            and t.record["kept_epoch"] == alone.record_["kept_epoch"]
+        )
         assert t.record["test"]["accuracy"] == pytest.approx(alone.metrics_["accuracy"], abs=1e-6) == spread[i]
         assert t.record["test"]["log_loss"] == pytest.approx(alone.metrics_["log_loss"], abs=1e-6)
         assert t.record["refit"]["epochs"] == alone.record_["refit"]["epochs"]
@@ -53,7 +66,9 @@ def test_seeds_do_not_change_the_saved_model(snapshot, blended_seeds):
     recipe, trained = blended_seeds
     one = training.train(recipe, select_rows(snapshot, recipe), snapshot.path, seeds=1)[0]
     assert _weights_equal(one.model.params_, trained[0].model.params_)
-    assert one.record["test"] == trained[0].record["test"] and one.record["kept_epoch"] == trained[0].record["kept_epoch"]
+    assert (
+        one.record["test"] == trained[0].record["test"] and one.record["kept_epoch"] == trained[0].record["kept_epoch"]
+    )
     assert np.array_equal(one.heldout["outputs"], trained[0].heldout["outputs"])
 
 
@@ -88,8 +103,9 @@ def test_a_sweep_over_the_blend_scores_blended_models_and_train_fold_reproduces_
     assert results[0.1]["summary"]["auc"]["mean"] != results[0.7]["summary"]["auc"]["mean"]
     best = json.loads((tmp_path / "out" / "results.json").read_text())["results"][0]
     fold1 = next(r for r in best["runs"] if r["fold"] == 1)
-    result = CliRunner().invoke(app, ["train", "--recipe", str(tmp_path / "out" / "best.toml"), "--fold", "1/2",
-                                      "--out", str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        app, ["train", "--recipe", str(tmp_path / "out" / "best.toml"), "--fold", "1/2", "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 0, result.output
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())["fold"]
     assert saved["test"]["auc"] == pytest.approx(fold1["auc"], abs=1e-9)
@@ -104,8 +120,18 @@ def test_a_bad_fold_is_one_line(fold, tmp_path):
 
 # ---------------------------------------------------------------- every recipe that validates trains
 
-_COLUMNS = ["age", "experience_overall", "experience_field", "education", "gender", "industry", "country", "state",
-            "race", "city"]
+_COLUMNS = [
+    "age",
+    "experience_overall",
+    "experience_field",
+    "education",
+    "gender",
+    "industry",
+    "country",
+    "state",
+    "race",
+    "city",
+]
 
 
 @st.composite
@@ -126,8 +152,9 @@ def recipes(draw):
     values["compile.optimizer"] = draw(st.sampled_from(["adagrad", "sgd", "adam", "rmsprop"]))
     if draw(st.integers(0, 3)) == 0:  # any output and loss (mostly refused); else the base's own, or the softmax pair
         values["model.layers.2.activation"] = draw(st.sampled_from(["relu", "sigmoid", "softmax", "tanh", "linear"]))
-        values["compile.loss"] = draw(st.sampled_from(["binary_crossentropy", "categorical_crossentropy", "mse",
-                                                       "mse_quantiles"]))
+        values["compile.loss"] = draw(
+            st.sampled_from(["binary_crossentropy", "categorical_crossentropy", "mse", "mse_quantiles"])
+        )
     elif base == "tutorial" and draw(st.booleans()):
         values["model.layers.2.activation"], values["compile.loss"] = "softmax", "categorical_crossentropy"
     if draw(st.booleans()):

@@ -36,8 +36,13 @@ MAX_DEPTH = 32
 MAX_SIZE = 2**31 - 1  # a layer, vocabulary or width: categories and n-grams are int32 indices
 MAX_TOKENS = 4096  # n-grams per row: every served row holds this many indices and weights
 LINE = 300  # the longest error line: it may quote keys and values of a damaged file
-ROLES = {"model.json": "model description", "preprocessing.json": "preprocessing state", "recipe.json": "recipe",
-         "data.json": "data record", "metrics.json": "metrics record"}
+ROLES = {
+    "model.json": "model description",
+    "preprocessing.json": "preprocessing state",
+    "recipe.json": "recipe",
+    "data.json": "data record",
+    "metrics.json": "metrics record",
+}
 
 
 @dataclass
@@ -57,7 +62,6 @@ class RunFiles:
     conformal: ConformalState | None = None  # a [conformal] recipe's calibration
 
 
-
 def weights_bytes(params: Params) -> bytes:
     return save({k: np.asarray(v, np.float32) for k, v in flatten(params).items()}, metadata={"format": FORMAT})
 
@@ -68,8 +72,10 @@ HELDOUT = "heldout.safetensors"
 
 
 def heldout_bytes(heldout: dict[str, np.ndarray]) -> bytes:
-    return save({"rows": np.asarray(heldout["rows"], np.int32), "outputs": np.asarray(heldout["outputs"], np.float64)},
-                metadata={"format": FORMAT})
+    return save(
+        {"rows": np.asarray(heldout["rows"], np.int32), "outputs": np.asarray(heldout["outputs"], np.float64)},
+        metadata={"format": FORMAT},
+    )
 
 
 CHECKED = (WEIGHTS, "preprocessing.json", "recipe.json")  # what a prediction depends on, checksummed in model.json
@@ -81,8 +87,12 @@ OPTIONAL = (LINEAR, CONFORMAL, HELDOUT)
 
 
 def model_json(spec: ModelSpec, loss: str, files: dict[str, bytes]) -> dict[str, Any]:
-    return {"format": FORMAT, "model": spec.to_json(), "loss": loss,
-            "sha256": {name: hashlib.sha256(files[name]).hexdigest() for name in CHECKED + OPTIONAL if name in files}}
+    return {
+        "format": FORMAT,
+        "model": spec.to_json(),
+        "loss": loss,
+        "sha256": {name: hashlib.sha256(files[name]).hexdigest() for name in CHECKED + OPTIONAL if name in files},
+    }
 
 
 def to_json_bytes(obj: Any) -> bytes:
@@ -99,8 +109,24 @@ def _ours(folder: Path, kind: str) -> bool:
     return ok and all(p.name in OUR_FILES for p in folder.iterdir())
 
 
-OUR_FILES = {WEIGHTS, HELDOUT, *OPTIONAL, "model.json", "preprocessing.json", "recipe.json", "data.json", "metrics.json", "history.csv",
-             "curves.png", "compare.md", "compare.json", "roc.png", "report.html", "report.md", "report.json"}
+OUR_FILES = {
+    WEIGHTS,
+    HELDOUT,
+    *OPTIONAL,
+    "model.json",
+    "preprocessing.json",
+    "recipe.json",
+    "data.json",
+    "metrics.json",
+    "history.csv",
+    "curves.png",
+    "compare.md",
+    "compare.json",
+    "roc.png",
+    "report.html",
+    "report.md",
+    "report.json",
+}
 
 
 def unused(folder: Path) -> Path:
@@ -112,8 +138,10 @@ def unused(folder: Path) -> Path:
 def check_out(out: Path, kind: str = "model.json") -> None:
     """Refuse a folder write_run may not replace: call it before the work, so a refusal costs nothing."""
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or _ours(out, kind))):
-        raise ArtifactError(f"{out}: exists and is not a salarynet {'run' if kind == 'model.json' else 'folder'} "
-                            "(or holds other files); choose another --out")
+        raise ArtifactError(
+            f"{out}: exists and is not a salarynet {'run' if kind == 'model.json' else 'folder'} "
+            "(or holds other files); choose another --out"
+        )
 
 
 def write_run(out: Path, files: dict[str, bytes], kind: str = "model.json") -> Path:
@@ -152,6 +180,7 @@ def write_run(out: Path, files: dict[str, bytes], kind: str = "model.json") -> P
 
 # ---------------------------------------------------------------- reading a run: every byte bounded and checked
 
+
 def _read_bytes(path: Path, limit: int) -> bytes:
     """A run file's bytes. Only a regular file is opened (a FIFO would block the open, /dev/zero never
     ends), only one of at most `limit` bytes, and no more than its size is read."""
@@ -182,8 +211,10 @@ def _parse_json(raw: bytes, path: Path) -> dict[str, Any]:
     if _too_deep(value):
         raise ArtifactError(f"{path}: damaged JSON (nested more than {MAX_DEPTH} levels); train the run again")
     if not isinstance(value, dict):
-        raise ArtifactError(f"{path}: not a {FORMAT} {ROLES.get(path.name, 'file')} "
-                            f"(a JSON {type(value).__name__} where an object belongs)")
+        raise ArtifactError(
+            f"{path}: not a {FORMAT} {ROLES.get(path.name, 'file')} "
+            f"(a JSON {type(value).__name__} where an object belongs)"
+        )
     return value
 
 
@@ -208,8 +239,9 @@ def _too_deep(value: Any) -> bool:
     """Whether lists and objects nest more than MAX_DEPTH levels, counted level by level, not by recursion."""
     level, depth = [value], 0
     while level and depth <= MAX_DEPTH:
-        level = [child for v in level if isinstance(v, (dict, list))
-                 for child in (v.values() if isinstance(v, dict) else v)]
+        level = [
+            child for v in level if isinstance(v, (dict, list)) for child in (v.values() if isinstance(v, dict) else v)
+        ]
         depth += 1
     return bool(level)
 
@@ -217,10 +249,11 @@ def _too_deep(value: Any) -> bool:
 def _line(text: str) -> str:
     """One line of at most LINE characters: messages may quote keys and values from a damaged file."""
     text = " ".join(text.splitlines())
-    return text if len(text) <= LINE else text[:LINE - 3] + "..."
+    return text if len(text) <= LINE else text[: LINE - 3] + "..."
 
 
 # ---------------------------------------------------------------- the run files' schemas
+
 
 class _Schema(BaseModel):
     # strict: a run file holds exactly the JSON types training writes; "3" is not 3, nor 3.5 an integer
@@ -251,8 +284,9 @@ class _Spec(_Schema):
     @model_validator(mode="after")
     def _collapse_splits(self) -> "_Spec":
         if self.collapse is not None and not 0 < self.collapse < self.layers[-1].units:
-            raise ValueError(f"collapse {self.collapse} does not split the last layer's "
-                             f"{self.layers[-1].units} classes")
+            raise ValueError(
+                f"collapse {self.collapse} does not split the last layer's {self.layers[-1].units} classes"
+            )
         return self
 
 
@@ -328,8 +362,10 @@ def _mismatch(pre: _Preprocessing, spec: ModelSpec) -> str | None:
     """Where preprocessing.json disagrees with model.json (inputs the network cannot take), or None."""
     numeric = sum(1 if c.encoding == "ordinal" else len(c.codes) for c in pre.columns if c.encoding != "category")
     if not len(pre.min) == len(pre.max) == numeric == spec.in_size:
-        return (f"min, max and columns make {len(pre.min)}, {len(pre.max)} and {numeric} numeric inputs; "
-                f"model.json's in_size is {spec.in_size}")
+        return (
+            f"min, max and columns make {len(pre.min)}, {len(pre.max)} and {numeric} numeric inputs; "
+            f"model.json's in_size is {spec.in_size}"
+        )
     categories = [(i, c) for i, c in enumerate(pre.columns) if c.encoding == "category"]
     if len(categories) != len(spec.embeddings):
         return f"{len(categories)} category columns; model.json has {len(spec.embeddings)} embeddings"
@@ -352,13 +388,16 @@ def _numbered(codes: dict[str, float], first: int) -> bool:
 
 # ---------------------------------------------------------------- loading
 
+
 def _weights(raw: bytes, spec: ModelSpec, path: Path) -> Params:
     """The weights model.json describes; its sizes are counted against the file before anything is allocated."""
     expected = shapes(spec)
     needed = 4 * sum(math.prod(shape) for shape in expected.values())
     if needed > len(raw):
-        raise ArtifactError(f"{path.parent / 'model.json'}: describes {needed // 4:,} weights ({needed:,} bytes) "
-                            f"but {WEIGHTS} holds {len(raw):,} bytes")
+        raise ArtifactError(
+            f"{path.parent / 'model.json'}: describes {needed // 4:,} weights ({needed:,} bytes) "
+            f"but {WEIGHTS} holds {len(raw):,} bytes"
+        )
     try:
         tensors = load(raw)
     except (SafetensorError, KeyError) as e:  # KeyError: a dtype numpy lacks
@@ -391,13 +430,15 @@ def load_run(path: str | Path) -> RunFiles:
         raise ArtifactError(f"{path}: no such run folder; train one with `salarynet train --out {path}`")
     if not (path / "model.json").exists():
         raise ArtifactError(f"{path}: not a salarynet run (no model.json); train one with `salarynet train --out DIR`")
-    meta = _validated(_ModelFile, _parse_json(_read_bytes(path / "model.json", MAX_JSON), path / "model.json"),
-                      path / "model.json")
+    meta = _validated(
+        _ModelFile, _parse_json(_read_bytes(path / "model.json", MAX_JSON), path / "model.json"), path / "model.json"
+    )
     for name in OPTIONAL:
         if (path / name).exists() and name not in meta.sha256:
             raise ArtifactError(f"{path / name}: model.json has no checksum for it; the run was changed")
-    files = {name: _read_bytes(path / name, MAX_WEIGHTS if name in (WEIGHTS, HELDOUT) else MAX_JSON)
-             for name in meta.sha256}
+    files = {
+        name: _read_bytes(path / name, MAX_WEIGHTS if name in (WEIGHTS, HELDOUT) else MAX_JSON) for name in meta.sha256
+    }
     for name, content in files.items():
         if hashlib.sha256(content).hexdigest() != meta.sha256[name]:
             raise ArtifactError(f"{path / name}: checksum differs from model.json; the file was changed or truncated")
@@ -405,8 +446,9 @@ def load_run(path: str | Path) -> RunFiles:
     params = _weights(files[WEIGHTS], spec, path / WEIGHTS)
     features = _features(files["preprocessing.json"], spec, path / "preprocessing.json")
     recipe = _recipe(files["recipe.json"], path / "recipe.json")
-    data, metrics = (_parse_json(_read_bytes(path / name, MAX_JSON), path / name)
-                     for name in ("data.json", "metrics.json"))
+    data, metrics = (
+        _parse_json(_read_bytes(path / name, MAX_JSON), path / name) for name in ("data.json", "metrics.json")
+    )
     heldout = _heldout(files[HELDOUT], path / HELDOUT, spec) if HELDOUT in files else None
     blend = None
     if LINEAR in files:
@@ -426,11 +468,22 @@ def _heldout(content: bytes, path: Path, spec: ModelSpec) -> dict[str, np.ndarra
     try:
         tensors = load(content)
     except (SafetensorError, KeyError) as e:
-        raise ArtifactError(_line(f"{path}: damaged held-out outputs ({type(e).__name__}: {e}); train the run again")) from None
+        raise ArtifactError(
+            _line(f"{path}: damaged held-out outputs ({type(e).__name__}: {e}); train the run again")
+        ) from None
     rows, outputs = tensors.get("rows"), tensors.get("outputs")
-    if (rows is None or outputs is None or rows.dtype != np.int32 or outputs.dtype != np.float64 or rows.ndim != 1
-            or outputs.shape != (len(rows), spec.answers) or not np.isfinite(outputs).all() or (rows < 0).any()):
+    if (
+        rows is None
+        or outputs is None
+        or rows.dtype != np.int32
+        or outputs.dtype != np.float64
+        or rows.ndim != 1
+        or outputs.shape != (len(rows), spec.answers)
+        or not np.isfinite(outputs).all()
+        or (rows < 0).any()
+    ):
         found = {k: f"{v.dtype} {v.shape}" for k, v in tensors.items()}
-        raise ArtifactError(_line(f"{path}: holds {found}; expected rows int32[n] and finite outputs "
-                                  f"float64[n, {spec.answers}]"))
+        raise ArtifactError(
+            _line(f"{path}: holds {found}; expected rows int32[n] and finite outputs float64[n, {spec.answers}]")
+        )
     return {"rows": rows, "outputs": outputs}

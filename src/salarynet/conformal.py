@@ -30,20 +30,35 @@ class ConformalState:
     group_rows: dict[str, int] = field(default_factory=dict)  # answer key -> its calibration rows (every group)
 
     def to_json(self) -> dict[str, Any]:
-        return {"coverage": self.coverage, "correction": self.correction, "rows": self.rows, "by": self.by,
-                "groups": self.groups, "group_rows": self.group_rows}
+        return {
+            "coverage": self.coverage,
+            "correction": self.correction,
+            "rows": self.rows,
+            "by": self.by,
+            "groups": self.groups,
+            "group_rows": self.group_rows,
+        }
 
     @classmethod
     def from_json(cls, data: Any, path: Any) -> "ConformalState":
         try:
-            state = cls(float(data["coverage"]), float(data["correction"]), int(data["rows"]),
-                        None if data["by"] is None else str(data["by"]),
-                        {str(k): float(v) for k, v in data["groups"].items()},
-                        {str(k): int(v) for k, v in data["group_rows"].items()})
+            state = cls(
+                float(data["coverage"]),
+                float(data["correction"]),
+                int(data["rows"]),
+                None if data["by"] is None else str(data["by"]),
+                {str(k): float(v) for k, v in data["groups"].items()},
+                {str(k): int(v) for k, v in data["group_rows"].items()},
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise ArtifactError(f"{path}: damaged conformal calibration ({type(e).__name__}: {e}); "
-                                "train the run again") from None
-        if not (0 < state.coverage < 1 and state.rows > 0 and all(map(math.isfinite, [state.correction, *state.groups.values()]))):
+            raise ArtifactError(
+                f"{path}: damaged conformal calibration ({type(e).__name__}: {e}); train the run again"
+            ) from None
+        if not (
+            0 < state.coverage < 1
+            and state.rows > 0
+            and all(map(math.isfinite, [state.correction, *state.groups.values()]))
+        ):
             raise ArtifactError(f"{path}: the conformal calibration is out of range; train the run again")
         return state
 
@@ -68,8 +83,15 @@ def group_keys(frame: Frame, by: str | None) -> list[str]:
     return answer_keys(frame[by] if by in frame else [None] * len(frame), "(blank)")
 
 
-def calibrate(outputs: np.ndarray, target: np.ndarray, frame: Frame, coverage: float, spread: float,
-              by: str | None = None, min_rows: int = 30) -> ConformalState:
+def calibrate(
+    outputs: np.ndarray,
+    target: np.ndarray,
+    frame: Frame,
+    coverage: float,
+    spread: float,
+    by: str | None = None,
+    min_rows: int = 30,
+) -> ConformalState:
     """The corrections from calibration rows' outputs (scaled log salary) and targets (scaled log salary)."""
     s = scores(outputs, target) * spread
     overall = correction(s, coverage)

@@ -39,16 +39,25 @@ def _answers(state: FeatureState, frame: pd.DataFrame) -> dict[str, list[str]]:
         if col.column not in frame:
             continue
         if col.encoding == "multi":
-            seen[col.column] = [o if o in col.codes else OTHER
-                                for a in frame[col.column] if isinstance(a, str) for o in options(a)]
+            seen[col.column] = [
+                o if o in col.codes else OTHER for a in frame[col.column] if isinstance(a, str) for o in options(a)
+            ]
         else:
             seen[col.column] = [k if k in col.codes else OTHER for k in answer_keys(frame[col.column], "(blank)")]
     if state.text and any(c in frame for c in state.text.columns):
         index = state.text.index
         texts = text_of(frame, state.text.columns)
         known = [sum(b in index for b in ids) / len(ids) if ids else None for ids in hashed(texts, state.text.buckets)]
-        seen["job_title"] = ["(blank)" if k is None else "every word known" if k == 1 else
-                             "some words known" if k > 0 else "nothing known" for k in known]
+        seen["job_title"] = [
+            "(blank)"
+            if k is None
+            else "every word known"
+            if k == 1
+            else "some words known"
+            if k > 0
+            else "nothing known"
+            for k in known
+        ]
     return seen
 
 
@@ -82,14 +91,24 @@ def drift(state: FeatureState, training: pd.DataFrame, new: pd.DataFrame, seed: 
         if not before[question] or not after.get(question):
             continue
         top = set(_shares(before[question]).index[:BINS])
-        old, now = (np.array([v if v in top else OTHER for v in values], dtype=object)
-                    for values in (before[question], after[question]))
+        old, now = (
+            np.array([v if v in top else OTHER for v in values], dtype=object)
+            for values in (before[question], after[question])
+        )
         b, a = _shares(list(old)), _shares(list(now))
         keys = b.index.union(a.index)
         moved = (a.reindex(keys, fill_value=0) - b.reindex(keys, fill_value=0)).abs().idxmax()
         index, chance = psi(b, a), _chance(old, b, len(now), rng)
         shown = labels[question].label(moved) if question in labels else moved
-        rows.append({"question": question, "psi": round(index, 4), "chance": round(chance, 4),
-                     "level": level(index, chance), "answer": shown, "training_share": round(float(b.get(moved, 0.0)), 4),
-                     "new_share": round(float(a.get(moved, 0.0)), 4)})
+        rows.append(
+            {
+                "question": question,
+                "psi": round(index, 4),
+                "chance": round(chance, 4),
+                "level": level(index, chance),
+                "answer": shown,
+                "training_share": round(float(b.get(moved, 0.0)), 4),
+                "new_share": round(float(a.get(moved, 0.0)), 4),
+            }
+        )
     return sorted(rows, key=lambda r: -r["psi"])

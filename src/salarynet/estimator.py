@@ -97,10 +97,16 @@ class SalaryNet(Predictor):
 
     # -------------------------------------------------------- fitting
 
-    def fit(self, frame: "pd.DataFrame | Survey | Selection", y: Any = None, *, on_chunk: "Chunk | None" = None,
-            seeds: int = 1,
-            provenance: dict[str, Any] | None = None,
-            on_refit: "Callable[[int], Chunk] | None" = None) -> "SalaryNet":
+    def fit(
+        self,
+        frame: "pd.DataFrame | Survey | Selection",
+        y: Any = None,
+        *,
+        on_chunk: "Chunk | None" = None,
+        seeds: int = 1,
+        provenance: dict[str, Any] | None = None,
+        on_refit: "Callable[[int], Chunk] | None" = None,
+    ) -> "SalaryNet":
         """Train the recipe on the frame's rows (training.train); its split holds out test rows (metrics_). y is
         ignored: the label comes from the salary column, as the recipe defines it. seeds > 1: models for the
         recipe's seed, +1, ... (record_["seeds"] holds their spread, each that seed's own model, blended and
@@ -127,8 +133,14 @@ class SalaryNet(Predictor):
     # -------------------------------------------------------- the network on encoded rows (encode, raw, finish, outputs,
     # metrics_of: Predictor)
 
-    def test_metrics(self, x: Inputs, labels: np.ndarray, salary: np.ndarray,
-                     majority_class: int | None = None, frame: pd.DataFrame | None = None) -> dict[str, Any]:
+    def test_metrics(
+        self,
+        x: Inputs,
+        labels: np.ndarray,
+        salary: np.ndarray,
+        majority_class: int | None = None,
+        frame: pd.DataFrame | None = None,
+    ) -> dict[str, Any]:
         """Every metric of the task on encoded rows (blended where their frame is given)."""
         return self.metrics_of(self.finish(self.raw(x), frame), labels, salary, majority_class)
 
@@ -137,9 +149,12 @@ class SalaryNet(Predictor):
     def _survey(self, frame: "pd.DataFrame | Survey") -> Survey:
         return frame if isinstance(frame, Survey) else survey_of(frame, "DataFrame")
 
-    def predict_frame(self, frame: "pd.DataFrame | Survey",
-                      outputs: Callable[[Inputs], np.ndarray] | None = None,
-                      flags: list[list[dict[str, str]]] | None = None) -> pd.DataFrame:
+    def predict_frame(
+        self,
+        frame: "pd.DataFrame | Survey",
+        outputs: Callable[[Inputs], np.ndarray] | None = None,
+        flags: list[list[dict[str, str]]] | None = None,
+    ) -> pd.DataFrame:
         """The command line's predictions table: one row per input row, in order (probability, prediction, band
         or salary/low/high), or empty values and the reason a row could not be encoded.
         outputs: encoded rows -> the network's outputs (default: the network in numpy, Predictor.raw);
@@ -148,9 +163,17 @@ class SalaryNet(Predictor):
         rows = survey.frame
         x, reason = self.encode(rows, survey.path)
         ok = reason == ""
-        raw = self.finish((outputs or self.raw)(x.take(ok)), rows[ok]) if ok.any() else np.zeros((0, self.spec_.answers))
-        decoded = self.task_.decode(raw, self.spec_.activations[-1]) if ok.any() else \
-            {k: v[:0] for k, v in self.task_.decode(np.zeros((1, self.spec_.answers)), self.spec_.activations[-1]).items()}
+        raw = (
+            self.finish((outputs or self.raw)(x.take(ok)), rows[ok]) if ok.any() else np.zeros((0, self.spec_.answers))
+        )
+        decoded = (
+            self.task_.decode(raw, self.spec_.activations[-1])
+            if ok.any()
+            else {
+                k: v[:0]
+                for k, v in self.task_.decode(np.zeros((1, self.spec_.answers)), self.spec_.activations[-1]).items()
+            }
+        )
         table = pd.DataFrame(decoded, index=np.flatnonzero(ok)).reindex(range(len(rows)))
         if "prediction" in table:
             table["prediction"] = table["prediction"].astype("Int64")
@@ -158,8 +181,10 @@ class SalaryNet(Predictor):
             table["band"] = table["band"].fillna("")
         table.insert(0, "row", np.arange(1, len(rows) + 1))
         ordinal = {c.column: c.codes for c in self.features_.columns if c.encoding == "ordinal"}
-        table["reason"] = [reason_text(r, rows.iloc[i][r.rpartition("_")[0]], ordinal[r.rpartition("_")[0]]) if r else ""
-                           for i, r in enumerate(reason)]
+        table["reason"] = [
+            reason_text(r, rows.iloc[i][r.rpartition("_")[0]], ordinal[r.rpartition("_")[0]]) if r else ""
+            for i, r in enumerate(reason)
+        ]
         table["flags"] = ["; ".join(f["message"] for f in found) for found in (flags or self.flags(survey))]
         return table
 
@@ -179,7 +204,9 @@ class SalaryNet(Predictor):
         ok = reason == ""
         out = np.full((len(survey.frame), self.spec_.answers), np.nan)
         if ok.any():
-            out[ok] = self.task_.outputs(self.finish(self.raw(x.take(ok)), survey.frame[ok]), self.spec_.activations[-1])
+            out[ok] = self.task_.outputs(
+                self.finish(self.raw(x.take(ok)), survey.frame[ok]), self.spec_.activations[-1]
+            )
         return out
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
@@ -204,11 +231,13 @@ class SalaryNet(Predictor):
             rows, used = split_rows(sel, self.recipe_, survey.path)[1], OWN_TEST_ROWS
         else:
             rows, used = np.arange(len(sel.labels)), NEW_FILE_ROWS
-        return Evaluation(sel.frame.iloc[rows].reset_index(drop=True), sel.labels[rows], sel.salary[rows], used,
-                          sel.rows, rows)
+        return Evaluation(
+            sel.frame.iloc[rows].reset_index(drop=True), sel.labels[rows], sel.salary[rows], used, sel.rows, rows
+        )
 
-    def evaluation_outputs(self, survey: Survey, provenance: dict[str, Any]
-                           ) -> tuple[Evaluation, Inputs, np.ndarray, dict[str, Any]]:
+    def evaluation_outputs(
+        self, survey: Survey, provenance: dict[str, Any]
+    ) -> tuple[Evaluation, Inputs, np.ndarray, dict[str, Any]]:
         """Its evaluation rows, encoded, the outputs on them (class probabilities or log salary) and their
         metrics. For a refitted model on its own training file: the outputs and metrics of the model before
         the refit, saved with the run for exactly these rows (the refitted one has trained on every row)."""
@@ -217,9 +246,11 @@ class SalaryNet(Predictor):
         heldout = getattr(self, "heldout_", None)
         if ev.rows_used == OWN_TEST_ROWS and heldout is not None:
             if not np.array_equal(heldout["rows"], ev.row_ids):
-                raise ArtifactError(f"{self.path_ or 'this run'}: its held-out outputs are for other rows than its "
-                                    f"test rows of {survey.path} ({len(heldout['rows'])} saved, {len(ev.row_ids)} "
-                                    "now); train the run again")
+                raise ArtifactError(
+                    f"{self.path_ or 'this run'}: its held-out outputs are for other rows than its "
+                    f"test rows of {survey.path} ({len(heldout['rows'])} saved, {len(ev.row_ids)} "
+                    "now); train the run again"
+                )
             ev.rows_used = HELDOUT_ROWS
             return ev, x, heldout["outputs"], self.record_["test"]
         raw = self.finish(self.raw(x), ev.frame)
@@ -264,12 +295,15 @@ class SalaryNet(Predictor):
             "data.json": artifacts.to_json_bytes(self.data_),
             "metrics.json": artifacts.to_json_bytes(self.record_),
             "history.csv": self.history_.rename(columns={"accuracy": metric, "val_accuracy": f"val_{metric}"})
-                                        .to_csv(index=False, float_format="%.6g").encode(),
-            "curves.png": plots.curves_png(history, f"salarynet: {recipe.name} recipe"
-                                           + (" (fit on the label bands)" if fine else ""),
-                                           None if fine else self.record_["baseline"]["majority_accuracy"],
-                                           "accuracy over the label bands" if fine else metric,
-                                           self.record_.get("kept_epoch")),
+            .to_csv(index=False, float_format="%.6g")
+            .encode(),
+            "curves.png": plots.curves_png(
+                history,
+                f"salarynet: {recipe.name} recipe" + (" (fit on the label bands)" if fine else ""),
+                None if fine else self.record_["baseline"]["majority_accuracy"],
+                "accuracy over the label bands" if fine else metric,
+                self.record_.get("kept_epoch"),
+            ),
         }
         if getattr(self, "heldout_", None) is not None:
             files[artifacts.HELDOUT] = artifacts.heldout_bytes(self.heldout_)
@@ -294,8 +328,9 @@ def load(path: "str | Path | artifacts.RunFiles") -> SalaryNet:
     return net
 
 
-def _selection(frame: "pd.DataFrame | Survey | Selection", recipe: Recipe, provenance: dict[str, Any] | None
-               ) -> tuple[Selection, str, dict[str, Any]]:
+def _selection(
+    frame: "pd.DataFrame | Survey | Selection", recipe: Recipe, provenance: dict[str, Any] | None
+) -> tuple[Selection, str, dict[str, Any]]:
     """The rows a fit uses, where they come from, and the provenance its run records."""
     if isinstance(frame, Selection):
         return frame, "rows", provenance or {"source": "rows"}

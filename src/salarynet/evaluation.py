@@ -32,8 +32,10 @@ def score(model: Predictor, sel: Selection, rows: np.ndarray, majority_class: in
     frame = sel.frame.iloc[rows]
     x, _ = model.encode(frame)
     finished = model.finish(model.raw(x), frame)
-    return Scored(model.task_.outputs(finished, model.spec_.activations[-1]),
-                  model.metrics_of(finished, sel.labels[rows], sel.salary[rows], majority_class))
+    return Scored(
+        model.task_.outputs(finished, model.spec_.activations[-1]),
+        model.metrics_of(finished, sel.labels[rows], sel.salary[rows], majority_class),
+    )
 
 
 @dataclass
@@ -48,9 +50,15 @@ class CrossValidation:
     models: list[list[Trained]] = field(default_factory=list)  # per fold, with keep_models
 
 
-def cross_validate(recipes: Recipe | list[Recipe], sel: Selection, k: int = 5, seeds: int = 1,
-                   only: list[int] | None = None, on_fold: Callable[[int, list[dict[str, Any]]], None] | None = None,
-                   keep_models: bool = False) -> CrossValidation:
+def cross_validate(
+    recipes: Recipe | list[Recipe],
+    sel: Selection,
+    k: int = 5,
+    seeds: int = 1,
+    only: list[int] | None = None,
+    on_fold: Callable[[int, list[dict[str, Any]]], None] | None = None,
+    keep_models: bool = False,
+) -> CrossValidation:
     """Train every (recipe, seed) on each fold's training rows (training.train, in one call a fold) and score it
     on the fold's test rows. recipes: differ at most in compile.learning_rate; only: 1-based folds to run."""
     recipes = recipes if isinstance(recipes, list) else [recipes]
@@ -69,9 +77,15 @@ def cross_validate(recipes: Recipe | list[Recipe], sel: Selection, k: int = 5, s
         for i, t in enumerate(trained):
             scored = score(t.model, sel, test_idx, majority)
             oof[i][test_idx] = scored.outputs
-            runs[i].append({"fold": fold, "seed": t.record["seed"],
-                            "epochs": t.record["kept_epoch"] or t.record["epochs_run"], "seconds": round(seconds, 2),
-                            **scored.metrics})
+            runs[i].append(
+                {
+                    "fold": fold,
+                    "seed": t.record["seed"],
+                    "epochs": t.record["kept_epoch"] or t.record["epochs_run"],
+                    "seconds": round(seconds, 2),
+                    **scored.metrics,
+                }
+            )
         if keep_models:
             kept.append(trained)
         if on_fold:

@@ -39,13 +39,21 @@ class Reason:
     effect: float  # on task.explained(): probability or dollars
 
     def to_json(self, text: str) -> dict[str, Any]:
-        return {"field": self.field, "answer": self.answer, "typical": self.typical, "effect": round(self.effect, 6),
-                "effect_text": text}
+        return {
+            "field": self.field,
+            "answer": self.answer,
+            "typical": self.typical,
+            "effect": round(self.effect, 6),
+            "effect_text": text,
+        }
 
 
 def _name(field: str) -> str:
-    return {"experience_field": "experience in the field", "experience_overall": "overall experience",
-            "job_title": "job title"}.get(field, field.replace("_", " "))
+    return {
+        "experience_field": "experience in the field",
+        "experience_overall": "overall experience",
+        "job_title": "job title",
+    }.get(field, field.replace("_", " "))
 
 
 def _text(value: Any) -> str:
@@ -65,7 +73,9 @@ def _questions(net: Predictor) -> list[tuple[str, list[str], list[str | None]]]:
             answers = [None if k == "(blank)" else col.label(k) for k in keys]
         found.append((col.column, [col.column], answers))
     if net.features_.text:  # typical: no title; the alternatives a counterfactual tries: the commonest titles
-        found.append((net.features_.text.columns[0], list(net.features_.text.columns), [None, *net.features_.text.titles]))
+        found.append(
+            (net.features_.text.columns[0], list(net.features_.text.columns), [None, *net.features_.text.titles])
+        )
     return found
 
 
@@ -96,12 +106,14 @@ def explain(net: Predictor, person: Frame, raw: Raw | None = None) -> dict[str, 
     candidates = _candidates(person, questions, net.features_.text.columns[0] if net.features_.text else None)
     outputs = _outputs(net, _variants(person, changes + [{c[2]: c[4]} for c in candidates]), raw)
     values = task.explained(outputs)
-    for reason, value in zip(reasons, values[1:len(changes)]):
+    for reason, value in zip(reasons, values[1 : len(changes)]):
         reason.effect = float(values[0] - value)
     reasons.sort(key=lambda r: -abs(r.effect))
-    return {"sentence": _sentence(task, reasons, float(values[0])),
-            "reasons": [r.to_json(task.effect_text(r.effect)) for r in reasons],
-            **_counterfactual(task, questions, candidates, outputs[[0]], outputs[len(changes):])}
+    return {
+        "sentence": _sentence(task, reasons, float(values[0])),
+        "reasons": [r.to_json(task.effect_text(r.effect)) for r in reasons],
+        **_counterfactual(task, questions, candidates, outputs[[0]], outputs[len(changes) :]),
+    }
 
 
 def _key(answer: str) -> str:
@@ -121,9 +133,12 @@ def _sentence(task: Any, reasons: list[Reason], value: float) -> str:
     named = [r for r in reasons if not task.small_effect(r.effect, value)][:3]  # reasons come largest first
     if not named:
         return f"None of your answers moves {task.explained_name} much from the commonest answers."
-    parts = [f"your {_name(r.field)} ({r.answer}) {'raises' if r.effect > 0 else 'lowers'} "
-             f"{'it' if i else task.explained_name}{' most' if i == 0 and len(named) > 1 else ''} "
-             f"({task.effect_text(r.effect)})" for i, r in enumerate(named)]
+    parts = [
+        f"your {_name(r.field)} ({r.answer}) {'raises' if r.effect > 0 else 'lowers'} "
+        f"{'it' if i else task.explained_name}{' most' if i == 0 and len(named) > 1 else ''} "
+        f"({task.effect_text(r.effect)})"
+        for i, r in enumerate(named)
+    ]
     return "Against the commonest answers, " + "; ".join(parts) + "."
 
 
@@ -131,7 +146,9 @@ def _listed(names: list[str]) -> str:
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
-def _candidates(person: dict[str, Any], questions: list, text_column: str | None) -> list[tuple[float, int, str, str, str]]:
+def _candidates(
+    person: dict[str, Any], questions: list, text_column: str | None
+) -> list[tuple[float, int, str, str, str]]:
     """(cost in steps, rank by how common, question, answer now, answer instead) for every single change of a
     changeable answer among the answers the model learned: a band counts its steps, another title 1-2 by the
     words it does not share, any other answer 1."""
@@ -161,19 +178,29 @@ def _shared_words(a: str, b: str) -> float:
     return len(x & y) / len(x | y) if x | y else 0.0
 
 
-def _counterfactual(task: Any, questions: list, candidates: list, base: np.ndarray, outputs: np.ndarray
-                    ) -> dict[str, Any]:
+def _counterfactual(
+    task: Any, questions: list, candidates: list, base: np.ndarray, outputs: np.ndarray
+) -> dict[str, Any]:
     goal = task.target(int(task.outcome(base)[0]))
     changeable = _listed([_name(f) for f, _, _ in questions if f in CHANGEABLE])
     reached = np.flatnonzero(task.outcome(outputs) == goal) if len(candidates) else []
     if not len(reached):
-        return {"counterfactual": None,
-                "counterfactual_sentence": f"No single change of your {changeable or 'answers'} moves the answer to "
-                                           f"{task.outcome_text(goal)}."}
+        return {
+            "counterfactual": None,
+            "counterfactual_sentence": f"No single change of your {changeable or 'answers'} moves the answer to "
+            f"{task.outcome_text(goal)}.",
+        }
     best = min(reached, key=lambda i: candidates[i][:2])  # the fewest steps, then the commonest answer
     _, _, field, given, answer = candidates[best]
     value = float(task.explained(outputs[[best]])[0])
-    return {"counterfactual": {"field": field, "from": given or None, "to": answer, "outcome": task.outcome_text(goal),
-                               "value": round(value, 6)},
-            "counterfactual_sentence": f"With {_name(field)} {answer!r} instead of {given or 'no answer'!r}, "
-                                       f"the answer would be {task.outcome_text(goal)} ({task.explained_name}: {task.value_text(value)})."}
+    return {
+        "counterfactual": {
+            "field": field,
+            "from": given or None,
+            "to": answer,
+            "outcome": task.outcome_text(goal),
+            "value": round(value, 6),
+        },
+        "counterfactual_sentence": f"With {_name(field)} {answer!r} instead of {given or 'no answer'!r}, "
+        f"the answer would be {task.outcome_text(goal)} ({task.explained_name}: {task.value_text(value)}).",
+    }

@@ -103,15 +103,35 @@ class FeatureState:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "columns": [{"column": c.column, "encoding": c.encoding, "codes": c.codes, "unlisted": c.unlisted,
-                         "labels": c.labels, **({"common": c.common} if c.common is not None else {})}
-                        for c in self.columns],
-            "min": self.minimum.tolist(), "max": self.maximum.tolist(),
-            "text": None if self.text is None else {"columns": list(self.text.columns), "buckets": self.text.buckets,
-                                                    "max_tokens": self.text.max_tokens, "seen": list(self.text.seen),
-                                                    "idf": list(self.text.idf), "titles": list(self.text.titles)},
-            "task": self.task, "threshold": self.threshold, "bands": list(self.bands), "scale": self.scale,
-            "shift": self.shift, "spread": self.spread,
+            "columns": [
+                {
+                    "column": c.column,
+                    "encoding": c.encoding,
+                    "codes": c.codes,
+                    "unlisted": c.unlisted,
+                    "labels": c.labels,
+                    **({"common": c.common} if c.common is not None else {}),
+                }
+                for c in self.columns
+            ],
+            "min": self.minimum.tolist(),
+            "max": self.maximum.tolist(),
+            "text": None
+            if self.text is None
+            else {
+                "columns": list(self.text.columns),
+                "buckets": self.text.buckets,
+                "max_tokens": self.text.max_tokens,
+                "seen": list(self.text.seen),
+                "idf": list(self.text.idf),
+                "titles": list(self.text.titles),
+            },
+            "task": self.task,
+            "threshold": self.threshold,
+            "bands": list(self.bands),
+            "scale": self.scale,
+            "shift": self.shift,
+            "spread": self.spread,
         }
 
     @classmethod
@@ -119,14 +139,24 @@ class FeatureState:
         text = data.get("text")
         return cls(
             columns=tuple(_column_from_json(c) for c in data["columns"]),
-            minimum=np.array(data["min"], np.float32), maximum=np.array(data["max"], np.float32),
-            text=None if text is None else TextState(tuple(text["columns"]), int(text["buckets"]),
-                                                     int(text["max_tokens"]), tuple(int(b) for b in text["seen"]),
-                                                     tuple(float(v) for v in text["idf"]),
-                                                     tuple(str(t) for t in text.get("titles", []))),
-            task=str(data["task"]), threshold=float(data["threshold"]),
-            bands=tuple(float(b) for b in data["bands"]), scale=str(data["scale"]),
-            shift=float(data.get("shift", 0.0)), spread=float(data.get("spread", 1.0)),
+            minimum=np.array(data["min"], np.float32),
+            maximum=np.array(data["max"], np.float32),
+            text=None
+            if text is None
+            else TextState(
+                tuple(text["columns"]),
+                int(text["buckets"]),
+                int(text["max_tokens"]),
+                tuple(int(b) for b in text["seen"]),
+                tuple(float(v) for v in text["idf"]),
+                tuple(str(t) for t in text.get("titles", [])),
+            ),
+            task=str(data["task"]),
+            threshold=float(data["threshold"]),
+            bands=tuple(float(b) for b in data["bands"]),
+            scale=str(data["scale"]),
+            shift=float(data.get("shift", 0.0)),
+            spread=float(data.get("spread", 1.0)),
         )
 
 
@@ -150,6 +180,7 @@ def _refolded(table: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- single answers
 
+
 def _str(value: Any) -> str:
     """An answer as text: '' for a missing one (None, NaN, NA)."""
     if isinstance(value, str):
@@ -159,7 +190,9 @@ def _str(value: Any) -> str:
 
 def missing(value: Any) -> bool:
     """None, NaN, or pandas' NA/NaT (recognised without importing pandas)."""
-    return value is None or (isinstance(value, float) and value != value) or type(value).__name__ in ("NAType", "NaTType")
+    return (
+        value is None or (isinstance(value, float) and value != value) or type(value).__name__ in ("NAType", "NaTType")
+    )
 
 
 def answer_keys(answers: Any, blank: str = "") -> list[str]:
@@ -190,8 +223,9 @@ def _labels(vocab: dict[str, float], keys: list[str], written: list[str]) -> dic
     return labels
 
 
-def ordinal_codes(frame: Frame, columns: list[ColumnEncoding] | tuple[ColumnState, ...],
-                  source: str = "input") -> tuple[np.ndarray, np.ndarray]:
+def ordinal_codes(
+    frame: Frame, columns: list[ColumnEncoding] | tuple[ColumnState, ...], source: str = "input"
+) -> tuple[np.ndarray, np.ndarray]:
     """(codes float64[rows, ordinal columns], reason object[rows]) for the ordinal columns.
 
     Answers match the recipe's spelling up to case, white space and curly quotes. The reason is ''
@@ -219,8 +253,10 @@ def ordinal_codes(frame: Frame, columns: list[ColumnEncoding] | tuple[ColumnStat
 def require(frame: Frame, columns: list[str], source: str) -> None:
     absent = [c for c in columns if c not in frame]
     if absent:
-        raise DataError(f"{source}: missing column{'s' if len(absent) > 1 else ''} {', '.join(map(repr, absent))}; "
-                        f"the model needs {', '.join(columns)}")
+        raise DataError(
+            f"{source}: missing column{'s' if len(absent) > 1 else ''} {', '.join(map(repr, absent))}; "
+            f"the model needs {', '.join(columns)}"
+        )
 
 
 # ---------------------------------------------------------------- text
@@ -235,7 +271,7 @@ def ngrams(text: str) -> list[str]:
     grams = [f"w {w}" for w in words] + [f"p {a} {b}" for a, b in zip(words, words[1:])]
     for w in words:
         marked = f"<{w}>"
-        grams += [f"c {marked[i:i + n]}" for n in (2, 3, 4, 5) for i in range(len(marked) - n + 1)]
+        grams += [f"c {marked[i : i + n]}" for n in (2, 3, 4, 5) for i in range(len(marked) - n + 1)]
     return grams
 
 
@@ -303,11 +339,13 @@ def fit_text(section: TextSection, frame: pd.DataFrame) -> TextState:
     keys = [normalise(t) for t in written]
     common = [k for k, n in counted([k for k in keys if k]).items() if n >= TITLE_MIN_ROWS][:TITLES]
     spelled = _labels(dict.fromkeys(common, 0.0), keys, written)
-    return TextState(tuple(section.columns), section.buckets, section.max_tokens, seen, idf,
-                     tuple(spelled[k] for k in common))
+    return TextState(
+        tuple(section.columns), section.buckets, section.max_tokens, seen, idf, tuple(spelled[k] for k in common)
+    )
 
 
 # ---------------------------------------------------------------- fit and encode
+
 
 def counted(values: Any) -> pd.Series:
     """How often each value occurs, most frequent first and equal counts A-Z: pandas leaves the order of ties to
@@ -335,31 +373,58 @@ def fit(section: FeaturesSection, frame: pd.DataFrame, labels: np.ndarray | None
             mapping = col.mapping()
             folded = {normalise(k): k for k in mapping}
             listed = [folded[k] for k in counted(answer_keys(frame[col.column])).index if k in folded]
-            columns.append(ColumnState(col.column, "ordinal", mapping, col.unlisted, common=listed[0] if listed else None))
+            columns.append(
+                ColumnState(col.column, "ordinal", mapping, col.unlisted, common=listed[0] if listed else None)
+            )
         elif col.encoding == "category":
             keys = answer_keys(frame[col.column], "(blank)")
             written = frame[col.column].fillna("").astype(str).str.strip().tolist()
             vocab = _vocabulary(keys, col.min_count)
             columns.append(ColumnState(col.column, "category", vocab, labels=_labels(vocab, keys, written)))
         else:
-            pairs = [(o, w) for a in frame[col.column] if isinstance(a, str)
-                     for folded, raw in [(options(a), options(a, fold=False))]
-                     for o, w in zip(folded, raw if len(raw) == len(folded) else folded)]
+            pairs = [
+                (o, w)
+                for a in frame[col.column]
+                if isinstance(a, str)
+                for folded, raw in [(options(a), options(a, fold=False))]
+                for o, w in zip(folded, raw if len(raw) == len(folded) else folded)
+            ]
             opts, written = [o for o, _ in pairs], [w for _, w in pairs]
             vocab = _vocabulary(opts, col.min_count)
-            columns.append(ColumnState(col.column, "multi", {k: v - 1 for k, v in vocab.items()},
-                                       labels=_labels(vocab, opts, written)))
+            columns.append(
+                ColumnState(
+                    col.column, "multi", {k: v - 1 for k, v in vocab.items()}, labels=_labels(vocab, opts, written)
+                )
+            )
     text = fit_text(section.text, frame) if section.text else None
-    unscaled = FeatureState(tuple(columns), np.zeros(0, np.float32), np.zeros(0, np.float32), text, section.task,
-                            section.threshold, tuple(section.bands), section.scale)
+    unscaled = FeatureState(
+        tuple(columns),
+        np.zeros(0, np.float32),
+        np.zeros(0, np.float32),
+        text,
+        section.task,
+        section.threshold,
+        tuple(section.bands),
+        section.scale,
+    )
     numeric = _numeric(unscaled, frame)[0]
     if section.scale == "minmax" and len(numeric):
         lo, hi = numeric.min(axis=0), numeric.max(axis=0)
     else:
         lo, hi = np.zeros(numeric.shape[1]), np.ones(numeric.shape[1])
     shift, spread = task_of(section).scale(labels)
-    return FeatureState(tuple(columns), lo.astype(np.float32), hi.astype(np.float32), text, section.task,
-                        section.threshold, tuple(section.bands), section.scale, shift, spread)
+    return FeatureState(
+        tuple(columns),
+        lo.astype(np.float32),
+        hi.astype(np.float32),
+        text,
+        section.task,
+        section.threshold,
+        tuple(section.bands),
+        section.scale,
+        shift,
+        spread,
+    )
 
 
 def _numeric(state: FeatureState, frame: Frame, source: str = "input") -> tuple[np.ndarray, np.ndarray]:
@@ -368,7 +433,7 @@ def _numeric(state: FeatureState, frame: Frame, source: str = "input") -> tuple[
     parts, j = [], 0
     for col in state.columns:
         if col.encoding == "ordinal":
-            parts.append(codes[:, j:j + 1])
+            parts.append(codes[:, j : j + 1])
             j += 1
         elif col.encoding == "multi":
             block = np.zeros((len(frame), len(col.codes)))
@@ -390,7 +455,9 @@ def scale(state: FeatureState, numeric: np.ndarray) -> np.ndarray:
 def encode(state: FeatureState, frame: Frame, source: str = "input") -> tuple[Inputs, np.ndarray]:
     """(Inputs, reason object[rows]): rows with a reason have unusable ordinal answers; everything else
     (an unseen category, a new word, a column the file lacks) maps to the reserved index 0 and never fails."""
-    optional = [c.column for c in state.columns if c.encoding != "ordinal"] + list(state.text.columns if state.text else [])
+    optional = [c.column for c in state.columns if c.encoding != "ordinal"] + list(
+        state.text.columns if state.text else []
+    )
     frame = frame.assign(**{c: [None] * len(frame) for c in optional if c not in frame})
     numeric, reason = _numeric(state, frame, source)
     cats = np.zeros((len(frame), len(state.categories)), np.int32)
@@ -423,13 +490,26 @@ def flags(state: FeatureState, frame: Frame, given: Frame | None = None) -> list
             if not text:
                 continue
             if col.encoding == "category" and normalise(text) not in col.codes:
-                add(i, col.column, "unknown", text, f"{col.column} {text!r} is not among {what}: it counts as a rare answer")
+                add(
+                    i,
+                    col.column,
+                    "unknown",
+                    text,
+                    f"{col.column} {text!r} is not among {what}: it counts as a rare answer",
+                )
             elif col.encoding == "multi":
                 folded, written = options(text), options(text, fold=False)
-                unknown = [w for o, w in zip(folded, written if len(written) == len(folded) else folded) if o not in col.codes]
+                unknown = [
+                    w for o, w in zip(folded, written if len(written) == len(folded) else folded) if o not in col.codes
+                ]
                 if unknown:
-                    add(i, col.column, "unknown", ", ".join(unknown),
-                        f"{col.column} {', '.join(map(repr, unknown))}: not among {what}; left out")
+                    add(
+                        i,
+                        col.column,
+                        "unknown",
+                        ", ".join(unknown),
+                        f"{col.column} {', '.join(map(repr, unknown))}: not among {what}; left out",
+                    )
     if state.text:
         field, index, buckets = state.text.columns[0], state.text.index, state.text.buckets
         texts = text_of(frame, state.text.columns)
@@ -438,14 +518,26 @@ def flags(state: FeatureState, frame: Frame, given: Frame | None = None) -> list
             if not words:
                 continue
             if not any(b in index for b in grams):
-                add(i, field, "no_known_words", title.strip(), f"{field} {title.strip()!r}: the model knows none of its "
-                    "words or letter pieces, so it answers as for a blank title")
+                add(
+                    i,
+                    field,
+                    "no_known_words",
+                    title.strip(),
+                    f"{field} {title.strip()!r}: the model knows none of its "
+                    "words or letter pieces, so it answers as for a blank title",
+                )
                 continue
             unseen = [w for w in words if bucket(f"w {w}", buckets) not in index]
             if unseen:
-                add(i, field, "unknown_words", ", ".join(unseen), f"{field}: the model never saw the word"
+                add(
+                    i,
+                    field,
+                    "unknown_words",
+                    ", ".join(unseen),
+                    f"{field}: the model never saw the word"
                     f"{'s' if len(unseen) > 1 else ''} {', '.join(map(repr, unseen))} (it reads "
-                    f"{'them' if len(unseen) > 1 else 'it'} by letter pieces only)")
+                    f"{'them' if len(unseen) > 1 else 'it'} by letter pieces only)",
+                )
     if given is not None:
         read = {c.column for c in state.columns}
         for column in given.columns:  # the answers tidying rewrote

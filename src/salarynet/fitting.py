@@ -28,8 +28,13 @@ class Prepared:
     y_fit: np.ndarray | None = None  # features.label_bands: the training rows' fine band, what the network fits
 
 
-def prepare(sel: Selection, recipe: Recipe, source: str, seed: int | None = None,
-            split: tuple[np.ndarray, np.ndarray] | None = None) -> Prepared:
+def prepare(
+    sel: Selection,
+    recipe: Recipe,
+    source: str,
+    seed: int | None = None,
+    split: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Prepared:
     """Split the rows with the seed (default: the recipe's) unless given a split, fit the features on the
     training part, encode both parts."""
     train_idx, test_idx = split or split_rows(sel, recipe, source, seed)
@@ -40,31 +45,61 @@ def prepare(sel: Selection, recipe: Recipe, source: str, seed: int | None = None
         raise DataError(f"{source}: fit.validation_split={recipe.fit.validation_split} leaves no rows to fit on")
     if recipe.fit.early_stopping and n_fit == len(train_idx):
         raise DataError(f"{source}: fit.early_stopping needs validation rows; set fit.validation_split > 0")
-    rows = sel.rows | {"train": len(train_idx), "fit": n_fit, "validation": len(train_idx) - n_fit,
-                       "test": len(test_idx)}
+    rows = sel.rows | {
+        "train": len(train_idx),
+        "fit": n_fit,
+        "validation": len(train_idx) - n_fit,
+        "test": len(test_idx),
+    }
     bands = recipe.features.label_bands
     y_fit = None if bands is None else np.searchsorted(bands, sel.salary[train_idx], side="left").astype(np.int32)
-    return Prepared(x_all.take(train_idx), sel.labels[train_idx], x_all.take(test_idx), sel.labels[test_idx],
-                    sel.salary[test_idx], state, rows, y_fit)
+    return Prepared(
+        x_all.take(train_idx),
+        sel.labels[train_idx],
+        x_all.take(test_idx),
+        sel.labels[test_idx],
+        sel.salary[test_idx],
+        state,
+        rows,
+        y_fit,
+    )
 
 
 def model_spec(recipe: Recipe, state: features.FeatureState) -> model.ModelSpec:
     layers = recipe.model.layers
     by_name = {c.column: c for c in recipe.features.columns}
-    embeddings = tuple((len(c.codes) + 1, features.embedding_width(len(c.codes) + 1, by_name[c.column].dim))
-                       for c in state.categories)
+    embeddings = tuple(
+        (len(c.codes) + 1, features.embedding_width(len(c.codes) + 1, by_name[c.column].dim)) for c in state.categories
+    )
     text = (state.text.vocabulary, recipe.features.text.dim) if state.text and recipe.features.text else None
     in_size = int(sum(c.width() for c in state.columns))
     bands = recipe.features.label_bands
     collapse = None if bands is None else int(np.searchsorted(bands, recipe.features.threshold, side="left")) + 1
-    return model.ModelSpec(in_size, tuple(l.units for l in layers), tuple(l.activation for l in layers),
-                           embeddings, text, recipe.model.dropout, recipe.model.wide, collapse)
+    return model.ModelSpec(
+        in_size,
+        tuple(l.units for l in layers),
+        tuple(l.activation for l in layers),
+        embeddings,
+        text,
+        recipe.model.dropout,
+        recipe.model.wide,
+        collapse,
+    )
 
 
 def fit_spec(recipe: Recipe, spec: model.ModelSpec) -> train.FitSpec:
-    return train.FitSpec(spec, recipe.compile.loss, recipe.compile.optimizer, recipe.compile.learning_rate,
-                         recipe.fit.batch_size, recipe.fit.shuffle, recipe.model.l2, recipe.fit.early_stopping,
-                         tuple(recipe.features.quantiles), recipe.fit.average)
+    return train.FitSpec(
+        spec,
+        recipe.compile.loss,
+        recipe.compile.optimizer,
+        recipe.compile.learning_rate,
+        recipe.fit.batch_size,
+        recipe.fit.shuffle,
+        recipe.model.l2,
+        recipe.fit.early_stopping,
+        tuple(recipe.features.quantiles),
+        recipe.fit.average,
+    )
 
 
 def fit_data(prep: Prepared, spec: model.ModelSpec, recipe: Recipe) -> train.FitData:

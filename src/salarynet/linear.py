@@ -40,28 +40,53 @@ class LinearState:
     intercept: np.ndarray  # float64[1 or classes]
 
     def to_json(self) -> dict[str, Any]:
-        return {"weight": self.weight, "columns": list(self.columns), "categories": [list(c) for c in self.categories],
-                "text_columns": list(self.text_columns), "words": list(self.words), "letters": list(self.letters),
-                "word_idf": self.word_idf.tolist(), "letter_idf": self.letter_idf.tolist(),
-                "coef": self.coef.tolist(), "intercept": self.intercept.tolist()}
+        return {
+            "weight": self.weight,
+            "columns": list(self.columns),
+            "categories": [list(c) for c in self.categories],
+            "text_columns": list(self.text_columns),
+            "words": list(self.words),
+            "letters": list(self.letters),
+            "word_idf": self.word_idf.tolist(),
+            "letter_idf": self.letter_idf.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept.tolist(),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any], path: Any) -> LinearState:
         try:
-            state = cls(float(data["weight"]), tuple(map(str, data["columns"])),
-                        tuple(tuple(map(str, c)) for c in data["categories"]), tuple(map(str, data["text_columns"])),
-                        tuple(map(str, data["words"])), tuple(map(str, data["letters"])),
-                        np.asarray(data["word_idf"], np.float64), np.asarray(data["letter_idf"], np.float64),
-                        np.asarray(data["coef"], np.float64), np.asarray(data["intercept"], np.float64))
+            state = cls(
+                float(data["weight"]),
+                tuple(map(str, data["columns"])),
+                tuple(tuple(map(str, c)) for c in data["categories"]),
+                tuple(map(str, data["text_columns"])),
+                tuple(map(str, data["words"])),
+                tuple(map(str, data["letters"])),
+                np.asarray(data["word_idf"], np.float64),
+                np.asarray(data["letter_idf"], np.float64),
+                np.asarray(data["coef"], np.float64),
+                np.asarray(data["intercept"], np.float64),
+            )
         except (KeyError, TypeError, ValueError) as e:
-            raise ArtifactError(f"{path}: damaged linear model ({type(e).__name__}: {e}); train the run again") from None
+            raise ArtifactError(
+                f"{path}: damaged linear model ({type(e).__name__}: {e}); train the run again"
+            ) from None
         width = sum(len(c) + 1 for c in state.categories) + len(state.words) + len(state.letters)
-        if (len(state.categories) != len(state.columns) or not 0 < state.weight < 1 or state.coef.ndim != 2
-                or state.coef.shape[1] != width or state.intercept.shape != (state.coef.shape[0],)
-                or state.word_idf.shape != (len(state.words),) or state.letter_idf.shape != (len(state.letters),)
-                or not all(np.isfinite(a).all() for a in (state.coef, state.intercept, state.word_idf, state.letter_idf))):
-            raise ArtifactError(f"{path}: the linear model's parts do not fit together ({width} features, "
-                                f"coefficients {state.coef.shape}); train the run again")
+        if (
+            len(state.categories) != len(state.columns)
+            or not 0 < state.weight < 1
+            or state.coef.ndim != 2
+            or state.coef.shape[1] != width
+            or state.intercept.shape != (state.coef.shape[0],)
+            or state.word_idf.shape != (len(state.words),)
+            or state.letter_idf.shape != (len(state.letters),)
+            or not all(np.isfinite(a).all() for a in (state.coef, state.intercept, state.word_idf, state.letter_idf))
+        ):
+            raise ArtifactError(
+                f"{path}: the linear model's parts do not fit together ({width} features, "
+                f"coefficients {state.coef.shape}); train the run again"
+            )
         return state
 
 
@@ -97,8 +122,7 @@ def design(state: LinearState, frame: Frame) -> sp.csr_matrix:
 
     index, n = _slots(state, frame), len(frame)
     offset = sum(len(kept) + 1 for kept in state.categories)
-    blocks = [sp.csr_matrix((np.ones(index.size), index.ravel(), np.arange(n + 1) * index.shape[1]),
-                            shape=(n, offset))]
+    blocks = [sp.csr_matrix((np.ones(index.size), index.ravel(), np.arange(n + 1) * index.shape[1]), shape=(n, offset))]
     text = text_of(frame, state.text_columns)
     for vectorizer in _vectorizers(state):
         blocks.append(vectorizer.transform(text) if vectorizer is not None else sp.csr_matrix((n, 0)))
@@ -122,7 +146,7 @@ def _letter_grams(text: str) -> list[str]:
     for word in _SPACES.sub(" ", text.lower()).split():
         word = f" {word} "
         for n in range(LETTERS["ngram_range"][0], LETTERS["ngram_range"][1] + 1):
-            grams += [word[i:i + n] for i in range(max(len(word) - n, 0) + 1)]
+            grams += [word[i : i + n] for i in range(max(len(word) - n, 0) + 1)]
             if len(word) <= n:
                 break
     return grams
@@ -184,8 +208,15 @@ def from_scores(state: LinearState, shares: np.ndarray) -> np.ndarray:
     return np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
 
 
-def fit(frame: Frame, labels: np.ndarray, columns: list[str], text_columns: list[str], weight: float,
-        c: float, min_count: int) -> LinearState:
+def fit(
+    frame: Frame,
+    labels: np.ndarray,
+    columns: list[str],
+    text_columns: list[str],
+    weight: float,
+    c: float,
+    min_count: int,
+) -> LinearState:
     """Learn the categories, vocabularies and coefficients on the training rows."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -204,13 +235,24 @@ def fit(frame: Frame, labels: np.ndarray, columns: list[str], text_columns: list
             vocabularies.append((tuple(order), fitted.idf_.astype(np.float64)))
         except ValueError:  # no n-gram in enough rows (no titles): no text features
             vocabularies.append(((), np.zeros(0)))
-    empty = LinearState(weight, tuple(columns), tuple(categories), tuple(text_columns), vocabularies[0][0],
-                        vocabularies[1][0], vocabularies[0][1], vocabularies[1][1], np.zeros((1, 0)), np.zeros(1))
+    empty = LinearState(
+        weight,
+        tuple(columns),
+        tuple(categories),
+        tuple(text_columns),
+        vocabularies[0][0],
+        vocabularies[1][0],
+        vocabularies[0][1],
+        vocabularies[1][1],
+        np.zeros((1, 0)),
+        np.zeros(1),
+    )
     # Two classes: liblinear reaches the same optimum 6x faster than lbfgs here (3 s, not 21 s, on every row).
     solver = "liblinear" if len(np.unique(labels)) == 2 else "lbfgs"
     model = LogisticRegression(C=c, max_iter=3000, solver=solver).fit(design(empty, frame), labels)
-    return LinearState(**{**empty.__dict__, "coef": model.coef_.astype(np.float64),
-                          "intercept": model.intercept_.astype(np.float64)})
+    return LinearState(
+        **{**empty.__dict__, "coef": model.coef_.astype(np.float64), "intercept": model.intercept_.astype(np.float64)}
+    )
 
 
 def blend(probabilities_nn: np.ndarray, probabilities_linear: np.ndarray, weight: float) -> np.ndarray:

@@ -9,8 +9,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def curves_png(history: dict[str, np.ndarray], title: str, majority_accuracy: float | None = None,
-               metric_label: str = "accuracy", kept_epoch: int | None = None) -> bytes:
+def curves_png(
+    history: dict[str, np.ndarray],
+    title: str,
+    majority_accuracy: float | None = None,
+    metric_label: str = "accuracy",
+    kept_epoch: int | None = None,
+) -> bytes:
     """Loss and accuracy per epoch, training vs validation, like R keras's plot(history).
 
     The majority class's accuracy is drawn as a dashed line: a model must rise above it to have learned anything.
@@ -83,7 +88,9 @@ def roc_pr_png(labels: np.ndarray, probability: np.ndarray, auc: float, average_
     return _png(fig)
 
 
-def calibration_png(mean_predicted: np.ndarray, observed: np.ndarray, counts: np.ndarray, ece: float, what: str) -> bytes:
+def calibration_png(
+    mean_predicted: np.ndarray, observed: np.ndarray, counts: np.ndarray, ece: float, what: str
+) -> bytes:
     """Reliability diagram: observed frequency against mean predicted probability per bin, and the bins' sizes."""
     fig, (a, b) = plt.subplots(2, 1, figsize=(6, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     a.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfectly calibrated")
@@ -100,16 +107,16 @@ def confusion_png(matrix: np.ndarray, names: list[str]) -> bytes:
     fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2.6, 1.1 * len(names) + 2))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, f"{value:,}", ha="center", va="center",
-                color="white" if value > matrix.max() / 2 else "black")
+        ax.text(j, i, f"{value:,}", ha="center", va="center", color="white" if value > matrix.max() / 2 else "black")
     ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set(xlabel="predicted", ylabel="true", title="confusion matrix (test rows)")
     return _png(fig)
 
 
-def predicted_vs_true_png(salary: np.ndarray, estimate: np.ndarray, low: np.ndarray, high: np.ndarray,
-                          coverage: float) -> bytes:
+def predicted_vs_true_png(
+    salary: np.ndarray, estimate: np.ndarray, low: np.ndarray, high: np.ndarray, coverage: float
+) -> bytes:
     """Predicted against true salary (log axes), a sample's 10-90% ranges as bars."""
     fig, ax = plt.subplots(figsize=(6.5, 6))
     inside = (low <= salary) & (salary <= high)
@@ -119,8 +126,15 @@ def predicted_vs_true_png(salary: np.ndarray, estimate: np.ndarray, low: np.ndar
     ax.scatter(salary[~inside], estimate[~inside], s=4, alpha=0.35, color="#dc2626", label="outside")
     lo, hi = np.percentile(np.concatenate([salary, estimate]), [0.5, 99.5])
     ax.plot([lo, hi], [lo, hi], color="grey", ls="--", lw=1)
-    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="true salary ($)",
-           ylabel="predicted salary ($)", title=f"predicted vs true; coverage {coverage:.3f}")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlim=(lo, hi),
+        ylim=(lo, hi),
+        xlabel="true salary ($)",
+        ylabel="predicted salary ($)",
+        title=f"predicted vs true; coverage {coverage:.3f}",
+    )
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3, which="both")
     return _png(fig)
@@ -134,8 +148,15 @@ def groups_png(tables: dict[str, list[dict]], decision: str) -> bytes:
         names = [r["group"] for r in rows]
         y = np.arange(len(rows))
         for k, (key, color) in enumerate([("selection_rate", "#2563eb"), ("tpr", "#16a34a"), ("fpr", "#dc2626")]):
-            ax.barh(y + (k - 1) * 0.27, [r[key] if r[key] is not None else 0 for r in rows], height=0.26, color=color,
-                    label={"selection_rate": "selection rate", "tpr": "true positive rate", "fpr": "false positive rate"}[key])
+            ax.barh(
+                y + (k - 1) * 0.27,
+                [r[key] if r[key] is not None else 0 for r in rows],
+                height=0.26,
+                color=color,
+                label={"selection_rate": "selection rate", "tpr": "true positive rate", "fpr": "false positive rate"}[
+                    key
+                ],
+            )
         ax.set_yticks(y, [n if len(n) < 28 else n[:26] + "…" for n in names], fontsize=8)
         ax.invert_yaxis()
         ax.set(xlim=(0, 1), title=f"{attribute} (groups of 30+ rows)")

@@ -64,29 +64,39 @@ class Predictor:
         (where the frame, or the sum of its questions' linear.parts, is given), or the range corrected by the
         [conformal] calibration (without a frame, a Mondrian calibration's overall correction)."""
         if self.linear_ is not None and (frame is not None or linear_shares is not None):
-            p = (linear.probabilities(self.linear_, frame) if linear_shares is None
-                 else linear.from_scores(self.linear_, linear_shares))
+            p = (
+                linear.probabilities(self.linear_, frame)
+                if linear_shares is None
+                else linear.from_scores(self.linear_, linear_shares)
+            )
             raw = linear.blend(class_probabilities(raw, self.spec_.activations[-1]), p, self.linear_.weight)
         if self.conformal_ is not None:
             raw = conformal.apply(self.conformal_, raw, frame, self.features_.spread)
         return raw
 
-    def outputs(self, x: Inputs, frame: Frame | None = None, linear_shares: np.ndarray | None = None,
-                bags: forward.Bags | None = None) -> np.ndarray:
+    def outputs(
+        self,
+        x: Inputs,
+        frame: Frame | None = None,
+        linear_shares: np.ndarray | None = None,
+        bags: forward.Bags | None = None,
+    ) -> np.ndarray:
         """Encoded rows -> class probabilities, or log salary (estimate, low, high), blended with the [blend]
         model where the rows' frame (or the sum of its questions' linear.parts) is given; bags: see raw()."""
         return self.task_.outputs(self.finish(self.raw(x, bags), frame, linear_shares), self.spec_.activations[-1])
 
-    def metrics_of(self, raw: np.ndarray, labels: np.ndarray, salary: np.ndarray,
-                   majority_class: int | None = None) -> dict[str, Any]:
+    def metrics_of(
+        self, raw: np.ndarray, labels: np.ndarray, salary: np.ndarray, majority_class: int | None = None
+    ) -> dict[str, Any]:
         """Every metric of the task from the (finished) network's outputs on rows with these labels and salaries:
         the recipe's loss, and accuracy/AUC or dollars and coverage."""
         task = self.task_
         if majority_class is None:
             majority_class = int(getattr(self, "record_", {}).get("baseline", {}).get("majority_class", 0))
         quantiles = tuple(self.recipe_.features.quantiles)
-        loss = float(np.mean(loss_function(self.recipe_.compile.loss, quantiles)(
-            task.targets(labels, self.spec_.answers), raw)))
+        loss = float(
+            np.mean(loss_function(self.recipe_.compile.loss, quantiles)(task.targets(labels, self.spec_.answers), raw))
+        )
         return {"loss": loss} | task.metrics(raw, labels, salary, self.spec_.activations[-1], majority_class)
 
     def predict_one(self, person: Answers) -> dict[str, Any]:

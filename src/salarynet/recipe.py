@@ -64,7 +64,9 @@ class ColumnEncoding(_Section):
     # An ordinal answer that is not listed: exclude the row (the tutorial) or code it 0.
     unlisted: Literal["exclude", "zero"] = "exclude"
     min_count: int = Field(10, ge=1)  # category/multi: answers seen fewer times share the reserved index
-    dim: int | None = Field(None, gt=0, le=MAX_WIDTH)  # category: embedding width; default min(16, 1 + sqrt(vocabulary))
+    dim: int | None = Field(
+        None, gt=0, le=MAX_WIDTH
+    )  # category: embedding width; default min(16, 1 + sqrt(vocabulary))
 
     @model_validator(mode="after")
     def _one_of(self) -> "ColumnEncoding":
@@ -140,10 +142,14 @@ class FeaturesSection(_Section):
         if self.label_bands is not None:
             if not task_of(self).takes_label_bands:
                 takers = [name for name, task in TASKS.items() if task.takes_label_bands]
-                raise ValueError(f"features.label_bands is for task = {' or '.join(map(repr, takers))}, not {self.task!r}")
+                raise ValueError(
+                    f"features.label_bands is for task = {' or '.join(map(repr, takers))}, not {self.task!r}"
+                )
             if sorted(set(self.label_bands)) != self.label_bands or self.threshold not in self.label_bands:
-                raise ValueError(f"features.label_bands must increase and include the threshold {self.threshold:,.0f}: "
-                                 f"{self.label_bands}")
+                raise ValueError(
+                    f"features.label_bands must increase and include the threshold {self.threshold:,.0f}: "
+                    f"{self.label_bands}"
+                )
         if not 0 < self.quantiles[0] < 0.5 < self.quantiles[1] < 1:
             raise ValueError(f"features.quantiles must be (low < 0.5 < high) in (0, 1): {self.quantiles}")
         return self
@@ -239,11 +245,13 @@ class Recipe(_Section):
         if self.blend and (not task_of(self.features).classes or self.model.layers[-1].activation != "softmax"):
             raise ValueError("blend averages class probabilities: it needs a classes task and a softmax last layer")
         if self.conformal and task_of(self.features).classes:
-            raise ValueError("conformal calibrates a salary range: it needs features.task = \"regression\"")
+            raise ValueError('conformal calibrates a salary range: it needs features.task = "regression"')
         if loss == "categorical_crossentropy" and units < 2:
             raise ValueError("compile.loss categorical_crossentropy needs a last layer of 2 or more units")
         if self.data.currency not in (None, "convert") and self.data.currency.upper() not in CURRENCIES:
-            raise ValueError(f"data.currency {self.data.currency!r}: expected \"convert\" or one of {', '.join(CURRENCIES)}")
+            raise ValueError(
+                f'data.currency {self.data.currency!r}: expected "convert" or one of {", ".join(CURRENCIES)}'
+            )
         return self
 
 

@@ -27,10 +27,13 @@ class Selection:
 def input_columns(recipe: Recipe) -> tuple[list[str], list[str]]:
     """(required, optional) survey columns: the salary and the answers a row is excluded without (the
     tutorial's ordinal answers) are required; every other answer a recipe reads is read as blank when absent."""
-    required = ["annual_salary"] + [c.column for c in recipe.features.columns
-                                    if c.encoding == "ordinal" and c.unlisted == "exclude"]
+    required = ["annual_salary"] + [
+        c.column for c in recipe.features.columns if c.encoding == "ordinal" and c.unlisted == "exclude"
+    ]
     optional = [c.column for c in recipe.features.columns if c.column not in required]
-    grouped = [recipe.conformal.by] if recipe.conformal and recipe.conformal.by not in (None, *required, *optional) else []
+    grouped = (
+        [recipe.conformal.by] if recipe.conformal and recipe.conformal.by not in (None, *required, *optional) else []
+    )
     return required, optional + list(recipe.features.text.columns if recipe.features.text else []) + grouped
 
 
@@ -44,10 +47,16 @@ def select_rows(survey: Survey, recipe: Recipe) -> Selection:
     _, answer_reason = features.ordinal_codes(survey.frame, recipe.features.columns, survey.path)
     reason = np.where(reason.to_numpy() == "", answer_reason, reason.to_numpy())
     keep = reason == ""
-    rows = {"read": int(len(keep)), "kept": int(keep.sum()), "excluded": dict(Counter(reason[~keep].tolist()).most_common())}
+    rows = {
+        "read": int(len(keep)),
+        "kept": int(keep.sum()),
+        "excluded": dict(Counter(reason[~keep].tolist()).most_common()),
+    }
     if not keep.any():
-        raise DataError(f"{survey.path}: no usable rows for recipe {recipe.name}: {rows_text(rows)}"
-                        f"{offending_answers(survey.frame, reason, recipe)}")
+        raise DataError(
+            f"{survey.path}: no usable rows for recipe {recipe.name}: {rows_text(rows)}"
+            f"{offending_answers(survey.frame, reason, recipe)}"
+        )
     kept_salary = salary.to_numpy()[keep]
     return Selection(survey.frame[keep].reset_index(drop=True), kept_salary, task.label(kept_salary), rows)
 
@@ -76,8 +85,10 @@ def split_indices(labels: np.ndarray, train_fraction: float, seed: int, source: 
     n_train = int(np.floor(train_fraction * len(labels)))
     classes = int(np.count_nonzero(counts))
     if min(n_train, len(labels) - n_train) < classes:
-        raise DataError(f"{source}: split.train_fraction={train_fraction} leaves too few rows on one side for "
-                        f"{classes} classes among {len(labels)} rows")
+        raise DataError(
+            f"{source}: split.train_fraction={train_fraction} leaves too few rows on one side for "
+            f"{classes} classes among {len(labels)} rows"
+        )
     return stratified_split(labels, n_train, seed)
 
 
@@ -94,8 +105,8 @@ def stratified_split(labels: np.ndarray, n_train: int, seed: int) -> tuple[np.nd
     train, test = [], []
     for i in range(len(classes)):
         order = members[i].take(rng.permutation(counts[i]), mode="clip")
-        train.append(order[:train_counts[i]])
-        test.append(order[train_counts[i]:train_counts[i] + test_counts[i]])
+        train.append(order[: train_counts[i]])
+        test.append(order[train_counts[i] : train_counts[i] + test_counts[i]])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
@@ -118,17 +129,24 @@ def _approximate_mode(counts: np.ndarray, draws: int, rng: np.random.RandomState
 
 def split_rows(sel: Selection, recipe: Recipe, source: str, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The recipe's train/test split of its rows (stratified on the task's strata), with its seed unless given."""
-    return split_indices(task_of(recipe.features).strata(sel.labels), recipe.split.train_fraction,
-                         recipe.seed if seed is None else seed, source)
+    return split_indices(
+        task_of(recipe.features).strata(sel.labels),
+        recipe.split.train_fraction,
+        recipe.seed if seed is None else seed,
+        source,
+    )
 
 
-def calibration_rows(sel: Selection, recipe: Recipe, train_idx: np.ndarray, source: str
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def calibration_rows(
+    sel: Selection, recipe: Recipe, train_idx: np.ndarray, source: str
+) -> tuple[np.ndarray, np.ndarray]:
     """A [conformal] recipe's training rows split into (rows to fit on, calibration rows), stratified as the
     test split is; both index the selection, in its order."""
     fraction = recipe.conformal.fraction
     strata = task_of(recipe.features).strata(sel.labels[train_idx])
-    fit_part, calibration = split_indices(strata, 1 - fraction, recipe.seed, f"{source} (conformal.fraction={fraction})")
+    fit_part, calibration = split_indices(
+        strata, 1 - fraction, recipe.seed, f"{source} (conformal.fraction={fraction})"
+    )
     return train_idx[fit_part], train_idx[calibration]
 
 
@@ -145,8 +163,12 @@ def folds(sel: Selection, recipe: Recipe, k: int) -> list[tuple[np.ndarray, np.n
 
 def subset(sel: Selection, rows: np.ndarray) -> Selection:
     """The selection's rows at these indices, as a selection of their own (a fold's training rows)."""
-    return Selection(sel.frame.iloc[rows].reset_index(drop=True), sel.salary[rows], sel.labels[rows],
-                     {"read": len(rows), "kept": len(rows), "excluded": {}})
+    return Selection(
+        sel.frame.iloc[rows].reset_index(drop=True),
+        sel.salary[rows],
+        sel.labels[rows],
+        {"read": len(rows), "kept": len(rows), "excluded": {}},
+    )
 
 
 def fold_of(sel: Selection, recipe: Recipe, fold: int, k: int) -> tuple[Selection, np.ndarray]:

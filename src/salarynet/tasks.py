@@ -40,7 +40,7 @@ class Task:
     def check(self, units: int, loss: str) -> str | None:
         """What is wrong with a recipe's last layer and loss for this task, or None."""
         if loss == "mse_quantiles":
-            return f"compile.loss mse_quantiles is for features.task = \"regression\", not {self.name!r}"
+            return f'compile.loss mse_quantiles is for features.task = "regression", not {self.name!r}'
         return None
 
     # ------------------------------------------------------------ labels and targets
@@ -84,13 +84,15 @@ class Task:
         """The network's outputs -> the predictions table's columns (rows the model could encode)."""
         return {"probability": metrics.probability(raw, activation), "prediction": metrics.predicted_class(raw)}
 
-    def metrics(self, raw: np.ndarray, labels: np.ndarray, salary: np.ndarray, activation: str,
-                majority_class: int) -> dict[str, Any]:
+    def metrics(
+        self, raw: np.ndarray, labels: np.ndarray, salary: np.ndarray, activation: str, majority_class: int
+    ) -> dict[str, Any]:
         """Every test metric of the task, from the network's outputs."""
         return metrics.classification_metrics(labels, raw, activation, majority_class)
 
-    def fold_metrics(self, outputs: np.ndarray, labels: np.ndarray, salary: np.ndarray,
-                     majority_class: int) -> dict[str, Any]:
+    def fold_metrics(
+        self, outputs: np.ndarray, labels: np.ndarray, salary: np.ndarray, majority_class: int
+    ) -> dict[str, Any]:
         """The metrics a comparison tabulates, from outputs() (probabilities)."""
         m = metrics.classification_metrics(labels, outputs, "softmax", majority_class)
         return {k: m[k] for k in ("accuracy", "auc", "log_loss")}
@@ -118,8 +120,10 @@ class Task:
     def resample(self, outputs: np.ndarray, labels: np.ndarray, salary: np.ndarray) -> dict[str, float]:
         """The headline metrics on one bootstrap resample (fast forms)."""
         n = len(labels)
-        sample = {"accuracy": float(np.mean(np.argmax(outputs, axis=1) == labels)),
-                  "log_loss": float(-np.mean(np.log(np.clip(outputs[np.arange(n), labels], 1e-7, 1))))}
+        sample = {
+            "accuracy": float(np.mean(np.argmax(outputs, axis=1) == labels)),
+            "log_loss": float(-np.mean(np.log(np.clip(outputs[np.arange(n), labels], 1e-7, 1)))),
+        }
         return sample
 
     def decision(self, outputs: np.ndarray, salary: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
@@ -165,7 +169,9 @@ class Task:
         return 1 - outcome
 
     def outcome_text(self, outcome: int) -> str:
-        return f"above ${self.settings.threshold:,.0f}" if outcome == 1 else f"at or below ${self.settings.threshold:,.0f}"
+        return (
+            f"above ${self.settings.threshold:,.0f}" if outcome == 1 else f"at or below ${self.settings.threshold:,.0f}"
+        )
 
     # ------------------------------------------------------------ words
     def sentence(self, row: dict[str, Any]) -> str:
@@ -183,13 +189,15 @@ class Task:
     def metric_rows(self, test: dict[str, Any], majority: float | None) -> list[tuple[str, str]]:
         """(metric, value) rows of the test-metrics table."""
         auc = test["auc"]
-        return [("loss (recipe's loss)", f"{test['loss']:.4f}"),
-                ("accuracy (argmax, Keras 3)", f"{test['accuracy']:.4f}"),
-                ("binary accuracy (every output, Keras 2)", f"{test['binary_accuracy']:.4f}"),
-                (self.auc_label, "n/a (a class is missing)" if auc is None else f"{auc:.4f}"),
-                ("log loss", f"{test['log_loss']:.4f}"),
-                ("majority-class accuracy", f"{majority if majority is not None else test['majority_accuracy']:.4f}"),
-                *self.confusion_row(test["confusion_matrix"])]
+        return [
+            ("loss (recipe's loss)", f"{test['loss']:.4f}"),
+            ("accuracy (argmax, Keras 3)", f"{test['accuracy']:.4f}"),
+            ("binary accuracy (every output, Keras 2)", f"{test['binary_accuracy']:.4f}"),
+            (self.auc_label, "n/a (a class is missing)" if auc is None else f"{auc:.4f}"),
+            ("log loss", f"{test['log_loss']:.4f}"),
+            ("majority-class accuracy", f"{majority if majority is not None else test['majority_accuracy']:.4f}"),
+            *self.confusion_row(test["confusion_matrix"]),
+        ]
 
     def confusion_row(self, cm: Any) -> list[tuple[str, str]]:
         return [("confusion [true rows; predicted columns]", "[" + "; ".join(" ".join(map(str, r)) for r in cm) + "]")]
@@ -210,11 +218,15 @@ class Binary(Task):
             return problem
         if fine is not None:
             if units != len(fine) + 1 or loss != "categorical_crossentropy":
-                return (f"model.layers: features.label_bands makes {len(fine) + 1} classes: the last layer needs that "
-                        f"many units and compile.loss categorical_crossentropy (has {units} units, loss {loss})")
+                return (
+                    f"model.layers: features.label_bands makes {len(fine) + 1} classes: the last layer needs that "
+                    f"many units and compile.loss categorical_crossentropy (has {units} units, loss {loss})"
+                )
         elif units not in (1, 2):
-            return (f"model.layers: the last layer has {units} units; the >threshold label needs "
-                    "1 (one probability) or 2 (one per class, as the tutorial's to_categorical)")
+            return (
+                f"model.layers: the last layer has {units} units; the >threshold label needs "
+                "1 (one probability) or 2 (one per class, as the tutorial's to_categorical)"
+            )
         return None
 
     def label(self, salary: np.ndarray) -> np.ndarray:
@@ -241,13 +253,18 @@ class Binary(Task):
 
     def sentence(self, row):
         threshold = self.settings.threshold
-        return (f"P(salary > {threshold:,.0f}) = {row['probability']:.3f}  ->  "
-                f"{'above' if row['prediction'] == 1 else 'at or below'} {threshold:,.0f}")
+        return (
+            f"P(salary > {threshold:,.0f}) = {row['probability']:.3f}  ->  "
+            f"{'above' if row['prediction'] == 1 else 'at or below'} {threshold:,.0f}"
+        )
 
     def answer(self, row):
         predicted = int(row["prediction"])
-        return {"probability": round(float(row["probability"]), 6), "class": predicted,
-                "answer": f"{'above' if predicted == 1 else 'at or below'} ${self.settings.threshold:,.0f}"}
+        return {
+            "probability": round(float(row["probability"]), 6),
+            "class": predicted,
+            "answer": f"{'above' if predicted == 1 else 'at or below'} ${self.settings.threshold:,.0f}",
+        }
 
     def describe(self):
         return super().describe() | {"threshold": self.settings.threshold}
@@ -277,12 +294,16 @@ class Bands(Task):
         if problem := super().check(units, loss):
             return problem
         if units != self.width():
-            return (f"model.layers: the last layer has {units} units; {len(self.settings.bands)} band edges "
-                    f"make {self.width()} classes")
+            return (
+                f"model.layers: the last layer has {units} units; {len(self.settings.bands)} band edges "
+                f"make {self.width()} classes"
+            )
         return None
 
     def label(self, salary: np.ndarray) -> np.ndarray:
-        return np.searchsorted(np.asarray(self.settings.bands), np.asarray(salary, dtype=float), side="left").astype(np.int32)
+        return np.searchsorted(np.asarray(self.settings.bands), np.asarray(salary, dtype=float), side="left").astype(
+            np.int32
+        )
 
     def decode(self, raw, activation):
         columns = super().decode(raw, activation)
@@ -311,7 +332,7 @@ class Bands(Task):
         return f"the chance of a salary over ${edges[min(self._cut(), len(edges)) - 1]:,.0f}"
 
     def explained(self, outputs):
-        return outputs[:, self._cut():].sum(axis=1)
+        return outputs[:, self._cut() :].sum(axis=1)
 
     def target(self, outcome):  # the next band up; from the top band, the one below
         return outcome + 1 if outcome + 1 < self.width() else outcome - 1
@@ -320,7 +341,11 @@ class Bands(Task):
         return f"band {self.class_names()[outcome]}"
 
     def answer(self, row):
-        return {"probability": round(float(row["probability"]), 6), "class": int(row["prediction"]), "band": row["band"]}
+        return {
+            "probability": round(float(row["probability"]), 6),
+            "class": int(row["prediction"]),
+            "band": row["band"],
+        }
 
     def describe(self):
         return super().describe() | {"bands": band_names(tuple(self.settings.bands))}
@@ -342,8 +367,10 @@ class Range(Task):
 
     def check(self, units: int, loss: str) -> str | None:
         if loss != "mse_quantiles" or units != 3:
-            return ("features.task regression needs compile.loss = \"mse_quantiles\" and a last layer "
-                    "of 3 units (log salary, low and high quantiles)")
+            return (
+                'features.task regression needs compile.loss = "mse_quantiles" and a last layer '
+                "of 3 units (log salary, low and high quantiles)"
+            )
         return None
 
     def label(self, salary: np.ndarray) -> np.ndarray:
@@ -397,9 +424,11 @@ class Range(Task):
 
     def resample(self, outputs, labels, salary):
         estimate = np.exp(outputs[:, 0])
-        return {"median_absolute_error": float(np.median(np.abs(estimate - salary))),
-                "mean_absolute_error": float(np.mean(np.abs(estimate - salary))),
-                "coverage": float(np.mean(self.hits(outputs, labels, salary)))}
+        return {
+            "median_absolute_error": float(np.median(np.abs(estimate - salary))),
+            "mean_absolute_error": float(np.mean(np.abs(estimate - salary))),
+            "coverage": float(np.mean(self.hits(outputs, labels, salary))),
+        }
 
     def decision(self, outputs, salary):
         threshold = self.settings.threshold
@@ -432,12 +461,14 @@ class Range(Task):
         return {"salary": float(row["salary"]), "low": float(row["low"]), "high": float(row["high"])}
 
     def metric_rows(self, test, majority):
-        return [("loss (recipe's loss)", f"{test['loss']:.4f}"),
-                ("median absolute error", f"${test['median_absolute_error']:,.0f}"),
-                ("mean absolute error", f"${test['mean_absolute_error']:,.0f}"),
-                ("share inside the predicted range", f"{test['coverage']:.3f}"),
-                ("median range width", f"${test['median_range_width']:,.0f}"),
-                ("R² of log salary", f"{test['r2_log']:.3f}")]
+        return [
+            ("loss (recipe's loss)", f"{test['loss']:.4f}"),
+            ("median absolute error", f"${test['median_absolute_error']:,.0f}"),
+            ("mean absolute error", f"${test['mean_absolute_error']:,.0f}"),
+            ("share inside the predicted range", f"{test['coverage']:.3f}"),
+            ("median range width", f"${test['median_range_width']:,.0f}"),
+            ("R² of log salary", f"{test['r2_log']:.3f}"),
+        ]
 
 
 TASKS = {task.name: task for task in (Binary, Bands, Range)}

@@ -26,7 +26,9 @@ from .recipe import Recipe
 from .rows import Selection, calibration_rows, split_rows
 from .tasks import task_of
 
-Chunk = Callable[[int, dict[str, float]], None]  # (epochs done, latest epoch's metrics): progress between compiled chunks
+Chunk = Callable[
+    [int, dict[str, float]], None
+]  # (epochs done, latest epoch's metrics): progress between compiled chunks
 
 
 @dataclass
@@ -57,8 +59,15 @@ class _Split:
     linear: "linear.LinearState | None" = field(default=None)
 
 
-def train(recipes: Recipe | list[Recipe], sel: Selection, source: str, *, seeds: int = 1,
-          on_chunk: Chunk | None = None, on_refit: Callable[[int], Chunk] | None = None) -> list[Trained]:
+def train(
+    recipes: Recipe | list[Recipe],
+    sel: Selection,
+    source: str,
+    *,
+    seeds: int = 1,
+    on_chunk: Chunk | None = None,
+    on_refit: Callable[[int], Chunk] | None = None,
+) -> list[Trained]:
     """Fit one model per (recipe, seed), recipe by recipe: `recipes` differ at most in compile.learning_rate,
     and each is fitted with its seed, +1, ... (`seeds` of them).
 
@@ -76,14 +85,21 @@ def train(recipes: Recipe | list[Recipe], sel: Selection, source: str, *, seeds:
         return _train(recipes if isinstance(recipes, list) else [recipes], sel, source, seeds, on_chunk, on_refit)
 
 
-def _train(recipes: list[Recipe], sel: Selection, source: str, seeds: int, on_chunk: Chunk | None,
-           on_refit: Callable[[int], Chunk] | None) -> list[Trained]:
+def _train(
+    recipes: list[Recipe],
+    sel: Selection,
+    source: str,
+    seeds: int,
+    on_chunk: Chunk | None,
+    on_refit: Callable[[int], Chunk] | None,
+) -> list[Trained]:
     _check_batchable(recipes)
     first = recipes[0]
     members = [(r, r.seed + s) for r in recipes for s in range(seeds)]
     splits = _splits(sel, first, source, [seed for _, seed in members])
     spec, params, histories, seconds = _networks(
-        first, [s.prep for s in splits], members, [first.fit.epochs] * len(members), on_chunk)
+        first, [s.prep for s in splits], members, [first.fit.epochs] * len(members), on_chunk
+    )
     task = task_of(splits[0].prep.state)
     out = []
     for (recipe, seed), split, p, history in zip(members, splits, params, histories):
@@ -100,17 +116,22 @@ def _train(recipes: list[Recipe], sel: Selection, source: str, seeds: int, on_ch
         _refit(out, splits, members, sel, source, on_refit)
     if seeds > 1:
         spread = summarise([t.record["test"] for t in out[:seeds]])
-        out[0].record["seeds"] = {"seeds": [seed for _, seed in members[:seeds]],
-                                  "models_per_second": round(len(members) / seconds, 3), "test": spread}
+        out[0].record["seeds"] = {
+            "seeds": [seed for _, seed in members[:seeds]],
+            "models_per_second": round(len(members) / seconds, 3),
+            "test": spread,
+        }
     return out
 
 
 def _check_batchable(recipes: list[Recipe]) -> None:
     """Recipes trained in one call may differ only in their learning rate (a value in the compiled fit)."""
+
     def rest(r: Recipe) -> dict[str, Any]:
         raw = r.model_dump(mode="json")
         raw["compile"].pop("learning_rate", None)
         return raw
+
     base = rest(recipes[0])
     if any(rest(r) != base for r in recipes[1:]):
         raise ValueError("recipes trained together may differ only in compile.learning_rate")
@@ -118,6 +139,7 @@ def _check_batchable(recipes: list[Recipe]) -> None:
 
 def _splits(sel: Selection, recipe: Recipe, source: str, seeds: list[int]) -> list[_Split]:
     """Each model's split (see train), prepared once per distinct split."""
+
     def one(seed: int | None) -> _Split:
         train_idx, test_idx = split_rows(sel, recipe, source, seed)
         calibration = None
@@ -138,8 +160,9 @@ def _splits(sel: Selection, recipe: Recipe, source: str, seeds: list[int]) -> li
     return [by_seed[seed] for seed in seeds]
 
 
-def _networks(recipe: Recipe, preps: list[Prepared], members: list[tuple[Recipe, int]], epochs: list[int],
-              on_chunk: Chunk | None) -> tuple[ModelSpec, list[Params], list[dict[str, np.ndarray]], float]:
+def _networks(
+    recipe: Recipe, preps: list[Prepared], members: list[tuple[Recipe, int]], epochs: list[int], on_chunk: Chunk | None
+) -> tuple[ModelSpec, list[Params], list[dict[str, np.ndarray]], float]:
     """The networks: the first member alone (train.fit), the rest in one vmapped call (train.fit_many) beside it
     -> (spec, params per member, history per member, seconds)."""
     spec = model_spec(recipe, preps[0].state)
@@ -152,8 +175,9 @@ def _networks(recipe: Recipe, preps: list[Prepared], members: list[tuple[Recipe,
             return [], []
         stacked = jax.tree.map(lambda *parts: np.stack(parts), *datas[1:])
         rates = [nn_train.resolved_rate(r.compile.optimizer, r.compile.learning_rate) for r, _ in members[1:]]
-        params, histories = nn_train.fit_many(fitting, [s for _, s in members[1:]], stacked, epochs[1:],
-                                              learning_rates=rates)
+        params, histories = nn_train.fit_many(
+            fitting, [s for _, s in members[1:]], stacked, epochs[1:], learning_rates=rates
+        )
         return [jax.tree.map(lambda a, i=i: a[i], params) for i in range(len(members) - 1)], histories
 
     with ThreadPoolExecutor(1) as pool:  # the vmapped models run beside the first (JAX releases the GIL)
@@ -164,13 +188,16 @@ def _networks(recipe: Recipe, preps: list[Prepared], members: list[tuple[Recipe,
     for history in all_histories:
         if not np.isfinite(history["loss"]).all():
             epoch = int(np.argmin(np.isfinite(history["loss"]))) + 1
-            raise RecipeError(f"recipe {recipe.name}: training diverged at epoch {epoch} (the loss is not a number); "
-                              f"lower compile.learning_rate (now {recipe.compile.learning_rate or 'the default'})")
+            raise RecipeError(
+                f"recipe {recipe.name}: training diverged at epoch {epoch} (the loss is not a number); "
+                f"lower compile.learning_rate (now {recipe.compile.learning_rate or 'the default'})"
+            )
     return spec, all_params, all_histories, time.perf_counter() - started
 
 
-def assemble(recipe: Recipe, state, spec: ModelSpec, params: Params,
-             blend: "linear.LinearState | None" = None) -> Predictor:
+def assemble(
+    recipe: Recipe, state, spec: ModelSpec, params: Params, blend: "linear.LinearState | None" = None
+) -> Predictor:
     """A fitted model from its parts (no calibration: set conformal_)."""
     model = Predictor()
     model.recipe_, model.features_, model.spec_, model.params_, model.linear_ = recipe, state, spec, params, blend
@@ -183,8 +210,15 @@ def _fit_linear(recipe: Recipe, frame, labels: np.ndarray) -> "linear.LinearStat
     blend, section = recipe.blend, recipe.features
     if blend is None:
         return None
-    return linear.fit(frame, labels, [c.column for c in section.columns],
-                      list(section.text.columns) if section.text else [], blend.linear, blend.c, blend.min_count)
+    return linear.fit(
+        frame,
+        labels,
+        [c.column for c in section.columns],
+        list(section.text.columns) if section.text else [],
+        blend.linear,
+        blend.c,
+        blend.min_count,
+    )
 
 
 def _calibrate(model: Predictor, sel: Selection, rows: np.ndarray) -> "conformal.ConformalState":
@@ -194,14 +228,16 @@ def _calibrate(model: Predictor, sel: Selection, rows: np.ndarray) -> "conformal
     low, high = model.recipe_.features.quantiles
     target = model.task_.targets(sel.labels[rows], model.spec_.answers)[:, 0]
     try:
-        return conformal.calibrate(model.raw(x), target, frame, high - low, model.features_.spread,
-                                   section.by, section.min_rows)
+        return conformal.calibrate(
+            model.raw(x), target, frame, high - low, model.features_.spread, section.by, section.min_rows
+        )
     except ValueError as e:
         raise DataError(f"conformal.fraction={section.fraction}: {e}; raise it or use more rows") from None
 
 
-def _measured(model: Predictor, task, split: _Split, sel: Selection, history: dict[str, np.ndarray],
-              seconds: float, seed: int) -> Trained:
+def _measured(
+    model: Predictor, task, split: _Split, sel: Selection, history: dict[str, np.ndarray], seconds: float, seed: int
+) -> Trained:
     """The model's test metrics (blended and calibrated, as it answers) and its record."""
     recipe, prep = model.recipe_, split.prep
     test_frame = sel.frame.iloc[split.test]
@@ -223,39 +259,57 @@ def _measured(model: Predictor, task, split: _Split, sel: Selection, history: di
     if model.conformal_ is not None:
         plain = model.metrics_of(model.raw(prep.x_test), prep.y_test, prep.salary_test, majority)
         record["conformal"] = model.conformal_.to_json() | {
-            "test_before_calibration": {k: plain[k] for k in ("coverage", "median_range_width")}}
+            "test_before_calibration": {k: plain[k] for k in ("coverage", "median_range_width")}
+        }
     heldout = None
     if recipe.fit.refit:
         heldout = {"rows": split.test.astype(np.int32), "outputs": task.outputs(outputs, model.spec_.activations[-1])}
     return Trained(model, history, record, prep.rows, heldout)
 
 
-def _refit(trained: list[Trained], splits: list[_Split], members: list[tuple[Recipe, int]], sel: Selection,
-           source: str, on_refit: Callable[[int], Chunk] | None) -> None:
+def _refit(
+    trained: list[Trained],
+    splits: list[_Split],
+    members: list[tuple[Recipe, int]],
+    sel: Selection,
+    source: str,
+    on_refit: Callable[[int], Chunk] | None,
+) -> None:
     """Fit each model again on every selected row (but a [conformal] recipe's calibration rows, on which the
     refitted model is calibrated again), for the epochs its measured fit ran (to its kept epoch with early
     stopping), with no validation rows; the preprocessing and the [blend] are fitted again on those rows too."""
     recipe = members[0][0]
     epochs = [t.record["kept_epoch"] or t.record["epochs_run"] for t in trained]
-    again = [r.model_copy(update={"fit": r.fit.model_copy(update={"epochs": e, "early_stopping": None,
-                                                                   "validation_split": 0.0})})
-             for (r, _), e in zip(members, epochs)]
+    again = [
+        r.model_copy(
+            update={"fit": r.fit.model_copy(update={"epochs": e, "early_stopping": None, "validation_split": 0.0})}
+        )
+        for (r, _), e in zip(members, epochs)
+    ]
     every = np.arange(len(sel.labels))
     preps: dict[bytes, tuple[np.ndarray, Prepared, Any]] = {}
     for split in splits:  # one refit preparation per distinct set of calibration rows
         key = b"" if split.calibration is None else split.calibration.tobytes()
         if key not in preps:
             rows = every if split.calibration is None else np.setdiff1d(every, split.calibration)
-            preps[key] = (rows, prepare(sel, again[0], source, split=(rows, np.arange(0))),
-                          _fit_linear(recipe, sel.frame.iloc[rows], sel.labels[rows]))
+            preps[key] = (
+                rows,
+                prepare(sel, again[0], source, split=(rows, np.arange(0))),
+                _fit_linear(recipe, sel.frame.iloc[rows], sel.labels[rows]),
+            )
     refit_preps = [preps[b"" if s.calibration is None else s.calibration.tobytes()] for s in splits]
     progress = on_refit(epochs[0]) if on_refit else None
-    spec, params, _, seconds = _networks(again[0], [p for _, p, _ in refit_preps], list(zip(again, (s for _, s in members))),
-                                         epochs, progress)
+    spec, params, _, seconds = _networks(
+        again[0], [p for _, p, _ in refit_preps], list(zip(again, (s for _, s in members))), epochs, progress
+    )
     for t, split, (rows, prep, blend), p, e in zip(trained, splits, refit_preps, params, epochs):
         model = assemble(t.model.recipe_, prep.state, spec, p, blend)
-        t.record["refit"] = {"rows": len(rows), "epochs": e, "fit_seconds": round(seconds, 3),
-                             "test_metrics_from": "the model fitted before the refit, on the test rows it never saw"}
+        t.record["refit"] = {
+            "rows": len(rows),
+            "epochs": e,
+            "fit_seconds": round(seconds, 3),
+            "test_metrics_from": "the model fitted before the refit, on the test rows it never saw",
+        }
         if split.calibration is not None:
             model.conformal_ = _calibrate(model, sel, split.calibration)
             t.record["refit"]["calibration_rows"] = len(split.calibration)
@@ -265,6 +319,8 @@ def _refit(trained: list[Trained], splits: list[_Split], members: list[tuple[Rec
 
 def summarise(values: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean, sample sd and the values of every numeric test metric over models."""
-    return {key: mean_sd([v[key] for v in values]) | {"values": [float(v[key]) for v in values]}
-            for key, first in values[0].items()
-            if isinstance(first, float) and all(isinstance(v[key], float) for v in values)}
+    return {
+        key: mean_sd([v[key] for v in values]) | {"values": [float(v[key]) for v in values]}
+        for key, first in values[0].items()
+        if isinstance(first, float) and all(isinstance(v[key], float) for v in values)
+    }

@@ -17,7 +17,10 @@ class _Interrupted:
         raise KeyboardInterrupt
 
 
-if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+if (
+    threading.current_thread() is threading.main_thread()
+    and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+):
     signal.signal(signal.SIGINT, _Interrupted.handler)  # first, before the heavy imports below
 
 
@@ -25,6 +28,7 @@ def checkpoint() -> None:
     """Called before anything is written and between chunks of work: stop here if Ctrl-C was pressed."""
     if _Interrupted.seen:
         raise KeyboardInterrupt
+
 
 import contextlib
 import functools
@@ -67,8 +71,11 @@ def _one_line_usage_errors():
     except click_errors.UsageError as e:
         where = f"{e.ctx.command_path}: " if e.ctx else ""
         hint = f" (see {e.ctx.command_path} --help)" if e.ctx else ""
-        err.print(f"[bold red]error:[/] {escape(where + e.format_message().rstrip('.'))}{escape(hint)}",
-                  highlight=False, soft_wrap=True)
+        err.print(
+            f"[bold red]error:[/] {escape(where + e.format_message().rstrip('.'))}{escape(hint)}",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(2) from None
 
 
@@ -84,10 +91,16 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
 
 
-app = typer.Typer(help="Deep learning on the Ask A Manager 2021 salary survey.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False, cls=_Commands)
-data_app = typer.Typer(help="The survey file: import a local copy, show what a file holds.", no_args_is_help=True,
-                       cls=_Commands)
+app = typer.Typer(
+    help="Deep learning on the Ask A Manager 2021 salary survey.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    cls=_Commands,
+)
+data_app = typer.Typer(
+    help="The survey file: import a local copy, show what a file holds.", no_args_is_help=True, cls=_Commands
+)
 app.add_typer(data_app, name="data")
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable, never wrapped mid-path
 out = Console()
@@ -102,18 +115,36 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _options(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                   help="Print the version and exit.")] = False) -> None:
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """Deep learning on the Ask A Manager 2021 salary survey."""
 
 
 SHIPPED = sorted(p.name[:-5] for p in resources.files("salarynet.recipes").iterdir() if p.name.endswith(".toml"))
-RecipeOpt = Annotated[str, typer.Option("--recipe", "-r", help=f"A shipped recipe ({', '.join(SHIPPED)}) or a "
-                                        ".toml/.json path (a run's recipe.json, a sweep's best.toml).")]
-DataOpt = Annotated[str | None, typer.Option(
-    "--data", "-d", help="Survey file (.csv, .csv.gz, .xlsx; any header schema); 'live': the public "
-    "sheet, downloaded once; default: the snapshot shipped with salarynet (23,783 responses, frozen 2024-06-28).")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a recipe value: --set fit.epochs=20 (repeatable).")]
+RecipeOpt = Annotated[
+    str,
+    typer.Option(
+        "--recipe",
+        "-r",
+        help=f"A shipped recipe ({', '.join(SHIPPED)}) or a "
+        ".toml/.json path (a run's recipe.json, a sweep's best.toml).",
+    ),
+]
+DataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        "-d",
+        help="Survey file (.csv, .csv.gz, .xlsx; any header schema); 'live': the public "
+        "sheet, downloaded once; default: the snapshot shipped with salarynet (23,783 responses, frozen 2024-06-28).",
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a recipe value: --set fit.epochs=20 (repeatable).")
+]
 
 
 def user_errors(command):
@@ -197,8 +228,11 @@ def _open(data: str | Path | None):
 
     downloading = data is not None and str(data) == source.LIVE and source.cached() is None
     # A spinner while it downloads, gone when done: an offline error stays one line.
-    spinner = (err.status(f"downloading the live survey into {escape(str(source.cache_dir()))} (once) ...")
-               if downloading and err.is_terminal else contextlib.nullcontext())
+    spinner = (
+        err.status(f"downloading the live survey into {escape(str(source.cache_dir()))} (once) ...")
+        if downloading and err.is_terminal
+        else contextlib.nullcontext()
+    )
     with spinner:
         return source.open_survey(data)
 
@@ -224,8 +258,10 @@ def _metrics_table(test: dict[str, Any], baseline: float | None, task, title: st
 
 
 def _seeds_table(seeds: dict[str, Any]) -> Table:
-    table = Table(title=f"test rows, {len(seeds['seeds'])} seeds ({seeds['seeds'][0]}..{seeds['seeds'][-1]}): "
-                        f"{seeds['models_per_second']:.2f} models/s")
+    table = Table(
+        title=f"test rows, {len(seeds['seeds'])} seeds ({seeds['seeds'][0]}..{seeds['seeds'][-1]}): "
+        f"{seeds['models_per_second']:.2f} models/s"
+    )
     for column in ("metric", "mean", "sd", "min", "max"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for name, s in seeds["test"].items():
@@ -260,15 +296,33 @@ def _rows_line(rows: dict[str, Any]) -> str:
 def train(
     recipe: RecipeOpt = "tutorial",
     data: DataOpt = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder to write (default: runs/<recipe name>, or "
-                                                 "runs/<recipe name>-2, -3, ... where that exists: never replaced).")] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Run folder to write (default: runs/<recipe name>, or "
+            "runs/<recipe name>-2, -3, ... where that exists: never replaced).",
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (split, initial weights, shuffling).")] = None,
     set_: SetOpt = None,
-    seeds: Annotated[int, typer.Option(min=1, max=256, help="Train this many seeds (seed, seed+1, ...) in one compiled call and report mean ± sd.")] = 1,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            min=1, max=256, help="Train this many seeds (seed, seed+1, ...) in one compiled call and report mean ± sd."
+        ),
+    ] = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace the run already in --out (a salarynet run only).")] = False,
-    fold: Annotated[str | None, typer.Option(metavar="K/N", help="Train on fold K of N's training rows (the stratified "
-                                             "folds of sweep and compare) and score the saved model on its held-out "
-                                             "rows, as a sweep's trial or compare's fold does.")] = None,
+    fold: Annotated[
+        str | None,
+        typer.Option(
+            metavar="K/N",
+            help="Train on fold K of N's training rows (the stratified "
+            "folds of sweep and compare) and score the saved model on its held-out "
+            "rows, as a sweep's trial or compare's fold does.",
+        ),
+    ] = None,
 ) -> None:
     """Train a recipe on the survey and save the run: weights, preprocessing, metrics, curves."""
     from ..data import source
@@ -322,8 +376,11 @@ def train(
     _warn(survey)
     err.print(_rows_line(m["rows"]), highlight=False)
     calibration = f", calibration {m['rows']['calibration']}" if "calibration" in m["rows"] else ""
-    err.print(f"split: train {m['rows']['train']} (fit {m['rows']['fit']}, validation {m['rows']['validation']})"
-              f"{calibration}, test {m['rows']['test']}", highlight=False)
+    err.print(
+        f"split: train {m['rows']['train']} (fit {m['rows']['fit']}, validation {m['rows']['validation']})"
+        f"{calibration}, test {m['rows']['test']}",
+        highlight=False,
+    )
     last = " ".join(f"{k} {v:.4f}" for k, v in m["final_epoch"].items() if v is not None)
     if spec.features.label_bands:
         last += f" (over the {len(spec.features.label_bands) + 1} label bands)"
@@ -333,24 +390,43 @@ def train(
         out.print(_seeds_table(m["seeds"]))
     if "fold" in m:
         f = m["fold"]
-        out.print(_metrics_table(f["test"], f["test"].get("majority_accuracy"), net.task_,
-                                 f"fold {f['fold']}/{f['folds']}'s held-out rows, by the saved model"))
+        out.print(
+            _metrics_table(
+                f["test"],
+                f["test"].get("majority_accuracy"),
+                net.task_,
+                f"fold {f['fold']}/{f['folds']}'s held-out rows, by the saved model",
+            )
+        )
     if m.get("epochs_run", spec.fit.epochs) < spec.fit.epochs:
-        err.print(f"early stopping: {m['epochs_run']} of {spec.fit.epochs} epochs; kept epoch {m['kept_epoch']}'s "
-                  "weights (the best validation loss)", highlight=False)
+        err.print(
+            f"early stopping: {m['epochs_run']} of {spec.fit.epochs} epochs; kept epoch {m['kept_epoch']}'s "
+            "weights (the best validation loss)",
+            highlight=False,
+        )
     if "conformal" in m:
         c, plain = m["conformal"], m["conformal"]["test_before_calibration"]
-        err.print(f"conformal: ranges calibrated on {c['rows']:,} rows set aside"
-                  f"{' per ' + c['by'] if c['by'] else ''}; on the test rows {plain['coverage']:.3f} inside before "
-                  f"(median width ${plain['median_range_width']:,.0f}), {m['test']['coverage']:.3f} after "
-                  f"(${m['test']['median_range_width']:,.0f})", highlight=False)
+        err.print(
+            f"conformal: ranges calibrated on {c['rows']:,} rows set aside"
+            f"{' per ' + c['by'] if c['by'] else ''}; on the test rows {plain['coverage']:.3f} inside before "
+            f"(median width ${plain['median_range_width']:,.0f}), {m['test']['coverage']:.3f} after "
+            f"(${m['test']['median_range_width']:,.0f})",
+            highlight=False,
+        )
     if "refit" in m:
         r = m["refit"]
-        rows = (f"all {r['rows']:,} kept rows" if "calibration_rows" not in r else f"{r['rows']:,} kept rows (all but "
-                f"the {r['calibration_rows']:,} calibration rows, on which it was calibrated again)")
-        err.print(f"refit: the saved model learned from {rows} ({r['epochs']} epochs in "
-                  f"{r['fit_seconds']:.2f} s); the test metrics above are the model's before the refit, on rows it "
-                  "never saw", highlight=False)
+        rows = (
+            f"all {r['rows']:,} kept rows"
+            if "calibration_rows" not in r
+            else f"{r['rows']:,} kept rows (all but "
+            f"the {r['calibration_rows']:,} calibration rows, on which it was calibrated again)"
+        )
+        err.print(
+            f"refit: the saved model learned from {rows} ({r['epochs']} epochs in "
+            f"{r['fit_seconds']:.2f} s); the test metrics above are the model's before the refit, on rows it "
+            "never saw",
+            highlight=False,
+        )
     out.print(f"saved {written}/ (metrics.json, curves.png, model.safetensors)", highlight=False)
     err.print(f"report (plots, groups, model card): salarynet report {written}", highlight=False)
 
@@ -387,40 +463,72 @@ def evaluate(
     if "drift" in result:
         out.print(_drift_table(result["drift"]))
         if moved := [d["question"] for d in result["drift"] if d["level"] == "moved a lot"]:
-            err.print(f"warning: the answers to {', '.join(moved)} moved a lot from the training survey's "
-                      "(PSI > 0.25): the metrics above describe these rows, the run's own test metrics do not",
-                      highlight=False)
+            err.print(
+                f"warning: the answers to {', '.join(moved)} moved a lot from the training survey's "
+                "(PSI > 0.25): the metrics above describe these rows, the run's own test metrics do not",
+                highlight=False,
+            )
     elif result["rows_used"] == NEW_FILE_ROWS:
-        err.print(f"note: the run's training file {net.data_.get('file')!r} is gone: no comparison of answers",
-                  highlight=False)
+        err.print(
+            f"note: the run's training file {net.data_.get('file')!r} is gone: no comparison of answers",
+            highlight=False,
+        )
 
 
 def _drift_table(rows: list[dict]) -> Table:
     table = Table(title="answers against the training survey's (population stability index)", title_justify="left")
-    for name, justify in (("question", "left"), ("PSI", "right"), ("by chance", "right"), ("", "left"),
-                          ("answer moved most", "left")):
+    for name, justify in (
+        ("question", "left"),
+        ("PSI", "right"),
+        ("by chance", "right"),
+        ("", "left"),
+        ("answer moved most", "left"),
+    ):
         table.add_column(name, justify=justify)
     for d in rows:
-        table.add_row(d["question"], f"{d['psi']:.3f}", f"{d['chance']:.3f}", d["level"],
-                      f"{d['answer']}: {d['training_share']:.1%} -> {d['new_share']:.1%}")
+        table.add_row(
+            d["question"],
+            f"{d['psi']:.3f}",
+            f"{d['chance']:.3f}",
+            d["level"],
+            f"{d['answer']}: {d['training_share']:.1%} -> {d['new_share']:.1%}",
+        )
     return table
 
 
-FLAGS = {"age": "age", "experience": "experience_overall", "experience_field": "experience_field",
-         "education": "education", "gender": "gender", "industry": "industry", "title": "job_title",
-         "country": "country", "state": "state", "city": "city", "race": "race"}
+FLAGS = {
+    "age": "age",
+    "experience": "experience_overall",
+    "experience_field": "experience_field",
+    "education": "education",
+    "gender": "gender",
+    "industry": "industry",
+    "title": "job_title",
+    "country": "country",
+    "state": "state",
+    "city": "city",
+    "race": "race",
+}
 
 
 @app.command()
 @user_errors
 def predict(
     run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")],
-    input_: Annotated[Path | None, typer.Option("--input", "-i", help="CSV/XLSX of raw survey answers (any schema).")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the predictions CSV (default: stdout).")] = None,
+    input_: Annotated[
+        Path | None, typer.Option("--input", "-i", help="CSV/XLSX of raw survey answers (any schema).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write the predictions CSV (default: stdout).")
+    ] = None,
     age: Annotated[str | None, typer.Option(help="One person's age band, e.g. 25-34.")] = None,
-    experience: Annotated[str | None, typer.Option(help="Years of professional experience overall, e.g. '5-7 years'.")] = None,
-    experience_field: Annotated[str | None, typer.Option(help="Years of experience in the field, e.g. '2 - 4 years'.")] = None,
-    education: Annotated[str | None, typer.Option(help="Highest education, e.g. \"Master's degree\".")] = None,
+    experience: Annotated[
+        str | None, typer.Option(help="Years of professional experience overall, e.g. '5-7 years'.")
+    ] = None,
+    experience_field: Annotated[
+        str | None, typer.Option(help="Years of experience in the field, e.g. '2 - 4 years'.")
+    ] = None,
+    education: Annotated[str | None, typer.Option(help='Highest education, e.g. "Master\'s degree".')] = None,
     gender: Annotated[str | None, typer.Option(help="Gender, e.g. Woman.")] = None,
     industry: Annotated[str | None, typer.Option(help="Industry, e.g. 'Computing or Tech'.")] = None,
     title: Annotated[str | None, typer.Option(help="Job title, e.g. 'Data Scientist'.")] = None,
@@ -429,12 +537,28 @@ def predict(
     city: Annotated[str | None, typer.Option(help="City, e.g. Boston.")] = None,
     race: Annotated[str | None, typer.Option(help="Race (comma-separated if several), e.g. White.")] = None,
     answer: Annotated[list[str] | None, typer.Option(help="Any other answer as COLUMN=VALUE (repeatable).")] = None,
-    explain: Annotated[bool, typer.Option(help="For one person: which answers move it most, and what would change it.")] = True,
+    explain: Annotated[
+        bool, typer.Option(help="For one person: which answers move it most, and what would change it.")
+    ] = True,
 ) -> None:
     """Predict for a file of survey answers, or for one person given by flags (answers not given are blank)."""
-    given = {FLAGS[k]: v for k, v in dict(age=age, experience=experience, experience_field=experience_field,
-                                          education=education, gender=gender, industry=industry, title=title,
-                                          country=country, state=state, city=city, race=race).items() if v is not None}
+    given = {
+        FLAGS[k]: v
+        for k, v in dict(
+            age=age,
+            experience=experience,
+            experience_field=experience_field,
+            education=education,
+            gender=gender,
+            industry=industry,
+            title=title,
+            country=country,
+            state=state,
+            city=city,
+            race=race,
+        ).items()
+        if v is not None
+    }
     for item in answer or []:
         key, sep, value = item.partition("=")
         if not sep:
@@ -549,34 +673,57 @@ def serve(
     except OSError as e:
         raise DataError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     if not _loopback(host):
-        err.print(f"warning: --host {host} makes the server reachable from the network, not only this machine; "
-                  "it has no authentication", highlight=False)
-    err.print(f"serving {run} at http://{host}:{port}/ with {workers} process{'es' if workers > 1 else ''} "
-              "(the API's schema at /openapi.json; Ctrl-C stops)", highlight=False)
+        err.print(
+            f"warning: --host {host} makes the server reachable from the network, not only this machine; "
+            "it has no authentication",
+            highlight=False,
+        )
+    err.print(
+        f"serving {run} at http://{host}:{port}/ with {workers} process{'es' if workers > 1 else ''} "
+        "(the API's schema at /openapi.json; Ctrl-C stops)",
+        highlight=False,
+    )
     if workers > 1:  # uvicorn starts the processes; each builds its app from the environment
         os.environ[RUN_VARIABLE] = str(run.resolve())
         app_ = "salarynet.apps.serve:app_from_environment"
     try:
-        uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False, workers=workers,
-                    factory=workers > 1)
+        uvicorn.run(
+            app_, host=host, port=port, log_level="warning", access_log=False, workers=workers, factory=workers > 1
+        )
     except SystemExit as e:  # uvicorn exits 1 when it cannot bind
-        raise DataError(f"cannot listen on {host}:{port} (in use, or not an address of this machine)") from None \
-            if e.code else e
+        raise DataError(f"cannot listen on {host}:{port} (in use, or not an address of this machine)") from (
+            None if e.code else e
+        )
 
 
 @app.command()
 @user_errors
 def sweep(
-    grid: Annotated[Path, typer.Option("--grid", "-g", help="GRID.toml: a \\[grid] table of \"section.key\" = \\[values, ...], and "
-                                       "optionally \\[search] kind = \"random\", trials, seed, metric (see examples/grid.toml).")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.csv/.json, best.toml, sweep.png, trials/.")],
+    grid: Annotated[
+        Path,
+        typer.Option(
+            "--grid",
+            "-g",
+            help='GRID.toml: a \\[grid] table of "section.key" = \\[values, ...], and '
+            'optionally \\[search] kind = "random", trials, seed, metric (see examples/grid.toml).',
+        ),
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for results.csv/.json, best.toml, sweep.png, trials/.")
+    ],
     recipe: RecipeOpt = "tutorial",
     data: DataOpt = None,
     folds: Annotated[int, typer.Option(min=2, max=20, help="Stratified folds; every trial sees the same ones.")] = 5,
     seeds: Annotated[int, typer.Option(min=1, max=64, help="Seeds per fold (the recipe's seed, +1, ...).")] = 1,
-    scheduler: Annotated[str | None, typer.Option(help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster).")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, max=256, help="Processes of the local cluster (default: one per core).")] = None,
-    batch: Annotated[bool, typer.Option(help="Train trials that differ only in learning rate, and the seeds, in one vmapped call.")] = True,
+    scheduler: Annotated[
+        str | None, typer.Option(help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=256, help="Processes of the local cluster (default: one per core).")
+    ] = None,
+    batch: Annotated[
+        bool, typer.Option(help="Train trials that differ only in learning rate, and the seeds, in one vmapped call.")
+    ] = True,
     resume: Annotated[bool, typer.Option(help="Continue a sweep in --out: skip the trials already finished.")] = False,
     set_: SetOpt = None,
 ) -> None:
@@ -590,46 +737,78 @@ def sweep(
         sweeping.reachable(scheduler)
     survey, provenance = _open(data)
     the_plan = sweeping.plan(recipe, grid, folds, seeds, provenance.get("sha256"), set_)
-    err.print(f"sweep: {len(the_plan.trials)} trials x {folds} folds x {seeds} seed(s) of {the_plan.base_name}, "
-              f"best by {the_plan.metric}; on {scheduler or f'a local Dask cluster ({workers or os.cpu_count()} workers)'}",
-              highlight=False)
+    err.print(
+        f"sweep: {len(the_plan.trials)} trials x {folds} folds x {seeds} seed(s) of {the_plan.base_name}, "
+        f"best by {the_plan.metric}; on {scheduler or f'a local Dask cluster ({workers or os.cpu_count()} workers)'}",
+        highlight=False,
+    )
     with _progress("trials") as progress:
-        task = progress.add_task("starting the cluster ..." if not scheduler else "connecting ...",
-                                 total=len(the_plan.trials))
+        task = progress.add_task(
+            "starting the cluster ..." if not scheduler else "connecting ...", total=len(the_plan.trials)
+        )
 
         def on_trial(result, done, total):
             checkpoint()
             stat = result["summary"].get(the_plan.metric, {})
-            progress.update(task, completed=done, description=f"last: {the_plan.metric} {stat.get('mean', float('nan')):.4f}")
+            progress.update(
+                task, completed=done, description=f"last: {the_plan.metric} {stat.get('mean', float('nan')):.4f}"
+            )
 
-        outcome = sweeping.sweep(survey, the_plan, out_dir, folds, seeds, scheduler, workers, batch, resume,
-                                 on_trial=on_trial)
+        outcome = sweeping.sweep(
+            survey, the_plan, out_dir, folds, seeds, scheduler, workers, batch, resume, on_trial=on_trial
+        )
     _warn(survey)
     for path in outcome.damaged:
         err.print(f"warning: {path} was not a finished trial's result; trained that trial again", highlight=False)
     minutes = outcome.seconds / 60
     rate = f"{outcome.ran / minutes:.1f} trials/min" if outcome.ran and minutes > 0 else "nothing to train"
-    err.print(f"{outcome.ran} trained, {outcome.skipped} already done, in {outcome.seconds:.1f} s ({rate}) "
-              f"on {outcome.workers} worker(s)", highlight=False)
+    err.print(
+        f"{outcome.ran} trained, {outcome.skipped} already done, in {outcome.seconds:.1f} s ({rate}) "
+        f"on {outcome.workers} worker(s)",
+        highlight=False,
+    )
     if outcome.interrupted:
-        err.print(f"interrupted: {len(outcome.results)} of {len(the_plan.trials)} trials are saved in {out_dir}; "
-                  "--resume continues", highlight=False)
+        err.print(
+            f"interrupted: {len(outcome.results)} of {len(the_plan.trials)} trials are saved in {out_dir}; "
+            "--resume continues",
+            highlight=False,
+        )
         raise typer.Exit(130)
     top = sweeping.best(the_plan, outcome.results)
     if top:
         stat = top["summary"][the_plan.metric]
-        out.print(f"best: {json.dumps(top['values'])}  {the_plan.metric} {stat['mean']:.4f} ± {stat['sd']:.4f}", highlight=False)
-    err.print(f"saved {out_dir}/ (results.csv, results.json, best.toml, sweep.png); "
-              f"train it: salarynet train --recipe {out_dir / 'best.toml'}", highlight=False)
+        out.print(
+            f"best: {json.dumps(top['values'])}  {the_plan.metric} {stat['mean']:.4f} ± {stat['sd']:.4f}",
+            highlight=False,
+        )
+    err.print(
+        f"saved {out_dir}/ (results.csv, results.json, best.toml, sweep.png); "
+        f"train it: salarynet train --recipe {out_dir / 'best.toml'}",
+        highlight=False,
+    )
 
 
 @app.command()
 @user_errors
 def report(
     run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")],
-    data: Annotated[str | None, typer.Option("--data", "-d", help="Survey file, or 'live' (default: the run's own data, else the embedded snapshot).")] = None,
-    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="The HTML file (default: RUN/report.html); the model card (.md) and numbers (.json) go beside it.")] = None,
-    against: Annotated[Path | None, typer.Option(help="Another run to set beside this one: accuracy against fairness.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", "-d", help="Survey file, or 'live' (default: the run's own data, else the embedded snapshot)."
+        ),
+    ] = None,
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The HTML file (default: RUN/report.html); the model card (.md) and numbers (.json) go beside it.",
+        ),
+    ] = None,
+    against: Annotated[
+        Path | None, typer.Option(help="Another run to set beside this one: accuracy against fairness.")
+    ] = None,
 ) -> None:
     """One self-contained HTML report and a Markdown model card: metrics with intervals, curves, ROC/PR,
     calibration, results per gender, age band and race, importance, caveats."""
@@ -658,12 +837,17 @@ def report(
     _warn(survey)
     beside = None
     if other is not None:
-        beside = reporting.comparison(result, reporting.analyse(other, survey, provenance, importance_repeats=1),
-                                      run.name, against.name)
+        beside = reporting.comparison(
+            result, reporting.analyse(other, survey, provenance, importance_repeats=1), run.name, against.name
+        )
     checkpoint()
     try:
-        page, card, numbers = write(target, reporting.render_html(net, result, beside),
-                                              reporting.render_card(net, result, beside), result.numbers)
+        page, card, numbers = write(
+            target,
+            reporting.render_html(net, result, beside),
+            reporting.render_card(net, result, beside),
+            result.numbers,
+        )
     except OSError as e:
         raise DataError(f"{target}: cannot write the report ({e.strerror or e})") from None
     test = result.numbers["test"]
@@ -680,7 +864,10 @@ def compare(
     recipe: RecipeOpt = "recommended",
     data: DataOpt = None,
     folds: Annotated[int, typer.Option(min=2, max=20, help="Stratified folds; every model sees the same ones.")] = 5,
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for compare.md/.json and roc.png (default: runs/compare-<recipe>).")] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for compare.md/.json and roc.png (default: runs/compare-<recipe>)."),
+    ] = None,
     importance: Annotated[bool, typer.Option(help="Permutation importance per survey question (first fold).")] = True,
     set_: SetOpt = None,
 ) -> None:
@@ -703,6 +890,7 @@ def compare(
     source.use_compile_cache()
     with _progress("compare", bar=False) as bar:
         task = bar.add_task("", total=None)
+
         def on_step(step: str) -> None:
             checkpoint()
             bar.update(task, description=escape(step))
@@ -719,8 +907,13 @@ def compare(
         files["roc.png"] = plots.roc_png(roc_points(report), aucs, f"{spec.name}: pooled out-of-fold ROC")
     if report["importance"]:
         dollars, what = not task.classes, task.importance_measure
-        lines = ["", f"Permutation importance (first fold): the {what} when one question's answers are shuffled.", "",
-                 "| survey question | when shuffled |", "|---|---:|"]
+        lines = [
+            "",
+            f"Permutation importance (first fold): the {what} when one question's answers are shuffled.",
+            "",
+            "| survey question | when shuffled |",
+            "|---|---:|",
+        ]
         lines += [f"| {q} | {d:,.0f} |" if dollars else f"| {q} | {d:.4f} |" for q, d in report["importance"].items()]
         files["compare.md"] += ("\n".join(lines) + "\n").encode()
     checkpoint()
@@ -758,8 +951,10 @@ def data_import(file: Annotated[Path, typer.Argument(help="A survey export (.csv
     from ..data import source
 
     record = source.import_file(file)
-    out.print(f"imported {record['rows']} rows ({record['schema']} schema) into {record['file']}; "
-              "--data live reads it", highlight=False)
+    out.print(
+        f"imported {record['rows']} rows ({record['schema']} schema) into {record['file']}; --data live reads it",
+        highlight=False,
+    )
 
 
 @data_app.command("update")
@@ -770,15 +965,19 @@ def data_update() -> None:
 
     err.print(f"downloading the live survey into {source.cache_dir()} ...")
     record = source.download()
-    out.print(f"downloaded {record['rows']} rows ({record['schema']} schema) from {record['origin']} "
-              f"into {record['file']}", highlight=False)
+    out.print(
+        f"downloaded {record['rows']} rows ({record['schema']} schema) from {record['origin']} into {record['file']}",
+        highlight=False,
+    )
 
 
 def _source_line(provenance: dict[str, Any]) -> str:
     kind = provenance.get("source")
     if kind == "embedded":
-        return (f"embedded snapshot of the public sheet, frozen {provenance.get('snapshot_date')} "
-                "(--data live downloads the current sheet)")
+        return (
+            f"embedded snapshot of the public sheet, frozen {provenance.get('snapshot_date')} "
+            "(--data live downloads the current sheet)"
+        )
     if kind == "live":
         return f"live sheet, fetched {provenance.get('fetched_at')} from {provenance.get('origin')}"
     return str(kind)
@@ -786,9 +985,12 @@ def _source_line(provenance: dict[str, Any]) -> str:
 
 @data_app.command("info")
 @user_errors
-def data_info(data: DataOpt = None, recipe: RecipeOpt = "tutorial", set_: SetOpt = None,
-              run: Annotated[Path | None, typer.Option(help="A run folder: show the data it was trained on instead.")] = None,
-              ) -> None:
+def data_info(
+    data: DataOpt = None,
+    recipe: RecipeOpt = "tutorial",
+    set_: SetOpt = None,
+    run: Annotated[Path | None, typer.Option(help="A run folder: show the data it was trained on instead.")] = None,
+) -> None:
     """Show where the survey comes from (embedded, live or a file), its schema and the rows a recipe would keep."""
     from ..recipe import load_recipe
     from ..rows import select_rows
@@ -808,8 +1010,11 @@ def data_info(data: DataOpt = None, recipe: RecipeOpt = "tutorial", set_: SetOpt
     for key in ("file", "schema", "rows", "sha256", "fetched_at"):
         value = provenance.get(key)
         if value is not None:
-            out.print(f"{key:>13}: {value if key != 'rows' or not isinstance(value, dict) else value.get('read')}",
-                      highlight=False, soft_wrap=True)
+            out.print(
+                f"{key:>13}: {value if key != 'rows' or not isinstance(value, dict) else value.get('read')}",
+                highlight=False,
+                soft_wrap=True,
+            )
     for note in provenance.get("notes") or []:
         out.print(f"{'note':>13}: {note}", highlight=False, soft_wrap=True)
     if isinstance(rows, dict) and {"read", "kept", "excluded"} <= rows.keys():

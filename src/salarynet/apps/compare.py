@@ -42,12 +42,20 @@ INNER_FOLDS = 3
 # categories (the default four: +12% time, no gain); the title's words and word pairs, lowercased, as the 200
 # commonest of each present or not plus (classes only) a naive Bayes score: CatBoost's default, every token
 # of two 50k dictionaries as a feature, took 5x as long and scored lower.
-CATBOOST = {"iterations": 600, "learning_rate": 0.12, "max_ctr_complexity": 2, "thread_count": 2, "verbose": False,
-            "allow_writing_files": False}
+CATBOOST = {
+    "iterations": 600,
+    "learning_rate": 0.12,
+    "max_ctr_complexity": 2,
+    "thread_count": 2,
+    "verbose": False,
+    "allow_writing_files": False,
+}
 CATBOOST_TEXT = {
     "tokenizers": [{"tokenizer_id": "Space", "separator_type": "ByDelimiter", "delimiter": " ", "lowercasing": "true"}],
-    "dictionaries": [{"dictionary_id": "Word", "gram_order": "1", "occurrence_lower_bound": "3"},
-                     {"dictionary_id": "BiGram", "gram_order": "2", "occurrence_lower_bound": "3"}],
+    "dictionaries": [
+        {"dictionary_id": "Word", "gram_order": "1", "occurrence_lower_bound": "3"},
+        {"dictionary_id": "BiGram", "gram_order": "2", "occurrence_lower_bound": "3"},
+    ],
 }
 
 
@@ -63,17 +71,29 @@ def _answers(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
 def _sparse_features(recipe: Recipe):
     parts = [(OneHotEncoder(handle_unknown="ignore", min_frequency=5), [c.column for c in recipe.features.columns])]
     if recipe.features.text:
-        parts += [(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True), "text"),
-                  (TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=3, sublinear_tf=True), "text")]
+        parts += [
+            (TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True), "text"),
+            (TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=3, sublinear_tf=True), "text"),
+        ]
     return make_column_transformer(*parts)
 
 
 def _dense_features(recipe: Recipe):
-    parts = [(OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, min_frequency=20),
-              [c.column for c in recipe.features.columns])]
+    parts = [
+        (
+            OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, min_frequency=20),
+            [c.column for c in recipe.features.columns],
+        )
+    ]
     if recipe.features.text:  # the title as its 30 main TF-IDF directions
-        parts.append((make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
-                                    TruncatedSVD(30, random_state=0)), "text"))
+        parts.append(
+            (
+                make_pipeline(
+                    TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True), TruncatedSVD(30, random_state=0)
+                ),
+                "text",
+            )
+        )
     return make_column_transformer(*parts, sparse_threshold=0)
 
 
@@ -81,8 +101,9 @@ def _range_outputs(estimate: np.ndarray, low: np.ndarray, high: np.ndarray) -> n
     return np.stack([estimate, low, high], axis=1)
 
 
-def _residual_range(recipe: Recipe, model, x_train: pd.DataFrame, labels: np.ndarray,
-                    x_test: pd.DataFrame) -> np.ndarray:
+def _residual_range(
+    recipe: Recipe, model, x_train: pd.DataFrame, labels: np.ndarray, x_test: pd.DataFrame
+) -> np.ndarray:
     """A fitted regression on log salary -> (estimate, low, high), the range from its training residuals' quantiles."""
     low, high = np.quantile(labels - model.predict(x_train), recipe.features.quantiles)
     estimate = model.predict(x_test)
@@ -105,6 +126,7 @@ def logistic(recipe: Recipe) -> Predictor:
             return _residual_range(recipe, model, x_train, labels, x_test)
         model = make_pipeline(_sparse_features(recipe), LogisticRegression(C=1.0, max_iter=3000))
         return model.fit(x_train, labels).predict_proba(x_test)
+
     return predict
 
 
@@ -123,8 +145,13 @@ def tuned_linear(recipe: Recipe, train: Selection) -> GridSearchCV:
     # One thread: the solver's OpenMP and BLAS threads spin-wait, and on a busy 2-core machine two of them took
     # 311 s where one took 23 s (the first fold of the recommended recipe).
     with tempfile.TemporaryDirectory(prefix="salarynet-compare-") as cache, threadpool_limits(1):
-        search = GridSearchCV(make_pipeline(_sparse_features(recipe), model, memory=cache), grid, scoring=scoring,
-                              cv=list(inner), n_jobs=1).fit(x, train.labels)
+        search = GridSearchCV(
+            make_pipeline(_sparse_features(recipe), model, memory=cache),
+            grid,
+            scoring=scoring,
+            cv=list(inner),
+            n_jobs=1,
+        ).fit(x, train.labels)
     search.best_estimator_.set_params(memory=None)  # its cache is gone; predicting never used it
     return search
 
@@ -141,6 +168,7 @@ def logistic_cv(recipe: Recipe, chosen: list[float] | None = None) -> Predictor:
         if not task.classes:
             return _residual_range(recipe, search.best_estimator_, _answers(recipe, train.frame), train.labels, x_test)
         return _every_class(search.predict_proba(x_test), search.classes_, task.output_width())
+
     return predict
 
 
@@ -176,6 +204,7 @@ def catboost_model(recipe: Recipe) -> Predictor | None:
         loss = "Logloss" if len(np.unique(train.labels)) <= 2 else "MultiClass"
         model = catboost.CatBoostClassifier(loss_function=loss, **settings).fit(fit_rows)
         return _every_class(model.predict_proba(test), model.classes_, task.output_width())
+
     return predict
 
 
@@ -186,13 +215,20 @@ def boosting(recipe: Recipe) -> Predictor:
         x_train, x_test = encode.transform(_answers(recipe, train.frame)), encode.transform(_answers(recipe, test_rows))
         cats = np.arange(len(recipe.features.columns))
         if not task_of(recipe.features).classes:
-            fitted = [HistGradientBoostingRegressor(loss=loss, quantile=q, categorical_features=cats, random_state=0)
-                      .fit(x_train, labels).predict(x_test)
-                      for loss, q in [("squared_error", None), ("quantile", recipe.features.quantiles[0]),
-                                      ("quantile", recipe.features.quantiles[1])]]
+            fitted = [
+                HistGradientBoostingRegressor(loss=loss, quantile=q, categorical_features=cats, random_state=0)
+                .fit(x_train, labels)
+                .predict(x_test)
+                for loss, q in [
+                    ("squared_error", None),
+                    ("quantile", recipe.features.quantiles[0]),
+                    ("quantile", recipe.features.quantiles[1]),
+                ]
+            ]
             return _range_outputs(*fitted)
         model = HistGradientBoostingClassifier(categorical_features=cats, random_state=0)
         return model.fit(x_train, labels).predict_proba(x_test)
+
     return predict
 
 
@@ -204,6 +240,7 @@ def majority(recipe: Recipe) -> Predictor:
             return np.tile([mid, low, high], (len(test_rows), 1))
         freq = np.bincount(labels, minlength=recipe.features.classes) / len(labels)
         return np.tile(freq, (len(test_rows), 1))
+
     return predict
 
 
@@ -211,11 +248,13 @@ def network(recipe: Recipe, fitted: list | None = None) -> Predictor:
     """A salarynet recipe trained on the fold's rows exactly as `salarynet train` trains on a file (training.train:
     its test and validation splits inside them, the blend, and with fit.refit the refit on all of them).
     fitted: where given, collects each fold's model (permutation importance reads the first)."""
+
     def predict(train, test_rows):
         model = training.train(recipe, train, "fold")[0].model
         if fitted is not None:
             fitted.append(model)
         return model.outputs(model.encode(test_rows)[0], test_rows)
+
     return predict
 
 
@@ -224,13 +263,24 @@ def tutorial_mlp(recipe: Recipe) -> Predictor | None:
     so that every row counts), for the recipe's label when it is the tutorial's (above a threshold)."""
     if not isinstance(task_of(recipe.features), Binary):
         return None
-    overrides = [f"features.columns.{i}.unlisted=\"zero\"" for i in range(4)] + [
-        f"features.threshold={recipe.features.threshold}", "data.currency=\"convert\"", f"seed={recipe.seed}"]
+    overrides = [f'features.columns.{i}.unlisted="zero"' for i in range(4)] + [
+        f"features.threshold={recipe.features.threshold}",
+        'data.currency="convert"',
+        f"seed={recipe.seed}",
+    ]
     return network(load_recipe("tutorial", overrides))
 
 
-def permutation_importance(net: "PredictorModel", x: Inputs, labels: np.ndarray, salary: np.ndarray, majority_class: int,
-                           repeats: int = 3, seed: int = 0, frame: pd.DataFrame | None = None) -> dict[str, float]:
+def permutation_importance(
+    net: "PredictorModel",
+    x: Inputs,
+    labels: np.ndarray,
+    salary: np.ndarray,
+    majority_class: int,
+    repeats: int = 3,
+    seed: int = 0,
+    frame: pd.DataFrame | None = None,
+) -> dict[str, float]:
     """Per survey question (the text columns together as one): how much the score drops when that
     question's answers are shuffled across the test rows. Score: AUC, or minus the median dollar error.
     The encoded inputs are shuffled, so the rows are encoded once; with the rows' frame, a [blend] model's
@@ -254,8 +304,11 @@ def permutation_importance(net: "PredictorModel", x: Inputs, labels: np.ndarray,
             return None, None, moved
         columns = [c for c in (texts if text else [name]) if c in frame]
         share = shares.get("text" if text else name) if shares else None
-        return (frame.assign(**{c: frame[c].to_numpy()[order] for c in columns}),
-                None if total is None else total if share is None else total - share + share[order], moved)
+        return (
+            frame.assign(**{c: frame[c].to_numpy()[order] for c in columns}),
+            None if total is None else total if share is None else total - share + share[order],
+            moved,
+        )
 
     base = score(net.outputs(x, frame, total, bags))
     rng = np.random.default_rng(seed)
@@ -273,9 +326,11 @@ def peers(recipe: Recipe, fitted: list | None = None) -> dict[str, Predictor]:
     """The models compare() trains on every fold, in the table's order; CatBoost only where it is installed."""
     task = task_of(recipe.features)
     models: dict[str, Predictor] = {
-        "majority class": majority(recipe), "logistic regression": logistic(recipe),
+        "majority class": majority(recipe),
+        "logistic regression": logistic(recipe),
         ("logistic regression, C by inner CV" if task.classes else "ridge, alpha by inner CV"): logistic_cv(recipe),
-        "gradient boosting": boosting(recipe)}
+        "gradient boosting": boosting(recipe),
+    }
     if (cat := catboost_model(recipe)) is not None:
         models["CatBoost"] = cat
     if (tut := tutorial_mlp(recipe)) is not None:
@@ -284,8 +339,13 @@ def peers(recipe: Recipe, fitted: list | None = None) -> dict[str, Predictor]:
     return models
 
 
-def compare(survey: Survey, recipe: Recipe, folds: int = 5, on_step: Callable[[str], None] | None = None,
-            importance: bool = True) -> dict[str, Any]:
+def compare(
+    survey: Survey,
+    recipe: Recipe,
+    folds: int = 5,
+    on_step: Callable[[str], None] | None = None,
+    importance: bool = True,
+) -> dict[str, Any]:
     """Every model on the same stratified folds of the recipe's rows -> per-model fold metrics, their mean
     and sd, pooled out-of-fold outputs (for ROC curves) and permutation importance (first fold)."""
     sel = select_rows(survey, recipe)
@@ -305,19 +365,35 @@ def compare(survey: Survey, recipe: Recipe, folds: int = 5, on_step: Callable[[s
             outputs = predict(train, test_rows)
             results[name]["seconds"] += time.perf_counter() - started
             pooled[name][test_idx] = outputs
-            results[name]["folds"].append(task.fold_metrics(outputs, sel.labels[test_idx], sel.salary[test_idx],
-                                                            majority_class))
+            results[name]["folds"].append(
+                task.fold_metrics(outputs, sel.labels[test_idx], sel.salary[test_idx], majority_class)
+            )
         if importance and k == 0:
             if on_step:
                 on_step("permutation importance")
             net = fitted[0]  # the recipe's model of this fold, as scored above
-            importance_table = permutation_importance(net, net.encode(test_rows)[0], sel.labels[test_idx],
-                                                      sel.salary[test_idx], majority_class, frame=test_rows)
+            importance_table = permutation_importance(
+                net,
+                net.encode(test_rows)[0],
+                sel.labels[test_idx],
+                sel.salary[test_idx],
+                majority_class,
+                frame=test_rows,
+            )
     for r in results.values():
         spreads = {m: mean_sd([f[m] for f in r["folds"]]) for m in r["folds"][0] if r["folds"][0][m] is not None}
         r["mean"], r["sd"] = ({m: s[k] for m, s in spreads.items()} for k in ("mean", "sd"))
-    return {"recipe": recipe.name, "task": task.name, "_task": task, "folds": folds, "rows": sel.rows, "models": results,
-            "importance": importance_table, "_pooled": pooled, "_labels": sel.labels}
+    return {
+        "recipe": recipe.name,
+        "task": task.name,
+        "_task": task,
+        "folds": folds,
+        "rows": sel.rows,
+        "models": results,
+        "importance": importance_table,
+        "_pooled": pooled,
+        "_labels": sel.labels,
+    }
 
 
 def roc_points(report: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -332,8 +408,13 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"| model | {' | '.join(metric_names)} | seconds |", "|---|" + "---:|" * (len(metric_names) + 1)]
     for name in names:
         r = report["models"][name]
-        cells = [f"{r['mean'][m]:,.4f} ± {r['sd'][m]:,.4f}" if abs(r['mean'][m]) < 100 else
-                 f"{r['mean'][m]:,.0f} ± {r['sd'][m]:,.0f}" for m in metric_names if m in r["mean"]]
+        cells = [
+            f"{r['mean'][m]:,.4f} ± {r['sd'][m]:,.4f}"
+            if abs(r["mean"][m]) < 100
+            else f"{r['mean'][m]:,.0f} ± {r['sd'][m]:,.0f}"
+            for m in metric_names
+            if m in r["mean"]
+        ]
         cells += ["n/a"] * (len(metric_names) - len(cells))
         lines.append(f"| {name} | {' | '.join(cells)} | {r['seconds']:.1f} |")
     return "\n".join(lines)

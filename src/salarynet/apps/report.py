@@ -60,21 +60,30 @@ def _group_values(frame: pd.DataFrame, column: str) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
-def group_table(groups: np.ndarray, predicted: np.ndarray, truth: np.ndarray, correct: np.ndarray,
-                width: np.ndarray | None = None) -> list[dict]:
+def group_table(
+    groups: np.ndarray, predicted: np.ndarray, truth: np.ndarray, correct: np.ndarray, width: np.ndarray | None = None
+) -> list[dict]:
     """Per group: accuracy (a range: the share inside its range, and the median range width in dollars), and
     the decision's selection, true and false positive rates."""
     rows = []
     for g in band_order([str(v) for v in pd.Series(groups).value_counts().index]):  # age bands in order, else by size
         m = groups == g
         pos, neg = truth[m], ~truth[m]
-        share = {"accuracy": float(correct[m].mean())} if width is None else \
-            {"coverage": float(correct[m].mean()), "median_width": float(np.median(width[m]))}
-        rows.append({"group": str(g), "count": int(m.sum())} | share | {
-                     "selection_rate": float(predicted[m].mean()),
-                     "tpr": float(predicted[m][pos].mean()) if pos.any() else None,
-                     "fpr": float(predicted[m][neg].mean()) if neg.any() else None,
-                     "base_rate": float(truth[m].mean())})
+        share = (
+            {"accuracy": float(correct[m].mean())}
+            if width is None
+            else {"coverage": float(correct[m].mean()), "median_width": float(np.median(width[m]))}
+        )
+        rows.append(
+            {"group": str(g), "count": int(m.sum())}
+            | share
+            | {
+                "selection_rate": float(predicted[m].mean()),
+                "tpr": float(predicted[m][pos].mean()) if pos.any() else None,
+                "fpr": float(predicted[m][neg].mean()) if neg.any() else None,
+                "base_rate": float(truth[m].mean()),
+            }
+        )
     return rows
 
 
@@ -86,11 +95,17 @@ def parity(rows: list[dict]) -> dict[str, Any]:
     def spread(key):
         values = [r[key] for r in big if r[key] is not None]
         return float(max(values) - min(values)) if len(values) > 1 else 0.0
-    return {"groups_compared": [r["group"] for r in big], "demographic_parity_difference": spread("selection_rate"),
-            "equalized_odds_difference": max(spread("tpr"), spread("fpr"))}
+
+    return {
+        "groups_compared": [r["group"] for r in big],
+        "demographic_parity_difference": spread("selection_rate"),
+        "equalized_odds_difference": max(spread("tpr"), spread("fpr")),
+    }
 
 
-def bootstrap(task: Task, labels: np.ndarray, salary: np.ndarray, outputs: np.ndarray, seed: int = 0) -> dict[str, list[float]]:
+def bootstrap(
+    task: Task, labels: np.ndarray, salary: np.ndarray, outputs: np.ndarray, seed: int = 0
+) -> dict[str, list[float]]:
     """95% percentile intervals of the headline metrics over BOOTSTRAP resamples of the evaluation rows."""
     rng = np.random.default_rng(seed)
     n = len(labels)
@@ -105,8 +120,13 @@ def bootstrap(task: Task, labels: np.ndarray, salary: np.ndarray, outputs: np.nd
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    return float(sum(abs(correct[which == b].mean() - confidence[which == b].mean()) * np.mean(which == b)
-                     for b in range(bins) if np.any(which == b)))
+    return float(
+        sum(
+            abs(correct[which == b].mean() - confidence[which == b].mean()) * np.mean(which == b)
+            for b in range(bins)
+            if np.any(which == b)
+        )
+    )
 
 
 def analyse(net: SalaryNet, survey: Survey, provenance: dict[str, Any], importance_repeats: int = 2) -> Result:
@@ -114,9 +134,13 @@ def analyse(net: SalaryNet, survey: Survey, provenance: dict[str, Any], importan
     task = net.task_
     majority = int(net.record_.get("baseline", {}).get("majority_class", 0))
     images: dict[str, bytes] = {}
-    numbers: dict[str, Any] = {"test": test, "rows_used": ev.rows_used, "evaluated_rows": int(len(ev.labels)),
-                               "intervals": bootstrap(task, ev.labels, ev.salary, outputs),
-                               "refit": net.record_.get("refit")}
+    numbers: dict[str, Any] = {
+        "test": test,
+        "rows_used": ev.rows_used,
+        "evaluated_rows": int(len(ev.labels)),
+        "intervals": bootstrap(task, ev.labels, ev.salary, outputs),
+        "refit": net.record_.get("refit"),
+    }
     curves = Path(net.path_) / "curves.png"  # drawn by train from the whole history
     if curves.is_file():
         images["curves"] = curves.read_bytes()
@@ -139,8 +163,9 @@ def analyse(net: SalaryNet, survey: Survey, provenance: dict[str, Any], importan
         numbers["parity"][column] = parity(table)
     if numbers["groups"]:
         images["groups"] = plots.groups_png(numbers["groups"], decision)
-    numbers["importance"] = compare.permutation_importance(net, x, ev.labels, ev.salary, majority,
-                                                           repeats=importance_repeats, frame=ev.frame)
+    numbers["importance"] = compare.permutation_importance(
+        net, x, ev.labels, ev.salary, majority, repeats=importance_repeats, frame=ev.frame
+    )
     numbers["importance_measure"] = task.importance_measure
     if numbers["refit"] and ev.rows_used != NEW_FILE_ROWS:  # the saved model saw these rows
         numbers["importance_measure"] += " (the saved, refitted model on rows it trained on)"
@@ -148,13 +173,20 @@ def analyse(net: SalaryNet, survey: Survey, provenance: dict[str, Any], importan
     return Result(numbers, images)
 
 
-def _class_plots(task: Task, outputs: np.ndarray, labels: np.ndarray, correct: np.ndarray, test: dict[str, Any],
-                 numbers: dict[str, Any]) -> dict[str, bytes]:
+def _class_plots(
+    task: Task,
+    outputs: np.ndarray,
+    labels: np.ndarray,
+    correct: np.ndarray,
+    test: dict[str, Any],
+    numbers: dict[str, Any],
+) -> dict[str, bytes]:
     """Confusion matrix, calibration, and ROC/PR where there is one positive class (numbers gets their values)."""
     names = task.class_names()
     pred = np.argmax(outputs, axis=1)
-    matrix = np.asarray(pd.crosstab(pd.Categorical(labels, range(len(names))), pd.Categorical(pred, range(len(names))),
-                                    dropna=False))
+    matrix = np.asarray(
+        pd.crosstab(pd.Categorical(labels, range(len(names))), pd.Categorical(pred, range(len(names))), dropna=False)
+    )
     images = {"confusion": plots.confusion_png(matrix, names)}
     confidence, hit, what, short = task.confidence(outputs, labels)
     confidence = np.clip(confidence, 0, 1)
@@ -171,6 +203,7 @@ def _class_plots(task: Task, outputs: np.ndarray, labels: np.ndarray, correct: n
 
 
 # ---------------------------------------------------------------- writing
+
 
 def _fmt(value: Any) -> str:
     if value is None:
@@ -205,20 +238,30 @@ def conformal_text(net: SalaryNet) -> str:
     c = getattr(net, "conformal_", None)
     if c is None:
         return ""
-    per = (f" within each {c.by} answer with {net.recipe_.conformal.min_rows}+ calibration rows (Mondrian; rarer "
-           f"answers share the overall correction)" if c.by else "")
-    return (f"The {c.coverage:.0%} ranges are split-conformal (conformalized quantile regression): calibrated on "
-            f"{c.rows:,} training rows set aside, they cover at least {c.coverage:.0%} of salaries{per}, on average "
-            "over rows exchangeable with the survey's. That is a promise about this self-selected 2021 survey "
-            "population, not about any one person, and not about other populations, years or currencies.")
+    per = (
+        f" within each {c.by} answer with {net.recipe_.conformal.min_rows}+ calibration rows (Mondrian; rarer "
+        f"answers share the overall correction)"
+        if c.by
+        else ""
+    )
+    return (
+        f"The {c.coverage:.0%} ranges are split-conformal (conformalized quantile regression): calibrated on "
+        f"{c.rows:,} training rows set aside, they cover at least {c.coverage:.0%} of salaries{per}, on average "
+        "over rows exchangeable with the survey's. That is a promise about this self-selected 2021 survey "
+        "population, not about any one person, and not about other populations, years or currencies."
+    )
 
 
 def comparison(this: Result, other: Result, this_name: str, other_name: str) -> list[dict]:
     """Accuracy against fairness, this run beside another (e.g. with and without the protected answers)."""
     rows = []
     for name, r in ((this_name, this), (other_name, other)):
-        row = {"run": name, "accuracy": r.numbers["test"].get("accuracy"), "auc": r.numbers["test"].get("auc"),
-               "median_absolute_error": r.numbers["test"].get("median_absolute_error")}
+        row = {
+            "run": name,
+            "accuracy": r.numbers["test"].get("accuracy"),
+            "auc": r.numbers["test"].get("auc"),
+            "median_absolute_error": r.numbers["test"].get("median_absolute_error"),
+        }
         for column, p in r.numbers["parity"].items():
             row[f"{column} DP diff"] = p["demographic_parity_difference"]
             row[f"{column} EO diff"] = p["equalized_odds_difference"]
@@ -229,58 +272,88 @@ def comparison(this: Result, other: Result, this_name: str, other_name: str) -> 
 def render_html(net: SalaryNet, result: Result, against: list[dict] | None = None) -> str:
     n = result.numbers
     test, intervals = n["test"], n["intervals"]
-    headline = [{"metric": k, "value": test.get(k), "95% interval": f"{_fmt(v[0])} – {_fmt(v[1])}"}
-                for k, v in intervals.items()]
+    headline = [
+        {"metric": k, "value": test.get(k), "95% interval": f"{_fmt(v[0])} – {_fmt(v[1])}"}
+        for k, v in intervals.items()
+    ]
     rows = net.record_.get("rows", {})
     excluded = ", ".join(f"{k} {v:,}" for k, v in rows.get("excluded", {}).items()) or "none"
-    parts = [f"<h1>salarynet report: {html.escape(Path(net.path_).name)}</h1>",
-             f"<p class=sub>Recipe <b>{html.escape(net.recipe_.name)}</b>, task <b>{net.task_.name}</b>, seed "
-             f"{net.recipe_.seed}. Evaluated on {html.escape(n['rows_used'])} ({n['evaluated_rows']:,} rows).</p>",
-             "<h2>Data</h2>",
-             f"<p>Source: {html.escape(str(net.data_.get('source')))} {html.escape(str(net.data_.get('file') or net.data_.get('url') or ''))}"
-             f" (sha256 {html.escape(str(net.data_.get('sha256', ''))[:16])}…, read {html.escape(str(net.data_.get('read_at', '')))})."
-             f" Rows read {rows.get('read', 0):,}, kept {rows.get('kept', 0):,}, excluded {excluded}; "
-             f"train {rows.get('train', 0):,} (fit {rows.get('fit', 0):,}, validation {rows.get('validation', 0):,}), "
-             f"test {rows.get('test', 0):,}.{_refit_text(n)}</p>",
-             "<h2>Test metrics</h2>", _table(headline, ["metric", "value", "95% interval"]),
-             f"<p>{html.escape(conformal_text(net))}</p>" if conformal_text(net) else "",
-             f"<p class=note>Intervals: {BOOTSTRAP} bootstrap resamples of the evaluation rows (percentile).</p>",
-             '<div class="grid">', _img(result.images, "curves", "training and validation curves"),
-             _img(result.images, "roc_pr", "ROC and precision-recall curves"),
-             _img(result.images, "calibration", f"calibration (expected calibration error {n.get('calibration', {}).get('ece', 0):.3f})"),
-             _img(result.images, "confusion", "confusion matrix"),
-             _img(result.images, "predicted_vs_true", "predicted against true salary"), "</div>",
-             f"<h2>Groups</h2><p>Decision judged: <b>{html.escape(n['decision'])}</b>. Selection rate: the share predicted "
-             f"above; TPR/FPR: among those truly above / at or below. Parity differences use groups of {MIN_GROUP}+ rows.</p>"]
+    parts = [
+        f"<h1>salarynet report: {html.escape(Path(net.path_).name)}</h1>",
+        f"<p class=sub>Recipe <b>{html.escape(net.recipe_.name)}</b>, task <b>{net.task_.name}</b>, seed "
+        f"{net.recipe_.seed}. Evaluated on {html.escape(n['rows_used'])} ({n['evaluated_rows']:,} rows).</p>",
+        "<h2>Data</h2>",
+        f"<p>Source: {html.escape(str(net.data_.get('source')))} {html.escape(str(net.data_.get('file') or net.data_.get('url') or ''))}"
+        f" (sha256 {html.escape(str(net.data_.get('sha256', ''))[:16])}…, read {html.escape(str(net.data_.get('read_at', '')))})."
+        f" Rows read {rows.get('read', 0):,}, kept {rows.get('kept', 0):,}, excluded {excluded}; "
+        f"train {rows.get('train', 0):,} (fit {rows.get('fit', 0):,}, validation {rows.get('validation', 0):,}), "
+        f"test {rows.get('test', 0):,}.{_refit_text(n)}</p>",
+        "<h2>Test metrics</h2>",
+        _table(headline, ["metric", "value", "95% interval"]),
+        f"<p>{html.escape(conformal_text(net))}</p>" if conformal_text(net) else "",
+        f"<p class=note>Intervals: {BOOTSTRAP} bootstrap resamples of the evaluation rows (percentile).</p>",
+        '<div class="grid">',
+        _img(result.images, "curves", "training and validation curves"),
+        _img(result.images, "roc_pr", "ROC and precision-recall curves"),
+        _img(
+            result.images,
+            "calibration",
+            f"calibration (expected calibration error {n.get('calibration', {}).get('ece', 0):.3f})",
+        ),
+        _img(result.images, "confusion", "confusion matrix"),
+        _img(result.images, "predicted_vs_true", "predicted against true salary"),
+        "</div>",
+        f"<h2>Groups</h2><p>Decision judged: <b>{html.escape(n['decision'])}</b>. Selection rate: the share predicted "
+        f"above; TPR/FPR: among those truly above / at or below. Parity differences use groups of {MIN_GROUP}+ rows.</p>",
+    ]
     for column, table in n["groups"].items():
         p = n["parity"][column]
-        parts.append(f"<h3>{column}</h3>" + _table(table, _group_columns(table)) +
-                     f"<p>demographic-parity difference <b>{p['demographic_parity_difference']:.4f}</b>, "
-                     f"equalized-odds difference <b>{p['equalized_odds_difference']:.4f}</b></p>")
+        parts.append(
+            f"<h3>{column}</h3>"
+            + _table(table, _group_columns(table))
+            + f"<p>demographic-parity difference <b>{p['demographic_parity_difference']:.4f}</b>, "
+            f"equalized-odds difference <b>{p['equalized_odds_difference']:.4f}</b></p>"
+        )
     for column in n["missing_groups"]:
-        parts.append(f"<h3>{column}</h3><p class=note>The data has no {column} answers: no {column} groups to report.</p>")
+        parts.append(
+            f"<h3>{column}</h3><p class=note>The data has no {column} answers: no {column} groups to report.</p>"
+        )
     parts.append(_img(result.images, "groups", "selection, true and false positive rates per group"))
     if against:
-        parts.append("<h2>Against another run</h2>" + _table(against, list(against[0])) +
-                     "<p>The accuracy cost and the fairness change of one run against the other, on their own test rows.</p>")
-    parts += ["<h2>Which answers matter</h2>", _img(result.images, "importance", "permutation importance"),
-              "<h2>Recipe</h2>", f"<pre>{html.escape(json.dumps(net.recipe_.model_dump(mode='json'), indent=2))}</pre>",
-              "<h2>Caveats</h2><ul>" + "".join(f"<li>{html.escape(c)}</li>" for c in CAVEATS) + "</ul>"]
-    style = ("body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:0 auto;padding:1rem 1.5rem;color:#1f2933}"
-             "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #cbd2d9;padding:.2rem .6rem;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}.sub,.note{color:#52606d}.grid{display:flex;flex-wrap:wrap;gap:1rem}"
-             "figure{margin:0}img{max-width:100%;border:1px solid #e4e7eb}figcaption{color:#52606d;font-size:.85rem}"
-             "pre{background:#f5f7fa;padding:.6rem;overflow:auto;font-size:.8rem;max-height:24rem}")
-    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>salarynet report: {html.escape(Path(net.path_).name)}"
-            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+        parts.append(
+            "<h2>Against another run</h2>"
+            + _table(against, list(against[0]))
+            + "<p>The accuracy cost and the fairness change of one run against the other, on their own test rows.</p>"
+        )
+    parts += [
+        "<h2>Which answers matter</h2>",
+        _img(result.images, "importance", "permutation importance"),
+        "<h2>Recipe</h2>",
+        f"<pre>{html.escape(json.dumps(net.recipe_.model_dump(mode='json'), indent=2))}</pre>",
+        "<h2>Caveats</h2><ul>" + "".join(f"<li>{html.escape(c)}</li>" for c in CAVEATS) + "</ul>",
+    ]
+    style = (
+        "body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:0 auto;padding:1rem 1.5rem;color:#1f2933}"
+        "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #cbd2d9;padding:.2rem .6rem;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}.sub,.note{color:#52606d}.grid{display:flex;flex-wrap:wrap;gap:1rem}"
+        "figure{margin:0}img{max-width:100%;border:1px solid #e4e7eb}figcaption{color:#52606d;font-size:.85rem}"
+        "pre{background:#f5f7fa;padding:.6rem;overflow:auto;font-size:.8rem;max-height:24rem}"
+    )
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>salarynet report: {html.escape(Path(net.path_).name)}"
+        f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n"
+    )
 
 
 def _refit_text(numbers: dict[str, Any]) -> str:
     refit = numbers.get("refit")
     if not refit:
         return ""
-    rows = (f"all {refit['rows']:,} kept rows" if "calibration_rows" not in refit else
-            f"{refit['rows']:,} kept rows (all but the {refit['calibration_rows']:,} conformal calibration rows)")
+    rows = (
+        f"all {refit['rows']:,} kept rows"
+        if "calibration_rows" not in refit
+        else f"{refit['rows']:,} kept rows (all but the {refit['calibration_rows']:,} conformal calibration rows)"
+    )
     text = f" The saved model was then refitted on {rows} ({refit['epochs']} epochs, as the held-out fit chose)"
     if numbers["rows_used"] == HELDOUT_ROWS:
         return text + "; the test metrics are those of the model before the refit, on test rows it never saw."
@@ -290,18 +363,24 @@ def _refit_text(numbers: dict[str, Any]) -> str:
 def render_card(net: SalaryNet, result: Result, against: list[dict] | None = None) -> str:
     n = result.numbers
     rows = net.record_.get("rows", {})
-    lines = [f"# Model card: {Path(net.path_).name}", "",
-             f"- **Model**: salarynet recipe `{net.recipe_.name}` ({net.task_.name}; "
-             f"{' -> '.join(str(u) for u in net.spec_.units)} dense units), seed {net.recipe_.seed}.",
-             f"- **Inputs**: {', '.join(c.column for c in net.features_.columns)}"
-             f"{' + text: ' + ', '.join(net.features_.text.columns) if net.features_.text else ''}"
-             f"{' (gender and race left out: features.exclude_protected)' if net.recipe_.features.exclude_protected else ''}.",
-             "- **Intended use**: exploring what the Ask A Manager 2021 survey says about pay; not decisions about people.",
-             f"- **Data**: {net.data_.get('source')} {net.data_.get('file') or net.data_.get('url') or ''}, sha256 "
-             f"`{str(net.data_.get('sha256', ''))[:16]}…`; read {rows.get('read', 0):,}, kept {rows.get('kept', 0):,}, "
-             f"excluded {json.dumps(rows.get('excluded', {}))}; test {rows.get('test', 0):,} rows.{_refit_text(n)}", "",
-             f"## Test metrics ({n['rows_used']}, {n['evaluated_rows']:,} rows; 95% bootstrap intervals)", "",
-             "| metric | value | 95% interval |", "|---|---:|---|"]
+    lines = [
+        f"# Model card: {Path(net.path_).name}",
+        "",
+        f"- **Model**: salarynet recipe `{net.recipe_.name}` ({net.task_.name}; "
+        f"{' -> '.join(str(u) for u in net.spec_.units)} dense units), seed {net.recipe_.seed}.",
+        f"- **Inputs**: {', '.join(c.column for c in net.features_.columns)}"
+        f"{' + text: ' + ', '.join(net.features_.text.columns) if net.features_.text else ''}"
+        f"{' (gender and race left out: features.exclude_protected)' if net.recipe_.features.exclude_protected else ''}.",
+        "- **Intended use**: exploring what the Ask A Manager 2021 survey says about pay; not decisions about people.",
+        f"- **Data**: {net.data_.get('source')} {net.data_.get('file') or net.data_.get('url') or ''}, sha256 "
+        f"`{str(net.data_.get('sha256', ''))[:16]}…`; read {rows.get('read', 0):,}, kept {rows.get('kept', 0):,}, "
+        f"excluded {json.dumps(rows.get('excluded', {}))}; test {rows.get('test', 0):,} rows.{_refit_text(n)}",
+        "",
+        f"## Test metrics ({n['rows_used']}, {n['evaluated_rows']:,} rows; 95% bootstrap intervals)",
+        "",
+        "| metric | value | 95% interval |",
+        "|---|---:|---|",
+    ]
     lines += [f"| {k} | {_fmt(n['test'].get(k))} | {_fmt(v[0])} – {_fmt(v[1])} |" for k, v in n["intervals"].items()]
     if "calibration" in n:
         lines += ["", f"Expected calibration error: {n['calibration']['ece']:.4f} (10 bins)."]
@@ -313,8 +392,12 @@ def render_card(net: SalaryNet, result: Result, against: list[dict] | None = Non
         columns = _group_columns(table)
         lines += [f"### {column}", "", "| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
         lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in table]
-        lines += ["", f"Demographic-parity difference {p['demographic_parity_difference']:.4f}; equalized-odds difference "
-                  f"{p['equalized_odds_difference']:.4f} (groups of {MIN_GROUP}+ rows).", ""]
+        lines += [
+            "",
+            f"Demographic-parity difference {p['demographic_parity_difference']:.4f}; equalized-odds difference "
+            f"{p['equalized_odds_difference']:.4f} (groups of {MIN_GROUP}+ rows).",
+            "",
+        ]
     lines += [f"- The data has no {c} answers: no {c} groups." for c in n["missing_groups"]]
     if against:
         cols = list(against[0])
@@ -324,5 +407,3 @@ def render_card(net: SalaryNet, result: Result, against: list[dict] | None = Non
     lines += [f"- {k}: {_fmt(v)}" for k, v in n["importance"].items()]
     lines += ["", "## Caveats", ""] + [f"- {c}" for c in CAVEATS]
     return "\n".join(lines) + "\n"
-
-

@@ -31,12 +31,16 @@ def check_targets(out: Path) -> None:
         try:
             numbers = json.loads(targets(out)[2].read_text(encoding="utf-8"))
             # Reports written before the marker: their numbers hold these keys together.
-            ours = numbers.get("format") == REPORT_FORMAT or {"test", "rows_used", "decision", "groups"} <= numbers.keys()
+            ours = (
+                numbers.get("format") == REPORT_FORMAT or {"test", "rows_used", "decision", "groups"} <= numbers.keys()
+            )
         except (OSError, ValueError, AttributeError):
             pass
     if not ours or not_files:
-        raise ArtifactError(f"{(not_files or existing)[0]}: exists and is not part of a salarynet report; "
-                            "choose another --out (a report writes <name>.html, <name>.md and <name>.json)")
+        raise ArtifactError(
+            f"{(not_files or existing)[0]}: exists and is not part of a salarynet report; "
+            "choose another --out (a report writes <name>.html, <name>.md and <name>.json)"
+        )
 
 
 def write(out: Path, page: str, card: str, numbers: dict[str, Any]) -> tuple[Path, Path, Path]:

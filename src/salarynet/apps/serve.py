@@ -48,8 +48,20 @@ MAX_ERRORS = 20  # errors a 422 lists, each ...
 ERROR_BYTES = 8000  # ... until they fill this much of its body; the rest are counted
 ECHO = 100  # characters of a sent value that a 422 shows
 SHOWN = 10  # allowed answers an error lists (GET /model lists them all)
-PROVENANCE = ("source", "file", "sha256", "bytes", "rows", "schema", "snapshot_date", "origin", "description",
-              "read_at", "fetched_at", "notes")  # what /model shows of data.json: no folder of this machine
+PROVENANCE = (
+    "source",
+    "file",
+    "sha256",
+    "bytes",
+    "rows",
+    "schema",
+    "snapshot_date",
+    "origin",
+    "description",
+    "read_at",
+    "fetched_at",
+    "notes",
+)  # what /model shows of data.json: no folder of this machine
 STATIC = resources.files("salarynet.apps") / "static"
 
 
@@ -66,8 +78,13 @@ class Field:
     keys: dict[str, str]  # folded answer -> its spelling in `allowed`
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "question": self.question, "kind": self.kind, "required": self.required,
-                "allowed": list(self.allowed)}
+        return {
+            "name": self.name,
+            "question": self.question,
+            "kind": self.kind,
+            "required": self.required,
+            "allowed": list(self.allowed),
+        }
 
 
 def fields_of(net: SalaryNet) -> list[Field]:
@@ -80,8 +97,9 @@ def fields_of(net: SalaryNet) -> list[Field]:
         if col.encoding == "ordinal":
             out.append(Field(col.column, question, "choice", allowed, True, keys))
         elif col.encoding == "multi":
-            out.append(Field(col.column, question, "multi" if col.column in CHOICE_COLUMNS else "text", allowed,
-                             False, keys))
+            out.append(
+                Field(col.column, question, "multi" if col.column in CHOICE_COLUMNS else "text", allowed, False, keys)
+            )
         elif col.column in CHOICE_COLUMNS:
             out.append(Field(col.column, question, "choice", allowed, "(blank)" not in col.codes, keys))
         else:
@@ -92,8 +110,9 @@ def fields_of(net: SalaryNet) -> list[Field]:
 
 
 def _listing(allowed: tuple[str, ...]) -> str:
-    return ", ".join(allowed[:SHOWN]) + (f", ... ({len(allowed)} in all; GET /model lists them)"
-                                         if len(allowed) > SHOWN else "")
+    return ", ".join(allowed[:SHOWN]) + (
+        f", ... ({len(allowed)} in all; GET /model lists them)" if len(allowed) > SHOWN else ""
+    )
 
 
 def _clip(text: str) -> str:
@@ -106,8 +125,11 @@ def _validator(f: Field):
     def check(value):
         if value is None or (isinstance(value, str) and not value.strip()):
             if f.required:
-                raise PydanticCustomError("missing", "a {field} answer is required; one of: {allowed}",
-                                          {"field": f.name, "allowed": _listing(f.allowed)})
+                raise PydanticCustomError(
+                    "missing",
+                    "a {field} answer is required; one of: {allowed}",
+                    {"field": f.name, "allowed": _listing(f.allowed)},
+                )
             return None
         if f.kind == "text":
             return value
@@ -116,10 +138,14 @@ def _validator(f: Field):
         for v in given:
             spelled = f.keys.get(normalise(v))
             if spelled is None:
-                raise PydanticCustomError("not_allowed", "{value} is not one of: {allowed}",
-                                          {"value": _clip(repr(v)), "allowed": _listing(f.allowed)})
+                raise PydanticCustomError(
+                    "not_allowed",
+                    "{value} is not one of: {allowed}",
+                    {"value": _clip(repr(v)), "allowed": _listing(f.allowed)},
+                )
             picked.append(spelled)
         return ", ".join(picked)
+
     return check
 
 
@@ -136,12 +162,18 @@ def answers_model(fields: list[Field]):
 def answers_schema(fields: list[Field]) -> dict[str, Any]:
     """One answer set as the OpenAPI schema shows it: stricter than the API, which also matches answers up to
     case and spaces and reads a multi's comma-separated answers, so every answer set it allows is predicted."""
+
     def answer(f: Field) -> dict[str, Any]:
         one = {"enum": list(f.allowed)} if f.kind != "text" else {"type": "string", "maxLength": MAX_TEXT}
         many = {"anyOf": [one, {"type": "array", "items": one}]} if f.kind == "multi" else one
         return many if f.required else {"anyOf": [many, {"type": "null"}]}
-    return {"type": "object", "additionalProperties": False, "required": [f.name for f in fields if f.required],
-            "properties": {f.name: {"description": f.question, **answer(f)} for f in fields}}
+
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [f.name for f in fields if f.required],
+        "properties": {f.name: {"description": f.question, **answer(f)} for f in fields},
+    }
 
 
 class Batcher:
@@ -188,7 +220,7 @@ class Batcher:
         start = 0
         for rows, future in batch:
             if not future.done():  # a client that went away cancelled its wait
-                future.set_result(answers[start:start + len(rows)])
+                future.set_result(answers[start : start + len(rows)])
             start += len(rows)
 
 
@@ -197,21 +229,34 @@ def _described(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 PREDICT_RESPONSES = {
-    200: _described("One answer, or {\"predictions\": [...]} for a list", {"type": "object"}),
-    413: _described(f"Over {MAX_BODY:,} bytes, or over {MAX_BATCH:,} answer sets", {
-        "type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}}),
-    422: _described("Not JSON, or answers that fail their checks (the first few, and how many more)", {
-        "type": "object", "required": ["detail"], "properties": {
-            "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
-            "omitted": {"type": "integer"}}}),
+    200: _described('One answer, or {"predictions": [...]} for a list', {"type": "object"}),
+    413: _described(
+        f"Over {MAX_BODY:,} bytes, or over {MAX_BATCH:,} answer sets",
+        {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}},
+    ),
+    422: _described(
+        "Not JSON, or answers that fail their checks (the first few, and how many more)",
+        {
+            "type": "object",
+            "required": ["detail"],
+            "properties": {
+                "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+                "omitted": {"type": "integer"},
+            },
+        },
+    ),
 }
 
 
 # One answer set comes with its explanation (explain.py: a batch of a few hundred predictions, ~80 ms on this
 # machine); clients that want throughput say explain=false. A list never carries explanations.
-EXPLAIN_PARAMETER = {"name": "explain", "in": "query", "required": False,
-                     "description": "One answer set: add its explanation (reasons and what would change it)",
-                     "schema": {"type": "string", "enum": ["true", "false"], "default": "true"}}
+EXPLAIN_PARAMETER = {
+    "name": "explain",
+    "in": "query",
+    "required": False,
+    "description": "One answer set: add its explanation (reasons and what would change it)",
+    "schema": {"type": "string", "enum": ["true", "false"], "default": "true"},
+}
 
 
 class Script(Response):
@@ -316,9 +361,13 @@ def create_app(run_path: str | Path) -> FastAPI:
     by_name = {f.name: f for f in fields}
     answers = answers_model(fields)
     description = {
-        "run": Path(run_path).name, "recipe": net.recipe_.name, **task.describe(),
-        "fields": [f.to_json() for f in fields], "metrics": net.record_.get("test", {}),
-        "rows": net.record_.get("rows", {}), "data": _provenance(net.data_),
+        "run": Path(run_path).name,
+        "recipe": net.recipe_.name,
+        **task.describe(),
+        "fields": [f.to_json() for f in fields],
+        "metrics": net.record_.get("test", {}),
+        "rows": net.record_.get("rows", {}),
+        "data": _provenance(net.data_),
     }
 
     def predict(rows: list[dict]) -> list[dict]:
@@ -336,8 +385,12 @@ def create_app(run_path: str | Path) -> FastAPI:
     explained(example)
     batcher = Batcher(predict)
     # No /docs or /redoc: their pages load scripts from a CDN. /openapi.json stays (clients, Schemathesis).
-    app = FastAPI(title="salarynet", description=f"Predictions of the run {Path(run_path).name} ({net.recipe_.name})",
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="salarynet",
+        description=f"Predictions of the run {Path(run_path).name} ({net.recipe_.name})",
+        docs_url=None,
+        redoc_url=None,
+    )
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -350,10 +403,14 @@ def create_app(run_path: str | Path) -> FastAPI:
     one = answers_schema(fields)
     request_schema = {"oneOf": [one, {"type": "array", "items": one, "maxItems": MAX_BATCH}]}
 
-    @app.post("/predict", openapi_extra={"requestBody": {"required": True,
-                                                         "content": {"application/json": {"schema": request_schema}}},
-                                          "parameters": [EXPLAIN_PARAMETER]},
-              responses=PREDICT_RESPONSES)
+    @app.post(
+        "/predict",
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}},
+            "parameters": [EXPLAIN_PARAMETER],
+        },
+        responses=PREDICT_RESPONSES,
+    )
     async def predict_endpoint(request: Request) -> Response:
         wanted = request.query_params.get("explain", "true")
         if wanted not in ("true", "false"):
@@ -364,8 +421,9 @@ def create_app(run_path: str | Path) -> FastAPI:
         try:
             payload = _parse(body)
         except (ValueError, RecursionError) as e:  # RecursionError: json.loads's own guard, behind _depth's
-            return _error(422, f"cannot read the body ({_clip(str(e))}): send one answer set as a JSON object, "
-                               "or a list of them")
+            return _error(
+                422, f"cannot read the body ({_clip(str(e))}): send one answer set as a JSON object, or a list of them"
+            )
         many = isinstance(payload, list)
         if many and len(payload) > MAX_BATCH:
             return _error(413, f"{len(payload):,} answer sets; at most {MAX_BATCH:,} in one request")
@@ -407,8 +465,12 @@ def _detail(err: dict, index: int | None, fields: dict[str, Field]) -> dict[str,
     """A pydantic error as the 422 body lists it: where, what was sent, why, and the allowed answers."""
     loc = [_clip(str(p)) for p in err["loc"]]  # a key sent is a loc: it may be long or a lone surrogate
     name = loc[0] if loc else ""
-    out: dict[str, Any] = {"loc": ["body", *([index] if index is not None else []), *loc], "field": name,
-                           "msg": err["msg"], "type": err["type"]}
+    out: dict[str, Any] = {
+        "loc": ["body", *([index] if index is not None else []), *loc],
+        "field": name,
+        "msg": err["msg"],
+        "type": err["type"],
+    }
     if err["type"] != "missing":
         out["input"] = _echo(err.get("input"))
     elif name in fields:

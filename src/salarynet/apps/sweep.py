@@ -81,13 +81,15 @@ def read_grid(path: Path) -> GridFile:
         first = errors[0]
         where = ".".join(str(p) for p in first["loc"])
         msg = "unknown name" if first["type"] == "extra_forbidden" else first["msg"]
-        raise DataError(f"{path}: {where}: {msg} (a grid file has [grid] \"section.key\" = [values, ...] "
-                        "and optionally [search] kind, trials, seed, metric)") from None
+        raise DataError(
+            f'{path}: {where}: {msg} (a grid file has [grid] "section.key" = [values, ...] '
+            "and optionally [search] kind, trials, seed, metric)"
+        ) from None
     for key, values in grid.grid.items():
         if not values:
             raise DataError(f"{path}: grid.{key!r} has no values; give a list of at least one")
     if grid.search.kind == "random" and grid.search.trials is None:
-        raise DataError(f"{path}: [search] kind = \"random\" needs trials = N")
+        raise DataError(f'{path}: [search] kind = "random" needs trials = N')
     return grid
 
 
@@ -97,8 +99,10 @@ def combinations(grid: GridFile, path: Path) -> list[dict[str, Any]]:
     total = math.prod(len(v) for v in lists)
     wanted = total if grid.search.kind == "grid" else min(grid.search.trials or 0, total)
     if wanted > MAX_TRIALS:
-        raise DataError(f"{path}: {total:,} combinations{'' if wanted == total else f', {wanted:,} drawn'}; at most "
-                        f"{MAX_TRIALS:,} trials in one sweep ([search] kind = \"random\" with trials = N draws some)")
+        raise DataError(
+            f"{path}: {total:,} combinations{'' if wanted == total else f', {wanted:,} drawn'}; at most "
+            f'{MAX_TRIALS:,} trials in one sweep ([search] kind = "random" with trials = N draws some)'
+        )
     if grid.search.kind == "grid":
         return [dict(zip(grid.grid, values)) for values in itertools.product(*lists)]
     picks = random.Random(grid.search.seed).sample(range(total), wanted)
@@ -117,8 +121,9 @@ def _trial_id(values: dict[str, Any], context: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def plan(base: str, grid_path: Path, folds: int, seeds: int, data_sha: str | None,
-         overrides: list[str] | None = None) -> Plan:
+def plan(
+    base: str, grid_path: Path, folds: int, seeds: int, data_sha: str | None, overrides: list[str] | None = None
+) -> Plan:
     """Every trial of the grid (or a random draw of them), each checked as a recipe before anything runs.
     overrides: --set KEY=VALUE items applied to the base recipe first."""
     grid = read_grid(grid_path)
@@ -157,8 +162,9 @@ def _where() -> str:
         return "local"
 
 
-def run_group(survey: Survey, base: dict[str, Any], group: list[Trial], folds: int, seeds: int,
-              batch: bool = True) -> list[dict[str, Any]]:
+def run_group(
+    survey: Survey, base: dict[str, Any], group: list[Trial], folds: int, seeds: int, batch: bool = True
+) -> list[dict[str, Any]]:
     """The task: cross-validate every trial of the group on the same stratified folds, `seeds` seeds each (the
     recipe's seed, +1, ...), each fold's model trained as `salarynet train` trains the model it saves
     (evaluation.cross_validate) -> one result per trial: metrics per fold and seed, and their mean and sd.
@@ -175,11 +181,23 @@ def run_group(survey: Survey, base: dict[str, Any], group: list[Trial], folds: i
     where = _where()
     results = []
     for i, t in enumerate(group):
-        trial_runs = [{k: v for k, v in run.items() if isinstance(v, (int, float)) and v is not None}
-                      for member in runs[i * seeds:(i + 1) * seeds] for run in member]
+        trial_runs = [
+            {k: v for k, v in run.items() if isinstance(v, (int, float)) and v is not None and k != "seconds"}
+            for member in runs[i * seeds : (i + 1) * seeds]
+            for run in member
+        ]
         trial_runs.sort(key=lambda r: (r["fold"], r["seed"]))
-        results.append({"trial": t.id, "values": t.values, "runs": trial_runs, "summary": summarise(trial_runs),
-                        "seconds": seconds / len(group), "group": len(group), "worker": where})
+        results.append(
+            {
+                "trial": t.id,
+                "values": t.values,
+                "runs": trial_runs,
+                "summary": summarise(trial_runs),
+                "seconds": seconds / len(group),
+                "group": len(group),
+                "worker": where,
+            }
+        )
     return results
 
 
@@ -195,6 +213,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 # ---------------------------------------------------------------- the output folder
+
 
 def trial_path(out: Path, trial_id: str) -> Path:
     return out / "trials" / f"{trial_id}.json"
@@ -217,8 +236,14 @@ def finished(out: Path, trials: list[Trial]) -> tuple[dict[str, dict[str, Any]],
         try:
             result = json.loads(path.read_text())
             summary = result["summary"]
-            ok = (result["trial"] == t.id and result["values"] == t.values and isinstance(summary, dict)
-                  and all(isinstance(s["mean"], float | int) and isinstance(s["sd"], float | int) for s in summary.values()))
+            ok = (
+                result["trial"] == t.id
+                and result["values"] == t.values
+                and isinstance(summary, dict)
+                and all(
+                    isinstance(s["mean"], float | int) and isinstance(s["sd"], float | int) for s in summary.values()
+                )
+            )
         except (OSError, ValueError, KeyError, TypeError, RecursionError):
             ok = False
         if ok:
@@ -240,14 +265,27 @@ def write_tables(out: Path, the_plan: Plan, results: dict[str, dict[str, Any]]) 
     ordered = sorted(results.values(), key=lambda r: key(r["summary"].get(the_plan.metric, {}).get("mean", math.inf)))
     rows = []
     for r in ordered:
-        row = {"trial": r["trial"], **{k: json.dumps(r["values"][k]) if isinstance(r["values"][k], (list, dict))
-                                          else r["values"][k] for k in the_plan.keys}}
+        row = {
+            "trial": r["trial"],
+            **{
+                k: json.dumps(r["values"][k]) if isinstance(r["values"][k], (list, dict)) else r["values"][k]
+                for k in the_plan.keys
+            },
+        }
         for metric, stat in r["summary"].items():
             row[f"{metric}_mean"], row[f"{metric}_sd"] = stat["mean"], stat["sd"]
         row |= {"runs": len(r["runs"]), "seconds": round(r["seconds"], 3), "group": r["group"], "worker": r["worker"]}
         rows.append(row)
-    write_json_atomic(out / "results.json", {"base": the_plan.base_name, "metric": the_plan.metric,
-                                             "trials": len(the_plan.trials), "finished": len(results), "results": ordered})
+    write_json_atomic(
+        out / "results.json",
+        {
+            "base": the_plan.base_name,
+            "metric": the_plan.metric,
+            "trials": len(the_plan.trials),
+            "finished": len(results),
+            "results": ordered,
+        },
+    )
     tmp = out / ".results.csv.tmp"
     pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
     tmp.replace(out / "results.csv")
@@ -268,9 +306,11 @@ def write_best(out: Path, the_plan: Plan, results: dict[str, dict[str, Any]]) ->
     raw = apply_values(the_plan.base, top["values"])
     raw["name"] = f"{raw.get('name', 'recipe')}-best"
     stat = top["summary"][the_plan.metric]
-    header = (f"# The best of {len(results)} trials of `salarynet sweep` on {the_plan.base_name}: "
-              f"{the_plan.metric} {stat['mean']:.4f} ± {stat['sd']:.4f}\n# over {len(top['runs'])} fold x seed runs; "
-              f"swept values: {json.dumps(top['values'])}\n")
+    header = (
+        f"# The best of {len(results)} trials of `salarynet sweep` on {the_plan.base_name}: "
+        f"{the_plan.metric} {stat['mean']:.4f} ± {stat['sd']:.4f}\n# over {len(top['runs'])} fold x seed runs; "
+        f"swept values: {json.dumps(top['values'])}\n"
+    )
     tmp = out / ".best.toml.tmp"
     tmp.write_text(header + tomli_w.dumps(raw))
     tmp.replace(out / "best.toml")
@@ -314,6 +354,7 @@ def plot(out: Path, the_plan: Plan, results: dict[str, dict[str, Any]]) -> Path:
 
 # ---------------------------------------------------------------- running it
 
+
 @dataclass
 class Outcome:
     results: dict[str, dict[str, Any]]
@@ -328,13 +369,29 @@ class Outcome:
 def _local_cluster(workers: int):
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address="127.0.0.1:0", silence_logs=40)
+    return LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        silence_logs=40,
+    )
 
 
-def sweep(survey: Survey, the_plan: Plan, out: Path, folds: int, seeds: int, scheduler: str | None = None,
-          workers: int | None = None, batch: bool = True, resume: bool = False, serial: bool = False,
-          on_trial: Callable[[dict[str, Any], int, int], None] | None = None) -> Outcome:
+def sweep(
+    survey: Survey,
+    the_plan: Plan,
+    out: Path,
+    folds: int,
+    seeds: int,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    batch: bool = True,
+    resume: bool = False,
+    serial: bool = False,
+    on_trial: Callable[[dict[str, Any], int, int], None] | None = None,
+) -> Outcome:
     """Run the plan's unfinished trials and write each as it finishes; then the tables, best.toml and the plot.
     serial: no Dask, the same tasks in this process (the reference the tests hold Dask to)."""
     check_out(out, resume)
@@ -390,8 +447,10 @@ def check_out(out: Path, resume: bool) -> None:
         raise DataError(f"{out}: exists and is not a folder; choose another --out")
     names = {p.name for p in out.iterdir()}
     if names - SWEEP_FILES:
-        raise DataError(f"{out}: holds other files ({', '.join(sorted(names - SWEEP_FILES)[:3])}); a sweep writes "
-                        "only into a new or empty folder, or its own; choose another --out")
+        raise DataError(
+            f"{out}: holds other files ({', '.join(sorted(names - SWEEP_FILES)[:3])}); a sweep writes "
+            "only into a new or empty folder, or its own; choose another --out"
+        )
     if names and not resume:
         raise DataError(f"{out}: holds the results of a sweep; --resume continues it, or choose another --out")
 
@@ -414,6 +473,7 @@ def connect(scheduler: str | None, workers: int | None):
         client.close()
         if cluster:
             cluster.close()
+
     return client, close
 
 
@@ -434,11 +494,21 @@ def reachable(address: str) -> None:
     try:
         socket.create_connection((host, port), timeout=10).close()
     except OSError as e:
-        raise DataError(f"cannot reach the Dask scheduler at {address} ({e.strerror or e}); is `dask scheduler` running there?") from None
+        raise DataError(
+            f"cannot reach the Dask scheduler at {address} ({e.strerror or e}); is `dask scheduler` running there?"
+        ) from None
 
 
-def _run_dask(client, survey: Survey, the_plan: Plan, todo: list[list[Trial]], folds: int, seeds: int,
-              batch: bool, record: Callable[[list[dict[str, Any]]], None]) -> None:
+def _run_dask(
+    client,
+    survey: Survey,
+    the_plan: Plan,
+    todo: list[list[Trial]],
+    folds: int,
+    seeds: int,
+    batch: bool,
+    record: Callable[[list[dict[str, Any]]], None],
+) -> None:
     from distributed import as_completed
 
     data = client.scatter(survey, broadcast=True)  # once, not with every task

@@ -19,15 +19,17 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 
 from ..errors import DataError
+from .files import check_file
 
 if TYPE_CHECKING:  # pandas (survey.py) is imported when a file is read, after the cheap checks of check_data
     from .survey import Survey
 
-READABLE = (".csv", ".csv.gz", ".xlsx")
 
 # The survey's public Google Sheet, as CSV (see ../shared/data/README.md). Override with SALARYNET_SURVEY_URL.
-SURVEY_URL = ("https://docs.google.com/spreadsheets/d/1IPS5dBSGtwYVbjsfbaMCYIWnOuRmJcbequohNxCyGVw"
-              "/export?format=csv&gid=1625408792")
+SURVEY_URL = (
+    "https://docs.google.com/spreadsheets/d/1IPS5dBSGtwYVbjsfbaMCYIWnOuRmJcbequohNxCyGVw"
+    "/export?format=csv&gid=1625408792"
+)
 PROVENANCE = "survey.json"
 EMBEDDED = "embedded"  # --data embedded (the default): the snapshot shipped in the package
 LIVE = "live"  # --data live: the public sheet, downloaded once into the cache
@@ -112,11 +114,15 @@ def _check_cache(target_dir: Path, target: Path) -> dict[str, Any] | None:
     """The earlier record, after refusing to replace a survey.json or survey.* that salarynet did not write."""
     record = _our_record(target_dir)
     if record is None and (target_dir / PROVENANCE).exists():
-        raise DataError(f"{target_dir / PROVENANCE}: exists and is not salarynet's cache record; "
-                        "set SALARYNET_CACHE_DIR to a folder of salarynet's own")
+        raise DataError(
+            f"{target_dir / PROVENANCE}: exists and is not salarynet's cache record; "
+            "set SALARYNET_CACHE_DIR to a folder of salarynet's own"
+        )
     if target.exists() and (record is None or Path(record["file"]) != target):
-        raise DataError(f"{target}: exists and is not salarynet's cached survey; "
-                        "set SALARYNET_CACHE_DIR to a folder of salarynet's own")
+        raise DataError(
+            f"{target}: exists and is not salarynet's cached survey; "
+            "set SALARYNET_CACHE_DIR to a folder of salarynet's own"
+        )
     return record
 
 
@@ -138,8 +144,10 @@ def _install(file: Path, origin: str) -> tuple[Survey, dict[str, Any]]:
         if old is not None and old != target and old.is_file() and sha256(old) == earlier["sha256"]:
             old.unlink()  # the copy salarynet recorded before (another suffix), unchanged since
     except OSError as e:
-        raise DataError(f"cannot write the survey cache {target_dir} ({e.strerror or e}); set SALARYNET_CACHE_DIR "
-                        "to a writable folder, or pass --data FILE") from None
+        raise DataError(
+            f"cannot write the survey cache {target_dir} ({e.strerror or e}); set SALARYNET_CACHE_DIR "
+            "to a writable folder, or pass --data FILE"
+        ) from None
     finally:
         with contextlib.suppress(OSError):
             staged.unlink(missing_ok=True)
@@ -185,13 +193,24 @@ def download(url: str | None = None, timeout: float = 60) -> dict[str, Any]:
 def open_embedded() -> tuple[Survey, dict[str, Any]]:
     path, record = embedded_path(), embedded_record()
     if not path.is_file() or sha256(path) != record["sha256"]:
-        raise DataError(f"{path}: the survey snapshot shipped with salarynet is missing or changed "
-                        f"(expected sha256 {record['sha256']}); reinstall salarynet, or pass --data FILE")
+        raise DataError(
+            f"{path}: the survey snapshot shipped with salarynet is missing or changed "
+            f"(expected sha256 {record['sha256']}); reinstall salarynet, or pass --data FILE"
+        )
     survey = read_survey(path)
     survey.path = SNAPSHOT  # messages name the snapshot, not a path inside the installation
-    return survey, {"source": EMBEDDED, "file": SNAPSHOT, "sha256": record["sha256"], "bytes": record["bytes"],
-                    "rows": len(survey.frame), "schema": survey.schema, "snapshot_date": record["snapshot_date"],
-                    "origin": record["source"], "description": record["description"], "notes": survey.notes}
+    return survey, {
+        "source": EMBEDDED,
+        "file": SNAPSHOT,
+        "sha256": record["sha256"],
+        "bytes": record["bytes"],
+        "rows": len(survey.frame),
+        "schema": survey.schema,
+        "snapshot_date": record["snapshot_date"],
+        "origin": record["source"],
+        "description": record["description"],
+        "notes": survey.notes,
+    }
 
 
 def open_survey(data: str | Path | None) -> tuple[Survey, dict[str, Any]]:
@@ -205,16 +224,6 @@ def open_survey(data: str | Path | None) -> tuple[Survey, dict[str, Any]]:
         return survey, record | {"notes": survey.notes}
     survey = read_survey(data)
     return survey, provenance(survey, "file", Path(data))
-
-
-def check_file(path: Path) -> None:
-    """A file that can be a survey export, or one line saying why not (before anything is imported or read)."""
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder; expected a survey export file ({', '.join(READABLE)})")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file (expected a survey export: {', '.join(READABLE)})")
-    if not path.name.lower().endswith((".xlsx", ".csv", ".gz")):
-        raise DataError(f"{path}: unsupported file type (expected {', '.join(READABLE)})")
 
 
 def check_data(data: str | Path | None) -> None:

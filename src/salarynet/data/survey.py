@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .answers import TIDIED, currency_code, tidy
+from .files import check_file
 from .schemas import COLUMNS, SCHEMA_NAMES, canonical_name, spellings
 
 
@@ -44,16 +45,22 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
-    from .source import check_file
-
     name = path.name.lower()
     check_file(path)
     try:
         if name.endswith(".xlsx"):
             return pd.read_excel(path, dtype=str, engine="openpyxl")
         return _read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, gzip.BadGzipFile, zipfile.BadZipFile,
-            EOFError, OSError, ValueError, KeyError) as e:
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        gzip.BadGzipFile,
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        ValueError,
+        KeyError,
+    ) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(f"{path}: cannot read as {'XLSX' if name.endswith('.xlsx') else 'CSV'}: {reason}") from None
 
@@ -103,7 +110,9 @@ def survey_of(frame: pd.DataFrame, source: str) -> Survey:
     return tidy_survey(canonical, source, schema, unknown)
 
 
-def tidy_survey(frame: pd.DataFrame, source: str, schema: str = "canonical", unknown: list[str] | None = None) -> Survey:
+def tidy_survey(
+    frame: pd.DataFrame, source: str, schema: str = "canonical", unknown: list[str] | None = None
+) -> Survey:
     """Rows under canonical names as a Survey: answers tidied, the rewritten ones kept as given."""
     given = frame[[c for c in TIDIED if c in frame.columns]].copy()
     return Survey(frame=tidy_answers(frame), path=source, schema=schema, unknown=unknown or [], given=given)
@@ -123,8 +132,14 @@ def parse_money(values: pd.Series) -> pd.Series:
 def missing_columns_error(survey: Survey, missing: list[str], purpose: str) -> DataError:
     """One line: the file, every missing column, what needs them, what the file has, and how each is spelled."""
     hints = "; ".join(f"{c} is read from {' or '.join(spellings(c))}" for c in missing)
-    unknown = (f"; headers not recognised: {', '.join(repr(h) for h in survey.unknown[:8])}"
-               f"{' ...' if len(survey.unknown) > 8 else ''}") if survey.unknown else ""
+    unknown = (
+        (
+            f"; headers not recognised: {', '.join(repr(h) for h in survey.unknown[:8])}"
+            f"{' ...' if len(survey.unknown) > 8 else ''}"
+        )
+        if survey.unknown
+        else ""
+    )
     return DataError(
         f"{survey.path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} "
         f"({purpose}); the file ({SCHEMA_NAMES[survey.schema]}) has {', '.join(survey.frame.columns)}{unknown}; {hints}"
@@ -167,8 +182,9 @@ def exchange_rates() -> dict[str, float]:
     return dict(zip(table["currency"], table["per_usd"].astype(float)))
 
 
-def salary_rows(survey: Survey, currency: str | None, min_salary: float | None = None,
-                max_salary: float | None = None) -> tuple[pd.Series, pd.Series]:
+def salary_rows(
+    survey: Survey, currency: str | None, min_salary: float | None = None, max_salary: float | None = None
+) -> tuple[pd.Series, pd.Series]:
     """(salary, reason) per row: the reason is '' for a usable salary, else why the row is excluded.
 
     currency "USD" (or another code) keeps that currency's rows as they are; "convert" converts every
@@ -184,11 +200,15 @@ def salary_rows(survey: Survey, currency: str | None, min_salary: float | None =
     if currency == "convert":
         rates = exchange_rates()
         if "currency" in frame.columns:
-            known, text = frozenset(rates), lambda column: [v if isinstance(v, str) else None for v in
-                                                            frame.get(column, [None] * len(frame))]
+            known, text = (
+                frozenset(rates),
+                lambda column: [v if isinstance(v, str) else None for v in frame.get(column, [None] * len(frame))],
+            )
             # Blanks as None, not NaN (a new float each): the answers' few hundred triples are each worked out once.
-            codes = [currency_code(c, o, k, known=known)
-                     for c, o, k in zip(text("currency"), text("currency_other"), text("country"))]
+            codes = [
+                currency_code(c, o, k, known=known)
+                for c, o, k in zip(text("currency"), text("currency_other"), text("country"))
+            ]
             per_usd = pd.Series([rates.get(c, np.nan) if c else np.nan for c in codes], index=frame.index)
             reason[per_usd.isna()] = "currency_without_rate"
             salary = salary / per_usd

@@ -41,8 +41,10 @@ def text_bags(spec: ModelSpec, params: Params, x: Inputs) -> Bags:
     between passes (permutation importance), and passed to apply(bags=...)."""
     if not (spec.text and isinstance(x, Inputs)):
         return None, None
-    return (_bag(params["text"], x.tokens, x.weights),
-            _bag(params["wide"]["text"], x.tokens, x.weights) if spec.wide else None)
+    return (
+        _bag(params["text"], x.tokens, x.weights),
+        _bag(params["wide"]["text"], x.tokens, x.weights) if spec.wide else None,
+    )
 
 
 def _first_inputs(spec: ModelSpec, params: Params, x: Inputs | np.ndarray, bag: np.ndarray | None) -> np.ndarray:
@@ -76,5 +78,5 @@ def apply(spec: ModelSpec, params: Params, x: Inputs | np.ndarray, bags: Bags | 
             z = z + _wide(spec, params["wide"], x, wide_bag)
         h = ACTIVATIONS[activation](z)
     if spec.collapse is not None:
-        return np.stack([h[:, :spec.collapse].sum(axis=1), h[:, spec.collapse:].sum(axis=1)], axis=1)
+        return np.stack([h[:, : spec.collapse].sum(axis=1), h[:, spec.collapse :].sum(axis=1)], axis=1)
     return h

@@ -16,6 +16,7 @@ def _xp(*arrays: Any) -> Any:
 
     return jnp
 
+
 # keras.backend.epsilon(): Keras clips probabilities to [eps, 1 - eps] before taking logs.
 EPSILON = 1e-7
 
@@ -51,8 +52,12 @@ def mse_quantiles(y: Any, p: Any, quantiles: tuple[float, float] = (0.1, 0.9)) -
     return _xp(y, p).square(p[:, 0] - y0) + pinball(y0, p[:, 1], quantiles[0]) + pinball(y0, p[:, 2], quantiles[1])
 
 
-LOSSES = {"binary_crossentropy": binary_crossentropy, "categorical_crossentropy": categorical_crossentropy,
-          "mse": mse, "mse_quantiles": mse_quantiles}
+LOSSES = {
+    "binary_crossentropy": binary_crossentropy,
+    "categorical_crossentropy": categorical_crossentropy,
+    "mse": mse,
+    "mse_quantiles": mse_quantiles,
+}
 
 
 def loss_function(name: str, quantiles: tuple[float, float] = (0.1, 0.9)):

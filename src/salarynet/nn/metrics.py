@@ -55,8 +55,7 @@ def binary_accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean((outputs > 0.5) == (target > 0.5)))
 
 
-def classification_metrics(labels: np.ndarray, outputs: np.ndarray, last_activation: str,
-                           majority_class: int) -> dict:
+def classification_metrics(labels: np.ndarray, outputs: np.ndarray, last_activation: str, majority_class: int) -> dict:
     """labels: int[rows] in 0..K-1; outputs: float[rows, 1 or K]. The numbers scikit-learn's roc_auc_score (one
     band against the rest, averaged, for bands), log_loss and confusion_matrix give (tests/test_metrics.py holds
     them equal), in numpy: importing scikit-learn took longer than training the tutorial's network."""

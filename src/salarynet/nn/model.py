@@ -63,8 +63,9 @@ def _wide(spec: ModelSpec, wide: dict, x: "Inputs") -> jax.Array:
     return z
 
 
-def apply(spec: ModelSpec, params: Params, x: "Inputs | jax.Array", key: jax.Array | None = None,
-          fine: bool = False) -> jax.Array:
+def apply(
+    spec: ModelSpec, params: Params, x: "Inputs | jax.Array", key: jax.Array | None = None, fine: bool = False
+) -> jax.Array:
     """x: Inputs (or float32[batch, in_size]) -> outputs float32[batch, answers] (after the last activation;
     with fine=True, the last layer's own classes before any collapse: what training fits).
 
@@ -81,5 +82,5 @@ def apply(spec: ModelSpec, params: Params, x: "Inputs | jax.Array", key: jax.Arr
         if i < last:
             key, h = _dropout(key, spec.dropout, h)
     if spec.collapse is not None and not fine:
-        return jnp.stack([h[:, :spec.collapse].sum(axis=1), h[:, spec.collapse:].sum(axis=1)], axis=1)
+        return jnp.stack([h[:, : spec.collapse].sum(axis=1), h[:, spec.collapse :].sum(axis=1)], axis=1)
     return h

@@ -66,12 +66,16 @@ class ModelSpec(NamedTuple):
     @classmethod
     def from_json(cls, data: dict) -> "ModelSpec":
         layers = data["layers"]
-        return cls(int(data["in_size"]), tuple(int(l["units"]) for l in layers),
-                   tuple(str(l["activation"]) for l in layers),
-                   tuple((int(v), int(w)) for v, w in data.get("embeddings", [])),
-                   tuple(int(v) for v in data["text"]) if data.get("text") else None,
-                   float(data.get("dropout", 0.0)), bool(data.get("wide", False)),
-                   None if data.get("collapse") is None else int(data["collapse"]))
+        return cls(
+            int(data["in_size"]),
+            tuple(int(l["units"]) for l in layers),
+            tuple(str(l["activation"]) for l in layers),
+            tuple((int(v), int(w)) for v, w in data.get("embeddings", [])),
+            tuple(int(v) for v in data["text"]) if data.get("text") else None,
+            float(data.get("dropout", 0.0)),
+            bool(data.get("wide", False)),
+            None if data.get("collapse") is None else int(data["collapse"]),
+        )
 
 
 Params = dict  # {"dense": [{"kernel": f32[in, out], "bias": f32[out]}], "embed": [f32[vocab, width]], "text": f32[buckets, width]}

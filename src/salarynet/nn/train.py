@@ -136,16 +136,29 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
     optimizer = make_optimizer(spec.optimizer, 1.0)
     loss_per_example = loss_function(spec.loss, spec.quantiles)
 
-    def init(rng: np.random.Generator, rate: float | None = None, epochs: int = 2**31 - 1,
-             params: model.Params | None = None) -> TrainState:
+    def init(
+        rng: np.random.Generator, rate: float | None = None, epochs: int = 2**31 - 1, params: model.Params | None = None
+    ) -> TrainState:
         """A model's first state: its weights drawn from rng (or given), its learning rate, and its epoch budget."""
         drawn = model.init(rng, spec.model)
         params = drawn if params is None else params
         # A raw uint32[2] key (not a typed one), so that fit_many can stack states with numpy.
         key = np.asarray(jax.random.PRNGKey(int(rng.integers(2**31))) if spec.model.dropout else np.zeros(2, np.uint32))
         rate = resolved_rate(spec.optimizer, spec.learning_rate if rate is None else rate)
-        return TrainState(params, optimizer.init(params), params, np.float32(np.inf), np.int32(0),
-                          np.int32(0), np.int32(epochs), np.bool_(False), key, np.float32(rate), params, np.int32(0))
+        return TrainState(
+            params,
+            optimizer.init(params),
+            params,
+            np.float32(np.inf),
+            np.int32(0),
+            np.int32(0),
+            np.int32(epochs),
+            np.bool_(False),
+            key,
+            np.float32(rate),
+            params,
+            np.int32(0),
+        )
 
     def _loss_fn(params, x, y, weight, key):
         outputs = model.apply(spec.model, params, x, key if spec.model.dropout else None, fine=True)
@@ -153,11 +166,17 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
         if spec.model.collapse is not None:  # finer classes: the answer itself (below/above) is fitted too
             c = spec.model.collapse
             per_example = per_example + loss_per_example(
-                jnp.stack([y[:, :c].sum(1), y[:, c:].sum(1)], 1), jnp.stack([outputs[:, :c].sum(1), outputs[:, c:].sum(1)], 1))
+                jnp.stack([y[:, :c].sum(1), y[:, c:].sum(1)], 1),
+                jnp.stack([outputs[:, :c].sum(1), outputs[:, c:].sum(1)], 1),
+            )
         loss = jnp.sum(per_example * weight) / jnp.sum(weight > 0)
         if spec.l2:
-            penalised = ([l["kernel"] for l in params["dense"]] + jax.tree.leaves(params.get("wide", {}))
-                         + jax.tree.leaves(params.get("embed", [])) + jax.tree.leaves(params.get("text", [])))
+            penalised = (
+                [l["kernel"] for l in params["dense"]]
+                + jax.tree.leaves(params.get("wide", {}))
+                + jax.tree.leaves(params.get("embed", []))
+                + jax.tree.leaves(params.get("text", []))
+            )
             loss = loss + spec.l2 * sum(jnp.sum(jnp.square(k)) for k in penalised)
         return loss, outputs
 
@@ -174,8 +193,10 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
         if spec.average:  # the decay warms up (TensorFlow's num_updates rule): early weights don't linger
             decay = jnp.minimum(spec.average, (1.0 + step) / (10.0 + step))
             average = jax.tree.map(lambda a, p: decay * a + (1 - decay) * p, average, params)
-        return ((params, opt_state, key, average, step + 1),
-                (loss * jnp.sum(real), jnp.sum(hits(outputs, y, spec.loss) * real)))
+        return (
+            (params, opt_state, key, average, step + 1),
+            (loss * jnp.sum(real), jnp.sum(hits(outputs, y, spec.loss) * real)),
+        )
 
     def _epoch(state: TrainState, order: jax.Array, data: FitData):
         n = rows(data.x)
@@ -191,9 +212,11 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
         xs, ys, ws = jax.tree.map(batches, (data.x, data.y, data.w))
         carry = (state.params, state.opt_state, state.key, state.average if spec.average else (), state.steps)
         (params, opt_state, key, average, steps), (loss_sums, hit_sums) = jax.lax.scan(
-            functools.partial(_update_step, state.learning_rate), carry, (xs, ys, ws), unroll=UNROLL)
-        state = state._replace(params=params, opt_state=opt_state, key=key, steps=steps,
-                               average=average if spec.average else state.average)
+            functools.partial(_update_step, state.learning_rate), carry, (xs, ys, ws), unroll=UNROLL
+        )
+        state = state._replace(
+            params=params, opt_state=opt_state, key=key, steps=steps, average=average if spec.average else state.average
+        )
         used = state.average if spec.average else state.params  # the weights the model is judged by
         if rows(data.x_val):
             val_out = model.apply(spec.model, used, data.x_val, fine=True)
@@ -214,14 +237,18 @@ def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., 
         bad = jnp.where(better, 0, state.bad_epochs + 1)
         return state._replace(
             best_params=jax.tree.map(lambda new, old: jnp.where(better, new, old), used, state.best_params),
-            best_loss=jnp.where(better, val_loss, state.best_loss), bad_epochs=bad,
-            stopped=state.stopped | (~better & (bad >= spec.early_stopping) & (state.epoch > 0)))
+            best_loss=jnp.where(better, val_loss, state.best_loss),
+            bad_epochs=bad,
+            stopped=state.stopped | (~better & (bad >= spec.early_stopping) & (state.epoch > 0)),
+        )
 
     def _guarded_epoch(state: TrainState, order: jax.Array, data: FitData):
         """An epoch, or nothing for a model that stopped early or spent its budget (its metrics NaN, ran False)."""
+
         def frozen(state, order, data):
             nan = jnp.float32(jnp.nan)
             return state, (nan, nan, nan, nan, jnp.bool_(False))
+
         active = ~state.stopped & (state.epoch < state.last_epoch)
         return jax.lax.cond(active, _epoch, frozen, state, order, data)
 
@@ -258,8 +285,7 @@ def chunk_length(epochs: int, updates: int = 10, most: int | None = None) -> int
     return max(d for d in range(1, target + 1) if epochs % d == 0)
 
 
-def _chunked(run, state, orders_for: Callable[[int], np.ndarray], epochs: int, on_chunk,
-             patience: int | None) -> tuple:
+def _chunked(run, state, orders_for: Callable[[int], np.ndarray], epochs: int, on_chunk, patience: int | None) -> tuple:
     """Run the compiled epochs in even chunks, reporting between them, until every model has stopped early or
     spent its epochs -> (final state, {name: float[..., epochs compiled]}, ran bool[..., epochs compiled]).
     Each model stops at its own epoch inside the compiled loop: a chunk only bounds the work after the last."""
@@ -305,9 +331,14 @@ def kept_epoch(history: dict[str, np.ndarray]) -> int:
     return int(np.argmin(val)) + 1
 
 
-def fit(spec: FitSpec, seed: int, data: FitData, epochs: int,
-        on_chunk: Callable[[int, dict[str, float]], None] | None = None,
-        params: model.Params | None = None) -> tuple[model.Params, dict[str, np.ndarray]]:
+def fit(
+    spec: FitSpec,
+    seed: int,
+    data: FitData,
+    epochs: int,
+    on_chunk: Callable[[int, dict[str, float]], None] | None = None,
+    params: model.Params | None = None,
+) -> tuple[model.Params, dict[str, np.ndarray]]:
     """Train for `epochs` (fewer where early stopping stops); call on_chunk(epochs_done, latest metrics) between
     compiled chunks. params: start from these weights instead of the seed's (the Keras parity tests).
 
@@ -319,9 +350,14 @@ def fit(spec: FitSpec, seed: int, data: FitData, epochs: int,
     init, run = make_train(spec)
     init_rng, shuffle_rng = seed_streams(seed)
     n = rows(data.x)
-    state, history = _chunked(lambda st, orders: run(st, data, orders), init(init_rng, None, epochs, params),
-                              lambda chunk: epoch_orders(shuffle_rng, n, chunk, spec.shuffle), epochs, on_chunk,
-                              spec.early_stopping)
+    state, history = _chunked(
+        lambda st, orders: run(st, data, orders),
+        init(init_rng, None, epochs, params),
+        lambda chunk: epoch_orders(shuffle_rng, n, chunk, spec.shuffle),
+        epochs,
+        on_chunk,
+        spec.early_stopping,
+    )
     kept = state.best_params if spec.early_stopping else state.average if spec.average else state.params
     return jax.device_get(kept), _trimmed(history)
 
@@ -331,10 +367,15 @@ def _run_many(spec: FitSpec):
     return jax.jit(jax.vmap(make_train(spec)[1]))
 
 
-def fit_many(spec: FitSpec, seeds: list[int], data: FitData, epochs: int | list[int],
-             on_chunk: Callable[[int, dict[str, float]], None] | None = None,
-             workers: int | None = None, learning_rates: list[float] | None = None
-             ) -> tuple[model.Params, list[dict[str, np.ndarray]]]:
+def fit_many(
+    spec: FitSpec,
+    seeds: list[int],
+    data: FitData,
+    epochs: int | list[int],
+    on_chunk: Callable[[int, dict[str, float]], None] | None = None,
+    workers: int | None = None,
+    learning_rates: list[float] | None = None,
+) -> tuple[model.Params, list[dict[str, np.ndarray]]]:
     """Train one model per seed with one compiled, vmapped program; `data` has a leading seed axis,
     `learning_rates` (default: the spec's for all) one rate per model, and `epochs` one budget for all or one
     per model (a refit of each model for its own kept epoch).
@@ -356,16 +397,19 @@ def fit_many(spec: FitSpec, seeds: list[int], data: FitData, epochs: int | list[
     streams = [seed_streams(seeds[i]) for i in members.ravel()]
     rates = [learning_rates[i] if learning_rates else None for i in members.ravel()]
     lasts = [budgets[i] for i in members.ravel()]
-    states = [jax.tree.map(lambda *leaves: np.stack(leaves), *(init(streams[j][0], rates[j], lasts[j]) for j in row))
-              for row in np.arange(members.size).reshape(members.shape)]
+    states = [
+        jax.tree.map(lambda *leaves: np.stack(leaves), *(init(streams[j][0], rates[j], lasts[j]) for j in row))
+        for row in np.arange(members.size).reshape(members.shape)
+    ]
     datas = [jax.tree.map(lambda a, row=row: a[row], data) for row in members]
     n = rows(data.x)
 
     def run(states, orders):
         with ThreadPoolExecutor(workers) as pool:
             done = list(pool.map(lambda g: run_many(states[g], datas[g], orders[g]), range(workers)))
-        metrics = EpochMetrics(*(np.concatenate([np.asarray(getattr(m, k)) for _, m in done])[:count]
-                                 for k in EpochMetrics._fields))
+        metrics = EpochMetrics(
+            *(np.concatenate([np.asarray(getattr(m, k)) for _, m in done])[:count] for k in EpochMetrics._fields)
+        )
         return _Groups(st for st, _ in done), metrics
 
     def orders_for(chunk: int) -> np.ndarray:
@@ -375,7 +419,9 @@ def fit_many(spec: FitSpec, seeds: list[int], data: FitData, epochs: int | list[
     states, history = _chunked(run, _Groups(states), orders_for, max(budgets), on_chunk, spec.early_stopping)
 
     def merged(field: str):
-        return jax.tree.map(lambda *groups: np.concatenate(groups)[:count], *(jax.device_get(getattr(st, field)) for st in states))
+        return jax.tree.map(
+            lambda *groups: np.concatenate(groups)[:count], *(jax.device_get(getattr(st, field)) for st in states)
+        )
 
     kept = merged("best_params" if spec.early_stopping else "average" if spec.average else "params")
     return kept, [_trimmed({k: v[i] for k, v in history.items()}) for i in range(count)]
