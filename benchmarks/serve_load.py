@@ -137,6 +137,30 @@ async def load(host: str, port: int, total: int, concurrency: int, limit: float,
     }
 
 
+async def health_during_batch(host: str, port: int, rows: int = 1000, tries: int = 5) -> dict:
+    """GET /health's latency while a POST of `rows` answer sets is being predicted (the batch sent first, /health
+    on another connection 20 ms later), and the batch's own time: the event loop must not wait for the batch."""
+    reader, writer = await asyncio.open_connection(host, port)
+    status, body = await request(reader, writer, host, "GET", "/model")
+    big = ("[" + ",".join([sample_bodies(json.loads(body))[0].decode()] * rows) + "]").encode()
+    health_ms, batch_ms = [], []
+    other = await asyncio.open_connection(host, port)
+    for _ in range(tries):
+        started = time.perf_counter()
+        posted = asyncio.ensure_future(request(reader, writer, host, "POST", "/predict?explain=false", big))
+        await asyncio.sleep(0.02)
+        asked = time.perf_counter()
+        await request(*other, host, "GET", "/health")
+        health_ms.append((time.perf_counter() - asked) * 1000)
+        status, _ = await posted
+        batch_ms.append((time.perf_counter() - started) * 1000)
+        if status != 200:
+            raise SystemExit(f"POST of {rows} answer sets answered {status}")
+    writer.close()
+    other[1].close()
+    return {"rows": rows, "health_ms": [round(v, 1) for v in health_ms], "batch_ms": [round(v, 1) for v in batch_ms]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", help="a run folder: start `salarynet serve RUN` on a free port")
@@ -170,6 +194,7 @@ def main() -> None:
         )  # warm-up, bounded to 1 s
         result = asyncio.run(load(host, port, args.requests, args.concurrency, args.limit, path))
         result["path"] = path
+        result["health_during_batch"] = asyncio.run(health_during_batch(host, port))
     finally:
         if proc:
             proc.terminate()
@@ -188,6 +213,9 @@ def main() -> None:
             "|---:|---:|---:|---:|---:|---:|---:|---:|\n"
             f"| {result['requests']} | {result['concurrency']} | {result['requests_per_second']} | {lat.get('p50')} | "
             f"{lat.get('p90')} | {lat.get('p99')} | {lat.get('max')} | {result['errors']} |\n"
+            f"\nGET /health while a POST of {result['health_during_batch']['rows']} answer sets is predicted: "
+            f"{', '.join(map(str, result['health_during_batch']['health_ms']))} ms (the batch: "
+            f"{', '.join(map(str, result['health_during_batch']['batch_ms']))} ms)\n"
         )
 
 

@@ -344,3 +344,53 @@ def test_a_port_in_use_is_one_line_and_exit_2(runs):
         )
     assert result.returncode == 2 and f"error: cannot listen on 127.0.0.1:{port}" in result.stderr
     assert result.stderr.strip().count("\n") == 0  # one line, no traceback
+
+
+def test_health_answers_while_a_large_batch_is_predicted(runs, monkeypatch):
+    """Predictions run off the event loop: /health is answered while a 1,000-row request is held in the worker."""
+    import threading
+
+    entered, gate = threading.Event(), threading.Event()
+
+    class Held(serve.Batcher):
+        def __init__(self, predict, most=serve.MAX_BATCH):
+            def held(rows):
+                entered.set()
+                gate.wait(60)
+                return predict(rows)
+
+            super().__init__(held, most)
+
+    monkeypatch.setattr(serve, "Batcher", Held)
+    with TestClient(serve.create_app(runs / "recommended")) as c:
+        big, health = [], []
+        worker = threading.Thread(target=lambda: big.append(c.post("/predict?explain=false", json=[PERSON] * 1000)))
+        worker.start()
+        assert entered.wait(60)
+        asker = threading.Thread(target=lambda: health.append(c.get("/health")))
+        asker.start()
+        asker.join(10)
+        answered_first = bool(health) and not big
+        gate.set()
+        worker.join(120)
+        asker.join(10)
+    assert answered_first and health[0].status_code == 200
+    assert big[0].status_code == 200 and len(big[0].json()["predictions"]) == 1000
+
+
+def test_requests_that_arrive_together_are_predicted_in_bounded_batches():
+    import asyncio
+
+    sizes = []
+
+    def predict(rows):
+        sizes.append(len(rows))
+        return [{"i": r["i"]} for r in rows]
+
+    async def main():
+        batcher = serve.Batcher(predict, most=10)
+        return await asyncio.gather(*(batcher([{"i": i}] * 4) for i in range(7)))
+
+    answers = asyncio.run(main())
+    assert [a[0]["i"] for a in answers] == list(range(7)) and all(len(a) == 4 for a in answers)
+    assert sum(sizes) == 28 and max(sizes) <= 10 and len(sizes) >= 3  # 7 requests of 4 rows: 8 + 8 + 8 + 4

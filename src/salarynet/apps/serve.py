@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -40,6 +41,10 @@ from ..explain import explain
 from ..features import options
 
 MAX_BATCH = 1000  # answer sets in one POST /predict
+# Batches up to this many answer sets are predicted on the event loop (about 6 ms for 32 on the recommended run,
+# so /health waits at most that); larger ones in the worker thread. Measured with benchmarks/serve_load.py:
+# every batch in the worker cost a third of the throughput (963 against 1,489 requests/s at 32 clients).
+INLINE_ROWS = 64
 MAX_BODY = 1 << 20  # bytes; a list of MAX_BATCH long answer sets fits
 MAX_TEXT = 1000  # characters in one free-text answer
 MAX_DEPTH = 16  # nesting of arrays and objects in a body; a list of answer sets with list answers needs 3
@@ -179,39 +184,48 @@ def answers_schema(fields: list[Field]) -> dict[str, Any]:
 class Batcher:
     """Requests that arrive together are encoded and predicted as one batch, off the event loop: under load the
     fixed cost of a prediction (pandas, the network's call) is paid once for every request waiting, not once
-    each, while /health and new requests are still answered. A batch holds at most `most` answer sets (a
-    request is never split: MAX_BATCH bounds one); one worker thread predicts the batches in turn."""
+    each, while /health and new requests are still answered. One batch is predicted at a time (a large one in a
+    worker thread, a small one on the loop: see INLINE_ROWS); the requests that arrive meanwhile form the next one. A batch holds at most `most` answer sets
+    (a request is never split: MAX_BATCH bounds one)."""
 
     def __init__(self, predict, most: int = MAX_BATCH):
         self.predict = predict  # list of answer dicts -> list of answers
         self.most = most
         self.pending: list[tuple[list[dict], asyncio.Future]] = []
+        self.draining = False
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="salarynet-predict")
 
     async def __call__(self, rows: list[dict]) -> list[dict]:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        if not self.pending:
-            # Two turns of the loop: requests parsed in this turn reach the batcher in the next one.
-            loop.call_soon(loop.call_soon, self._flush)
         self.pending.append((rows, future))
+        if not self.draining:
+            self.draining = True
+            # Two turns of the loop: requests parsed in this turn reach the batcher in the next one.
+            loop.call_soon(loop.call_soon, lambda: asyncio.ensure_future(self._drain()))
         return await future
 
-    def _flush(self) -> None:
-        pending, self.pending = self.pending, []
-        batch: list[tuple[list[dict], asyncio.Future]] = []
-        for rows, future in pending:
-            if batch and sum(len(r) for r, _ in batch) + len(rows) > self.most:
-                asyncio.ensure_future(self._run(batch))
-                batch = []
-            batch.append((rows, future))
-        if batch:
-            asyncio.ensure_future(self._run(batch))
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                size = len(self.pending[0][0])
+                count = 1
+                while count < len(self.pending) and size + len(self.pending[count][0]) <= self.most:
+                    size += len(self.pending[count][0])
+                    count += 1
+                batch, self.pending = self.pending[:count], self.pending[count:]
+                await self._run(batch)
+        finally:
+            self.draining = False
 
     async def _run(self, batch: list[tuple[list[dict], asyncio.Future]]) -> None:
         loop = asyncio.get_running_loop()
+        rows = [r for rows, _ in batch for r in rows]
         try:
-            answers = await loop.run_in_executor(self.worker, self.predict, [r for rows, _ in batch for r in rows])
+            if len(rows) <= INLINE_ROWS:  # a few milliseconds: a thread's hand-over and the GIL would cost more
+                answers = self.predict(rows)
+            else:
+                answers = await loop.run_in_executor(self.worker, self.predict, rows)
         except Exception as e:  # noqa: BLE001 - every waiting request gets the error
             for _, future in batch:
                 if not future.done():
@@ -356,6 +370,9 @@ def _provenance(data: dict[str, Any]) -> dict[str, Any]:
 def create_app(run_path: str | Path) -> FastAPI:
     """The app for one run folder; the run is loaded and its checksums verified here (ArtifactError if not)."""
     net = load(run_path)
+    # The event loop takes the GIL back from a large batch's worker thread within 1 ms, not Python's 5 ms: a request
+    # needs it many times, and /health waited up to 90 ms behind a 1,000-row batch at 5 ms (serve_load.py).
+    sys.setswitchinterval(0.001)
     task = net.task_
     fields = fields_of(net)
     by_name = {f.name: f for f in fields}
