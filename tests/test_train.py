@@ -243,3 +243,27 @@ def test_finer_classes_fit_the_answer_too():
     assert history["loss"][0] == pytest.approx(want, rel=1e-5)  # the fine bands' loss plus the answer's
     val = float(jnp.mean(cce(data.y_val, model.apply(spec, trained, x[13:], fine=True))))
     assert history["val_loss"][0] == pytest.approx(val, rel=1e-5)  # validation (early stopping) watches the fine bands
+
+
+def test_the_kept_epoch_follows_kerass_rule():
+    assert train.kept_epoch({"val_loss": np.array([0.5, 0.4, 0.4, 0.45])}) == 2  # ties keep the first
+    assert train.kept_epoch({"val_loss": np.array([np.nan, 0.1, 0.2])}) == 1  # Keras's best starts as the first epoch's
+    assert train.kept_epoch({"val_loss": np.array([0.3, np.nan, 0.2])}) == 3
+
+
+def test_each_model_of_one_call_stops_early_at_its_own_epoch_and_a_budget_freezes_it():
+    datas = [toy_data(n=30, n_val=30, seed=s) for s in (0, 1, 2)]
+    stacked = train.FitData(*(np.stack(parts) for parts in zip(*datas)))
+    spec = train.FitSpec(SPEC, "binary_crossentropy", "adam", 0.5, 5, True, early_stopping=2)
+    params, histories = train.fit_many(spec, [3, 4, 5], stacked, 40, workers=2)
+    for i, (seed, data) in enumerate(zip([3, 4, 5], datas)):
+        one, alone = train.fit(spec, seed, data, 40)
+        assert len(histories[i]["val_loss"]) == len(alone["val_loss"]) < 40  # not until every model has stalled
+        np.testing.assert_allclose(histories[i]["val_loss"], alone["val_loss"], atol=1e-6)
+        np.testing.assert_allclose(params["dense"][0]["kernel"][i], one["dense"][0]["kernel"], atol=1e-6)
+    plain = spec._replace(early_stopping=None)
+    params, histories = train.fit_many(plain, [3, 4, 5], stacked, [2, 5, 3], workers=1)  # a refit's own epochs
+    for i, (epochs, data) in enumerate(zip([2, 5, 3], datas)):
+        one, alone = train.fit(plain, [3, 4, 5][i], data, epochs)
+        assert len(histories[i]["loss"]) == epochs
+        np.testing.assert_allclose(params["dense"][0]["kernel"][i], one["dense"][0]["kernel"], rtol=1e-5, atol=1e-6)

@@ -326,9 +326,13 @@ def _trimmed(history: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def kept_epoch(history: dict[str, np.ndarray]) -> int:
-    """The 1-based epoch whose weights early stopping keeps: the first with the lowest validation loss."""
-    val = np.where(np.isnan(history["val_loss"]), np.inf, history["val_loss"])
-    return int(np.argmin(val)) + 1
+    """The 1-based epoch whose weights early stopping keeps, by Keras's rule (as the compiled loop applies it): the
+    first epoch is the best so far, and a later one only if its validation loss is strictly lower (NaN never is)."""
+    best, kept = None, 0
+    for epoch, value in enumerate(history["val_loss"]):
+        if best is None or value < best:
+            best, kept = value, epoch
+    return kept + 1
 
 
 def fit(
