@@ -110,6 +110,11 @@ def test_a_sweep_over_the_blend_scores_blended_models_and_train_fold_reproduces_
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())["fold"]
     assert saved["test"]["auc"] == pytest.approx(fold1["auc"], abs=1e-9)
     assert saved["test"]["accuracy"] == pytest.approx(fold1["accuracy"], abs=1e-9)
+    # evaluate on the run's own file scores the fold's held-out rows again, with the saved model
+    again = CliRunner().invoke(app, ["evaluate", str(tmp_path / "run"), "--json"])
+    assert again.exit_code == 0, again.output
+    evaluated = json.loads(again.stdout)
+    assert evaluated["rows_used"] == "fold 1/2's held-out rows" and evaluated["test"]["auc"] == saved["test"]["auc"]
 
 
 @pytest.mark.parametrize("fold", ["0/5", "6/5", "1/1", "a/b", "3"])
