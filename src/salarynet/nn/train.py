@@ -127,7 +127,8 @@ def fit_rows(n_rows: int, fraction: float) -> int:
 
 @functools.lru_cache(maxsize=32)  # one compile per spec and shapes, however many fits a process runs
 def make_train(spec: FitSpec) -> tuple[Callable[..., TrainState], Callable[..., tuple[TrainState, EpochMetrics]]]:
-    """init(rng, learning_rate=None) -> state; run(state, data, orders int32[epochs, rows]) -> (state, EpochMetrics).
+    """init(rng, rate=None, epochs=no limit, params=None) -> state; run(state, data, orders int32[epochs, rows]) ->
+    (state, EpochMetrics).
 
     `run` is pure and compiled once per shape; each row of `orders` is one epoch's order of the rows.
     The optimizer runs at rate 1 and its step is scaled by the state's learning rate: the same numbers
