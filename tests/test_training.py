@@ -210,3 +210,30 @@ def test_the_drawn_recipes_trained_mostly():
     """The recipe test above is not vacuous: most drawn recipes validate and train."""
     print(TRIED)
     assert TRIED["trained"] >= 10, TRIED
+
+
+def test_ctrl_c_in_the_first_fit_stops_the_models_beside_it(snapshot, monkeypatch):
+    """The models vmapped beside the first stop at their next chunk, not after every epoch."""
+    from salarynet.nn import train as nn_train
+
+    chunks = []
+    real = nn_train.fit_many
+
+    def counted(*args, **kwargs):
+        given = args[4]
+
+        def on_chunk(done, latest):
+            chunks.append(done)
+            given(done, latest)
+
+        return real(*args[:4], on_chunk, *args[5:], **kwargs)
+
+    monkeypatch.setattr(nn_train, "fit_many", counted)
+
+    def interrupt(done, latest):
+        raise KeyboardInterrupt
+
+    recipe = load_recipe("tutorial", ["fit.epochs=1000"])
+    with pytest.raises(KeyboardInterrupt):
+        training.train(recipe, select_rows(snapshot, recipe), snapshot.path, seeds=3, on_chunk=interrupt)
+    assert len(chunks) < 10 and (not chunks or chunks[-1] < 1000)  # 10 chunks of 100 epochs had it run to the end

@@ -225,7 +225,12 @@ class SalaryNet(Predictor):
         same = provenance.get("sha256") is not None and provenance.get("sha256") == self.data_.get("sha256")
         fold = self.data_.get("fold") if same else None
         if fold:
-            k, n = (int(v) for v in str(fold).split("/"))
+            k, _, n = str(fold).partition("/")
+            if not (k.isdigit() and n.isdigit() and 2 <= int(n) <= 20 and 1 <= int(k) <= int(n)):
+                raise ArtifactError(
+                    f"{self.path_ or 'this run'}: data.json's fold {fold!r} is not K/N; train the run again"
+                )
+            k, n = int(k), int(n)
             rows, used = fold_of(sel, self.recipe_, k, n)[1], f"fold {fold}'s held-out rows"
         elif same:
             rows, used = split_rows(sel, self.recipe_, survey.path)[1], OWN_TEST_ROWS

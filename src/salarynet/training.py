@@ -6,6 +6,7 @@ benchmarks): a sweep's trial, a comparison's fold and `salarynet train` build th
 Arrays and frames in, fitted models out; nothing is printed or written.
 """
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,6 @@ from .nn.spec import ModelSpec, Params
 from .predictor import Predictor
 from .recipe import Recipe
 from .rows import Selection, calibration_rows, split_rows
-from .tasks import task_of
 
 Chunk = Callable[
     [int, dict[str, float]], None
@@ -100,7 +100,6 @@ def _train(
     spec, params, histories, seconds = _networks(
         first, [s.prep for s in splits], members, [first.fit.epochs] * len(members), on_chunk
     )
-    task = task_of(splits[0].prep.state)
     out = []
     for (recipe, seed), split, p, history in zip(members, splits, params, histories):
         if split.linear is None:  # one [blend] per split: the seeds of a learned recipe share theirs
@@ -111,7 +110,7 @@ def _train(
         model = assemble(recipe, split.prep.state, spec, p, split.linear)
         if split.calibration is not None:
             model.conformal_ = _calibrate(model, sel, split.calibration)
-        out.append(_measured(model, task, split, sel, history, seconds, seed))
+        out.append(_measured(model, split, sel, history, seconds, seed))
     if first.fit.refit:
         _refit(out, splits, members, sel, source, on_refit)
     if seeds > 1:
@@ -170,27 +169,37 @@ def _networks(
     datas = [fit_data(p, spec, recipe) for p in preps]
     started = time.perf_counter()
 
+    stop = threading.Event()  # set when the first fit is interrupted (Ctrl-C): the others stop at their next chunk
+
+    def stopped(done: int, latest: dict[str, float]) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+
     def rest() -> tuple[list[Params], list[dict[str, np.ndarray]]]:
         if len(members) == 1:
             return [], []
         stacked = jax.tree.map(lambda *parts: np.stack(parts), *datas[1:])
         rates = [nn_train.resolved_rate(r.compile.optimizer, r.compile.learning_rate) for r, _ in members[1:]]
         params, histories = nn_train.fit_many(
-            fitting, [s for _, s in members[1:]], stacked, epochs[1:], learning_rates=rates
+            fitting, [s for _, s in members[1:]], stacked, epochs[1:], stopped, learning_rates=rates
         )
         return [jax.tree.map(lambda a, i=i: a[i], params) for i in range(len(members) - 1)], histories
 
     with ThreadPoolExecutor(1) as pool:  # the vmapped models run beside the first (JAX releases the GIL)
         others = pool.submit(rest)
-        params, history = nn_train.fit(fitting, members[0][1], datas[0], epochs[0], on_chunk)
-        more_params, more_histories = others.result()
+        try:
+            params, history = nn_train.fit(fitting, members[0][1], datas[0], epochs[0], on_chunk)
+            more_params, more_histories = others.result()  # a wait Ctrl-C interrupts
+        except BaseException:
+            stop.set()
+            raise
     all_params, all_histories = [params, *more_params], [history, *more_histories]
-    for history in all_histories:
+    for (member, _), history in zip(members, all_histories):
         if not np.isfinite(history["loss"]).all():
             epoch = int(np.argmin(np.isfinite(history["loss"]))) + 1
             raise RecipeError(
-                f"recipe {recipe.name}: training diverged at epoch {epoch} (the loss is not a number); "
-                f"lower compile.learning_rate (now {recipe.compile.learning_rate or 'the default'})"
+                f"recipe {member.name}: training diverged at epoch {epoch} (the loss is not a number); "
+                f"lower compile.learning_rate (now {member.compile.learning_rate or 'the default'})"
             )
     return spec, all_params, all_histories, time.perf_counter() - started
 
@@ -236,10 +245,10 @@ def _calibrate(model: Predictor, sel: Selection, rows: np.ndarray) -> "conformal
 
 
 def _measured(
-    model: Predictor, task, split: _Split, sel: Selection, history: dict[str, np.ndarray], seconds: float, seed: int
+    model: Predictor, split: _Split, sel: Selection, history: dict[str, np.ndarray], seconds: float, seed: int
 ) -> Trained:
     """The model's test metrics (blended and calibrated, as it answers) and its record."""
-    recipe, prep = model.recipe_, split.prep
+    recipe, prep, task = model.recipe_, split.prep, model.task_  # the model's own task: its split's label scale
     test_frame = sel.frame.iloc[split.test]
     majority = task.majority(prep.y_train)
     outputs = model.finish(model.raw(prep.x_test), test_frame)

@@ -193,6 +193,7 @@ class Batcher:
         self.most = most
         self.pending: list[tuple[list[dict], asyncio.Future]] = []
         self.draining = False
+        self.task: asyncio.Task | None = None
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="salarynet-predict")
 
     async def __call__(self, rows: list[dict]) -> list[dict]:
@@ -202,8 +203,11 @@ class Batcher:
         if not self.draining:
             self.draining = True
             # Two turns of the loop: requests parsed in this turn reach the batcher in the next one.
-            loop.call_soon(loop.call_soon, lambda: asyncio.ensure_future(self._drain()))
+            loop.call_soon(loop.call_soon, self._start)
         return await future
+
+    def _start(self) -> None:
+        self.task = asyncio.ensure_future(self._drain())  # kept: the loop holds only weak references to tasks
 
     async def _drain(self) -> None:
         try:

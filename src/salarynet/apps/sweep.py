@@ -130,7 +130,9 @@ def plan(
     raw, origin = read_recipe_source(base)
     raw = apply_overrides(raw, list(overrides or []))
     combos = combinations(grid, grid_path)
-    context = {"base": raw, "folds": folds, "seeds": seeds, "data": data_sha}
+    # scoring 2: each fold's model trained as `train` trains it (its own split, the blend, the refit), folds from 1;
+    # a sweep folder of the earlier scoring is not resumed into this one
+    context = {"base": raw, "folds": folds, "seeds": seeds, "data": data_sha, "scoring": 2}
     trials = []
     for values in combos:
         try:
