@@ -23,7 +23,7 @@ from .errors import ArtifactError, RecipeError
 from .nn.spec import Inputs
 from .predictor import Predictor, reason_text
 from .recipe import Recipe, apply_values, read_recipe_source, validate_recipe
-from .rows import Selection, fold_of, select_rows, split_rows
+from .rows import Selection, fold_of, parse_fold, select_rows, split_rows
 
 if TYPE_CHECKING:
     from .training import Chunk, Trained
@@ -225,12 +225,11 @@ class SalaryNet(Predictor):
         same = provenance.get("sha256") is not None and provenance.get("sha256") == self.data_.get("sha256")
         fold = self.data_.get("fold") if same else None
         if fold:
-            k, _, n = str(fold).partition("/")
-            if not (k.isdigit() and n.isdigit() and 2 <= int(n) <= 20 and 1 <= int(k) <= int(n)):
+            if (parsed := parse_fold(fold)) is None:
                 raise ArtifactError(
                     f"{self.path_ or 'this run'}: data.json's fold {fold!r} is not K/N; train the run again"
                 )
-            k, n = int(k), int(n)
+            k, n = parsed
             rows, used = fold_of(sel, self.recipe_, k, n)[1], f"fold {fold}'s held-out rows"
         elif same:
             rows, used = split_rows(sel, self.recipe_, survey.path)[1], OWN_TEST_ROWS

@@ -7,7 +7,7 @@ benchmarks/cv.py and benchmarks/conformal.py all score here, so a trial's score 
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from .predictor import Predictor
 from .recipe import Recipe
 from .rows import Selection, folds, subset
 from .tasks import task_of
-from .training import Trained, train
+from .training import train
 
 
 @dataclass
@@ -45,9 +45,6 @@ class CrossValidation:
 
     runs: list[list[dict[str, Any]]]
     oof: list[np.ndarray]
-    labels: np.ndarray
-    salary: np.ndarray
-    models: list[list[Trained]] = field(default_factory=list)  # per fold, with keep_models
 
 
 def cross_validate(
@@ -57,7 +54,6 @@ def cross_validate(
     seeds: int = 1,
     only: list[int] | None = None,
     on_fold: Callable[[int, list[dict[str, Any]]], None] | None = None,
-    keep_models: bool = False,
 ) -> CrossValidation:
     """Train every (recipe, seed) on each fold's training rows (training.train, in one call a fold) and score it
     on the fold's test rows. recipes: differ at most in compile.learning_rate; only: 1-based folds to run."""
@@ -66,7 +62,6 @@ def cross_validate(
     members = len(recipes) * seeds
     runs: list[list[dict[str, Any]]] = [[] for _ in range(members)]
     oof = [np.full((len(sel.labels), task.output_width()), np.nan) for _ in range(members)]
-    kept: list[list[Trained]] = []
     for fold, (train_idx, test_idx) in enumerate(folds(sel, recipes[0], k), 1):
         if only is not None and fold not in only:
             continue
@@ -86,8 +81,6 @@ def cross_validate(
                     **scored.metrics,
                 }
             )
-        if keep_models:
-            kept.append(trained)
         if on_fold:
             on_fold(fold, [r[-1] for r in runs])
-    return CrossValidation(runs, oof, sel.labels, sel.salary, kept)
+    return CrossValidation(runs, oof)

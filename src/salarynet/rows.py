@@ -171,6 +171,15 @@ def subset(sel: Selection, rows: np.ndarray) -> Selection:
     )
 
 
+def parse_fold(text: str) -> tuple[int, int] | None:
+    """ "K/N" -> (K, N), a fold K of N (2 <= N <= 20, 1 <= K <= N); None when it is not one."""
+    k, _, n = str(text).partition("/")
+    k, n = k.strip(), n.strip()
+    if not (k.isdigit() and n.isdigit() and 2 <= int(n) <= 20 and 1 <= int(k) <= int(n)):
+        return None
+    return int(k), int(n)
+
+
 def fold_of(sel: Selection, recipe: Recipe, fold: int, k: int) -> tuple[Selection, np.ndarray]:
     """Fold `fold` (1-based) of k: its training rows as a selection, and its test rows' indices."""
     if not 1 <= fold <= k:

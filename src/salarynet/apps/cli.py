@@ -279,10 +279,11 @@ def _fold_option(fold: str | None) -> tuple[int, int] | None:
     """--fold K/N -> (K, N), or a one-line refusal."""
     if fold is None:
         return None
-    k, _, n = fold.partition("/")
-    if not (k.strip().isdigit() and n.strip().isdigit() and 2 <= int(n) <= 20 and 1 <= int(k) <= int(n)):
+    from ..rows import parse_fold
+
+    if (parsed := parse_fold(fold)) is None:
         raise DataError(f"--fold {fold!r}: expected K/N, a fold K of N folds (2 <= N <= 20, 1 <= K <= N), e.g. 1/5")
-    return int(k), int(n)
+    return parsed
 
 
 def _rows_line(rows: dict[str, Any]) -> str:
