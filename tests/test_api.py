@@ -107,11 +107,12 @@ def test_the_api_the_command_line_and_http_give_the_same_number(runs, name):
         }
         assert http["flags"] == net.flags(pd.DataFrame([PERSON]))[0] and "sentence" in http["explanation"]
         assert (
-            f"salary about ${api['salary']:,.0f} a year (80% range ${api['low']:,.0f} - ${api['high']:,.0f})"
-            in printed.stdout
+            f"salary about ${api['salary']:,.0f} a year in {api['year']} dollars "
+            f"(80% range ${api['low']:,.0f} - ${api['high']:,.0f})" in printed.stdout
         )
     else:
         assert http["probability"] == round(float(api["probability"]), 6) and http["class"] == api["prediction"]
+        assert http["year"] == api["year"] == 2021  # the runs are trained on the 2021 snapshot
         assert f"{api['probability']:.3f}" in printed.stdout
 
 
@@ -120,4 +121,4 @@ def test_predict_reads_the_http_apis_column_names(run_dir, tmp_path):
     pd.DataFrame([PERSON | {"annual_salary": "120000"}]).to_csv(path, index=False)
     result = CliRunner().invoke(app, ["predict", str(run_dir), "--input", str(path)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("row,probability,prediction,reason,flags\n1,0.")
+    assert result.stdout.startswith("row,probability,prediction,year,reason,flags\n1,0.")

@@ -93,7 +93,7 @@ def test_fill_the_form_submit_and_read_the_answer(server):
         page.select_option("#f-experience_overall", "11 - 20 years")
         page.select_option("#f-experience_field", "8 - 10 years")
         page.select_option("#f-education", "Master's degree")
-        page.select_option("#f-gender", "Woman")
+        page.check("#f-gender-Woman")  # multi-select since the 2023 form
         page.select_option("#f-state", "Washington")
         page.check("#f-race-White")
         page.fill("#f-industry", "Computing or Tech")
@@ -130,7 +130,7 @@ def test_fill_the_form_submit_and_read_the_answer(server):
     assert "'Zorblax' is not among" in city_note and city_box
     assert country_note == "country 'Unites States' read as 'United States'"
 
-    assert re.fullmatch(r"\d+% chance of earning over \$100,000", answer)
+    assert re.fullmatch(r"\d+% chance of earning over \$100,000 in 2021", answer)  # the year learned: its dollars
     expected = api_predict(
         server,
         {
@@ -171,6 +171,7 @@ def test_a_range_model_s_page_shows_the_range_the_reasons_and_the_change(range_s
         page.select_option("#f-state", person["state"])
         for name in ("industry", "country", "job_title"):
             page.fill(f"#f-{name}", person[name])
+        page.fill("#f-year", "2025")  # a range model answers in any year's dollars of the wage index
         page.click("button[type=submit]")
         page.wait_for_function("document.querySelector('#why').textContent.length > 0", timeout=15000)
         answer, detail = page.text_content("#answer"), page.text_content("#detail")
@@ -180,9 +181,9 @@ def test_a_range_model_s_page_shows_the_range_the_reasons_and_the_change(range_s
         assert page.text_content("#error") == ""
         sent = page.evaluate("answers()")  # what the form sent: its other answers at their first choices
 
-    assert {k: sent[k] for k in person} == person
+    assert {k: sent[k] for k in person} == person and sent["year"] == 2025
     expected = api_predict(range_server, sent)
-    assert answer == f"about ${round(expected['salary']):,} a year"
+    assert answer == f"about ${round(expected['salary']):,} a year in 2025 dollars" and expected["year"] == 2025
     assert detail == f"80% range ${round(expected['low']):,} – ${round(expected['high']):,}"  # the conformal range
     assert expected["low"] < expected["salary"] < expected["high"]
     assert why == expected["explanation"]["sentence"] and "your industry (Nonprofits) lowers the salary estimate" in why

@@ -89,7 +89,7 @@ def test_predict_a_raw_file_row_for_row(run_dir, tmp_path):
 def test_predict_to_stdout(run_dir):
     result = invoke("predict", run_dir, "--input", TIDY)
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0] == "row,probability,prediction,reason,flags"
+    assert result.stdout.splitlines()[0] == "row,probability,prediction,year,reason,flags"
     assert len(result.stdout.splitlines()) == 201
 
 
@@ -107,7 +107,7 @@ def test_predict_one_person(run_dir):
         "Woman",
     )
     assert result.exit_code == 0, result.output
-    assert "P(salary > 100,000) = 0." in result.stdout
+    assert "P(salary > $100,000 in 2021) = 0." in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -171,7 +171,7 @@ def test_train_without_data_uses_the_embedded_snapshot_offline(tmp_path, monkeyp
     assert data["source"] == "embedded" and data["rows"]["read"] == 23783 and data["snapshot_date"] == "2024-06-28"
     info = invoke("data", "info", "--run", tmp_path / "runs" / "tutorial")
     assert info.exit_code == 0, info.output
-    assert "embedded snapshot of the public sheet, frozen 2024-06-28" in info.stdout
+    assert "the survey snapshots shipped with salarynet" in info.stdout and "taken on 2024-06-28" in info.stdout
     assert "run tutorial: rows: read 23783, kept 17559" in info.stdout
     evaluated = invoke("evaluate", tmp_path / "runs" / "tutorial", "--json")  # reopens the embedded snapshot
     assert evaluated.exit_code == 0 and json.loads(evaluated.stdout)["rows_used"] == "the run's test rows"
@@ -190,7 +190,8 @@ def test_import_then_train_on_the_live_copy_offline(tmp_path, monkeypatch):
     data = json.loads((tmp_path / "runs" / "tutorial" / "data.json").read_text())
     assert data["source"] == "live" and data["origin"].startswith("imported from") and data["rows"]["read"] == 200
     embedded = invoke("data", "info")
-    assert embedded.exit_code == 0 and "embedded snapshot" in embedded.stdout and "rows: read 23783" in embedded.stdout
+    assert embedded.exit_code == 0 and "snapshots shipped with salarynet" in embedded.stdout
+    assert "2021: rows: read 23783" in embedded.stdout and "2023: rows: read 13711" in embedded.stdout
 
 
 def test_the_real_command_exits_2_without_a_traceback(tmp_path):

@@ -91,6 +91,9 @@ def survey_rows():
             "job_title": ["Senior Counsel", "Data Scientist", "Counsel", "Data Engineer", "Librarian"],
             "job_context": [None, "ML", None, None, None],
             "city": ["Boston", "boston ", "Chicago", None, "Boston"],
+            "function": [None] * 5,  # the 2023 form's new questions: blank in a 2021 row
+            "remote": [None] * 5,
+            "survey_year": ["2021"] * 5,
         }
     )
     return rows
@@ -112,14 +115,14 @@ def test_categories_learn_a_vocabulary_and_map_the_unseen_to_zero():
     state = features.fit(section, survey_rows())
     by_name = {c.column: c for c in state.columns}
     assert by_name["industry"].codes == {"law": 1.0}  # "Rare" once: pooled into the reserved 0
-    assert set(by_name["gender"].codes) == {"woman", "man", "non-binary", "(blank)"}
+    assert set(by_name["gender"].codes) == {"woman", "man", "non-binary"}  # multi-select: blanks choose none
     assert set(by_name["education"].codes) == {"phd", "some college", "(blank)"}
     assert set(by_name["state"].codes) == {"ohio", "california", "oregon"}
     # The form's one option with commas in it stays one option; the survey's spelling is kept for people.
     assert set(by_name["race"].codes) == {"white", "hispanic, latino, or spanish origin", "asian or asian american"}
     assert by_name["race"].label("hispanic, latino, or spanish origin") == "Hispanic, Latino, or Spanish origin"
     assert by_name["city"].codes == {"boston": 1.0} and by_name["city"].label("boston") == "Boston"
-    assert by_name["gender"].label("(blank)") == "(blank)"
+    assert by_name["education"].label("(blank)") == "(blank)"
     assert features.FeatureState.from_json(state.to_json()).columns == state.columns
     new = (
         survey_rows()
@@ -129,7 +132,11 @@ def test_categories_learn_a_vocabulary_and_map_the_unseen_to_zero():
     x, reason = features.encode(state, new)
     assert reason.tolist() == [""]
     cats = dict(zip([c.column for c in state.categories], x.cats[0]))
-    assert cats["industry"] == 0 and cats["gender"] == 0 and cats["age"] == by_name["age"].codes["25-34"]
+    assert (
+        cats["industry"] == 0
+        and cats["education"] == by_name["education"].codes["phd"]
+        and cats["age"] == by_name["age"].codes["25-34"]
+    )
     seen = {i for i in x.tokens[0] if i}
     assert seen and all(w > 0 for i, w in zip(x.tokens[0], x.weights[0]) if i)
     assert all(w == 0 for i, w in zip(x.tokens[0], x.weights[0]) if i == 0)  # "wizard" was never seen

@@ -224,13 +224,13 @@ def test_an_unrecognised_header_gets_the_accepted_spellings(tmp_path):
             "age": ["25-34"],
             "professional_experience_years": ["5-7 years"],
             "gender": ["Woman"],
-            "Highest Level of Education": ["PhD"],
+            "Level of Education": ["PhD"],  # ("Highest level of education ..." is the 2023 form's, and reads)
             "annual_salary": ["50000"],
         }
     ).to_csv(path, index=False)
     one_error_line(
         invoke("train", "--data", path),
-        r"missing column 'education' .*headers not recognised: 'Highest Level of Education'; education is "
+        r"missing column 'education' .*headers not recognised: 'Level of Education'; education is "
         r"read from .*'highest_level_of_education_completed' or 'highest_edu_level'",
     )
 

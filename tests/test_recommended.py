@@ -62,7 +62,7 @@ def test_unseen_answers_and_words_are_no_error(runs):
         "--age",
         "25-34",
     )
-    assert "P(salary > 100,000) = " in result.stdout
+    assert "P(salary > $100,000 in 2021) = " in result.stdout
     # each one is named, after the answer: what the model made of it
     notes = [line for line in result.output.splitlines() if line.startswith("note: ")]
     assert any("country 'Atlantis' is not among" in n for n in notes)

@@ -97,26 +97,34 @@ def test_import_replaces_the_cached_copy(server, snapshot, tmp_path):
     assert source.open_survey("live")[1]["rows"] == 200
 
 
-def test_the_default_is_the_embedded_snapshot_byte_for_byte(server):
-    path = source.embedded_path()
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == SHIPPED_SHA256 == source.embedded_record()["sha256"]
+def test_the_default_is_both_embedded_snapshots_byte_for_byte(server):
+    for year, digest, rows, schema in ((2021, SHIPPED_SHA256, 23783, "form"), (2023, SHIPPED_2023, 13711, "form-2023")):
+        path = source.embedded_path(year)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest == source.embedded_record(year)["sha256"]
+        survey, record = source.open_survey(f"embedded:{year}")
+        assert record["rows"] == source.embedded_record(year)["rows"] == len(survey.frame) == rows
+        assert record["sha256"] == digest and survey.schema == schema and record["years"] == {str(year): rows}
+        assert "of a public copy" in record["description"]  # each says it is a part of its public copy
     survey, record = source.open_survey(None)
     assert server.requests == 0  # no network, no cache
     assert not source.cache_dir().exists()
-    assert record["source"] == "embedded" and record["snapshot_date"] == "2024-06-28"
-    assert record["rows"] == source.embedded_record()["rows"] == len(survey.frame) == 23783
-    assert record["sha256"] == SHIPPED_SHA256 and survey.schema == "form"
-    assert source.open_survey("embedded")[1]["sha256"] == SHIPPED_SHA256
+    assert record["source"] == "embedded" and record["years"] == {"2021": 23783, "2023": 13711}
+    assert [p["sha256"] for p in record["parts"]] == [SHIPPED_SHA256, SHIPPED_2023]
+    assert record["rows"] == len(survey.frame) == 23783 + 13711
+    assert survey.frame["survey_year"].value_counts().to_dict() == {"2021": 23783, "2023": 13711}
+    assert source.open_survey("embedded")[1]["sha256"] == record["sha256"]
+    assert source.open_survey(None, [2021])[1]["sha256"] == SHIPPED_SHA256  # a recipe's data.years
 
 
-# The snapshot the package must ship, byte for byte (the shared data folder's README names this digest).
+# The snapshots the package must ship, byte for byte (the shared data folder's README names these digests).
 SHIPPED_SHA256 = "f109a4f9fce207c2fe59a5cf2a343f3a16efcbce1c05ca491098c8aab9941ba1"
+SHIPPED_2023 = "424f885f1fbb1f6a97ddfcbc4d2f8e3616c0a5fd77702ea1bd7e61354c1d4524"
 
 
 def test_a_changed_embedded_snapshot_is_refused(monkeypatch, tmp_path):
     copy = tmp_path / "snapshot.csv.gz"
     copy.write_bytes(source.embedded_path().read_bytes()[:-10])
-    monkeypatch.setattr(source, "embedded_path", lambda: copy)
+    monkeypatch.setattr(source, "embedded_path", lambda year=2021: copy)
     with pytest.raises(
         DataError,
         match=r"snapshot\.csv\.gz: the survey snapshot shipped with salarynet is missing or "

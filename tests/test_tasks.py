@@ -13,7 +13,11 @@ STATE = SimpleNamespace(task="binary", threshold=100_000.0, bands=(50_000.0, 100
 def test_binary_words_the_threshold_and_the_decision():
     task = task_of(STATE)
     row = {"probability": 0.9430071, "prediction": 1}
-    assert task.sentence(row) == "P(salary > 100,000) = 0.943  ->  above 100,000"
+    assert task.sentence(row) == "P(salary > $100,000) = 0.943  ->  above $100,000"
+    assert (
+        task.sentence(row | {"year": 2025})
+        == "P(salary > $100,000 in 2025) = 0.943  ->  above $100,000 in 2025 dollars"
+    )
     assert task.answer(row) == {"probability": 0.943007, "class": 1, "answer": "above $100,000"}
     assert task.describe() == {"task": "binary", "threshold": 100_000.0, "bands": None}
 

@@ -112,3 +112,25 @@ def drift(state: FeatureState, training: pd.DataFrame, new: pd.DataFrame, seed: 
             }
         )
     return sorted(rows, key=lambda r: -r["psi"])
+
+
+def salaries(training: np.ndarray, new: np.ndarray, threshold: float, seed: int = 0) -> dict[str, Any]:
+    """How the salaries moved: each side's rows, share above the threshold and median, and the index over the
+    training salaries' deciles (read against chance, as the answers are). Salaries as the rows give them (USD,
+    each row's survey-year dollars), so wages that rose between two surveys show here."""
+    edges = np.unique(np.quantile(training, np.linspace(0, 1, BINS + 1)[1:-1]))
+    old, now = (np.searchsorted(edges, s, side="right").astype(str) for s in (training, new))
+    b, a = _shares(list(old)), _shares(list(now))
+    index, chance = psi(b, a), _chance(old, b, len(now), np.random.default_rng(seed))
+
+    def side(s: np.ndarray) -> dict[str, Any]:
+        return {"rows": len(s), "share_above": round(float(np.mean(s > threshold)), 4), "median": float(np.median(s))}
+
+    return {
+        "threshold": threshold,
+        "training": side(training),
+        "new": side(new),
+        "psi": round(index, 4),
+        "chance": round(chance, 4),
+        "level": level(index, chance),
+    }

@@ -154,13 +154,16 @@ class SalaryNet(Predictor):
         frame: "pd.DataFrame | Survey",
         outputs: Callable[[Inputs], np.ndarray] | None = None,
         flags: list[list[dict[str, str]]] | None = None,
+        year: int | None = None,
     ) -> pd.DataFrame:
         """The command line's predictions table: one row per input row, in order (probability, prediction, band
-        or salary/low/high), or empty values and the reason a row could not be encoded.
-        outputs: encoded rows -> the network's outputs (default: the network in numpy, Predictor.raw);
-        flags: the rows' flags, where the caller has them already."""
+        or salary/low/high, and the year whose dollars they are in), or empty values and the reason a row could
+        not be encoded. outputs: encoded rows -> the network's outputs (default: the network in numpy,
+        Predictor.raw); flags: the rows' flags, where the caller has them already; year: the dollars' year
+        (default: the latest survey year the model learned; see Predictor.dollars_year)."""
         survey = self._survey(frame)
-        rows = survey.frame
+        asked, base = self.dollars_year(year)
+        rows = self.at_year(survey.frame, base)
         x, reason = self.encode(rows, survey.path)
         ok = reason == ""
         raw = (
@@ -174,7 +177,9 @@ class SalaryNet(Predictor):
                 for k, v in self.task_.decode(np.zeros((1, self.spec_.answers)), self.spec_.activations[-1]).items()
             }
         )
+        decoded = self.carried(decoded, asked, base)
         table = pd.DataFrame(decoded, index=np.flatnonzero(ok)).reindex(range(len(rows)))
+        table["year"] = asked
         if "prediction" in table:
             table["prediction"] = table["prediction"].astype("Int64")
         if "band" in table:
@@ -194,25 +199,24 @@ class SalaryNet(Predictor):
         survey = self._survey(frame)
         return features.flags(self._check_fitted().features_, survey.frame, survey.given)
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """float[rows, classes]: class probabilities (NaN rows for rows it cannot encode). A range model has no
-        classes: use predict()."""
+    def predict_proba(self, frame: pd.DataFrame, year: int | None = None) -> np.ndarray:
+        """float[rows, classes]: class probabilities (NaN rows for rows it cannot encode), for a survey year it
+        learned (default: the latest). A range model has no classes: use predict()."""
         if not self.task_.classes:
             raise RecipeError("a salary-range model has no class probabilities; predict() gives the salary")
         survey = self._survey(frame)
-        x, reason = self.encode(survey.frame, survey.path)
+        rows = self.at_year(survey.frame, self.dollars_year(year)[1])
+        x, reason = self.encode(rows, survey.path)
         ok = reason == ""
-        out = np.full((len(survey.frame), self.spec_.answers), np.nan)
+        out = np.full((len(rows), self.spec_.answers), np.nan)
         if ok.any():
-            out[ok] = self.task_.outputs(
-                self.finish(self.raw(x.take(ok)), survey.frame[ok]), self.spec_.activations[-1]
-            )
+            out[ok] = self.task_.outputs(self.finish(self.raw(x.take(ok)), rows[ok]), self.spec_.activations[-1])
         return out
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Labels: the class (0/1, or the band's index), or for a range model the salary in dollars;
-        NaN (as float) for rows it cannot encode."""
-        table = self.predict_frame(frame)
+    def predict(self, frame: pd.DataFrame, year: int | None = None) -> np.ndarray:
+        """Labels: the class (0/1, or the band's index), or for a range model the salary in `year`'s dollars
+        (default: the latest survey year it learned); NaN (as float) for rows it cannot encode."""
+        table = self.predict_frame(frame, year=year)
         column = "salary" if "salary" in table else "prediction"
         return table[column].astype(float).to_numpy()
 
@@ -270,6 +274,13 @@ class SalaryNet(Predictor):
         recipe = self._check_fitted().recipe_
         before, after = (select_rows(self._survey(f), recipe).frame for f in (training, frame))
         return drift.drift(self.features_, before, after)
+
+    def salary_drift(self, training: "pd.DataFrame | Survey", frame: "pd.DataFrame | Survey") -> dict[str, Any]:
+        """How the frame's usable rows' salaries moved from the training survey's (drift.salaries): the share
+        above the recipe's threshold, the median, and an index over the training salaries' deciles."""
+        recipe = self._check_fitted().recipe_
+        before, after = (select_rows(self._survey(f), recipe).salary for f in (training, frame))
+        return drift.salaries(before, after, recipe.features.threshold)
 
     def evaluate(self, frame: "pd.DataFrame | Survey") -> dict[str, Any]:
         """Every metric the command line prints, on every usable row of the frame."""

@@ -65,6 +65,8 @@ def _questions(net: Predictor) -> list[tuple[str, list[str], list[str | None]]]:
     question; the job title's typical answer is no title, then come the commonest training titles."""
     found = []
     for col in net.features_.columns:
+        if col.column == "survey_year":  # not an answer: the year the answer is made for
+            continue
         keys = sorted(col.codes, key=col.codes.get)  # categories from 1, options from 0: commonest first
         if col.encoding == "ordinal":  # codes in the form's order: the commonest is kept apart (else the middle one)
             first = col.common if col.common in col.codes else keys[len(keys) // 2]

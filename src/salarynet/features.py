@@ -207,10 +207,15 @@ COMMA_OPTIONS = ("hispanic, latino, or spanish origin",)
 
 def options(answer: str, fold: bool = True) -> list[str]:
     """A multi-select answer's options (folded by `normalise`, or as written with fold=False)."""
+    return list(_options(answer, fold))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # answers repeat: a survey has a few hundred distinct ones per question
+def _options(answer: str, fold: bool) -> tuple[str, ...]:
     text = normalise(answer) if fold else answer
     for option in COMMA_OPTIONS:
         text = re.sub(re.escape(option), lambda m: m.group(0).replace(",", "\0"), text, flags=re.IGNORECASE)
-    return [o.replace("\0", ",") for o in (p.strip() for p in text.split(",")) if o]
+    return tuple(o.replace("\0", ",") for o in (p.strip() for p in text.split(",")) if o)
 
 
 def _labels(vocab: dict[str, float], keys: list[str], written: list[str]) -> dict[str, str]:

@@ -26,6 +26,7 @@ class Prepared:
     state: features.FeatureState
     rows: dict[str, Any]
     y_fit: np.ndarray | None = None  # features.label_bands: the training rows' fine band, what the network fits
+    latest: np.ndarray | None = None  # bool[train]: a training row of the latest survey year among them
 
 
 def prepare(
@@ -53,6 +54,11 @@ def prepare(
     }
     bands = recipe.features.label_bands
     y_fit = None if bands is None else np.searchsorted(bands, sel.salary[train_idx], side="left").astype(np.int32)
+    latest = None
+    if "survey_year" in sel.frame.columns and len(train_idx):
+        years = sel.frame["survey_year"].to_numpy()[train_idx].astype(str)
+        if len(set(years)) > 1:  # one year alone: every row is the latest, and no row counts more
+            latest = years == max(years, key=lambda y: (y.isdigit(), y))
     return Prepared(
         x_all.take(train_idx),
         sel.labels[train_idx],
@@ -62,6 +68,7 @@ def prepare(
         state,
         rows,
         y_fit,
+        latest,
     )
 
 
@@ -108,6 +115,8 @@ def fit_data(prep: Prepared, spec: model.ModelSpec, recipe: Recipe) -> train.Fit
     n_fit = prep.rows["fit"]
     y = task.targets(prep.y_train, spec.out_size) if prep.y_fit is None else metrics.one_hot(prep.y_fit, spec.out_size)
     w = task.weights(prep.y_train[:n_fit], recipe.fit.class_weight)
+    if recipe.fit.latest_weight != 1 and prep.latest is not None:
+        w = np.where(prep.latest[:n_fit], w * recipe.fit.latest_weight, w).astype(np.float32)
     x = prep.x_train
     if not (prep.state.categories or prep.state.text):  # numbers only (the tutorial): a plain array is a leaner loop
         return train.FitData(x.numeric[:n_fit], y[:n_fit], w, x.numeric[n_fit:], y[n_fit:])

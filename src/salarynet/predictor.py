@@ -15,7 +15,8 @@ import numpy as np
 from . import artifacts, conformal, features, linear
 from .data.answers import TIDIED, tidy
 from .data.table import Answers
-from .errors import RecipeError
+from .data.wages import check_year, factor
+from .errors import DataError, RecipeError
 from .features import Frame
 from .nn import forward
 from .nn.losses import loss_function
@@ -42,8 +43,67 @@ class Predictor:
         return task_of(self._check_fitted().features_)
 
     def encode(self, frame: Frame, source: str = "input") -> tuple[Inputs, np.ndarray]:
-        """Rows -> (inputs, reason str[rows]: "" where the row could be encoded)."""
-        return features.encode(self._check_fitted().features_, frame, source)
+        """Rows -> (inputs, reason str[rows]: "" where the row could be encoded). A survey year the model did not
+        learn is read as the latest one it learned before it (a 2025 file's rows as 2023's)."""
+        return features.encode(self._check_fitted().features_, self._learned_years_of(frame), source)
+
+    # -------------------------------------------------------- survey years and the year's dollars
+
+    def _reads_year(self) -> bool:
+        return any(c.column == "survey_year" for c in self._check_fitted().features_.columns)
+
+    def learned_years(self) -> list[int]:
+        """The survey years the model learned from (its survey_year input's, else its data's; 2021 for a run
+        older than the 2023 survey)."""
+        col = next((c for c in self._check_fitted().features_.columns if c.column == "survey_year"), None)
+        keys = col.codes if col is not None else (getattr(self, "data_", None) or {}).get("years") or {}
+        return sorted(int(k) for k in keys if str(k).isdigit()) or [2021]
+
+    def _base_year(self, year: Any) -> int:
+        """The learned survey year a year's answer is made at: the latest learned one not after it."""
+        years = self.learned_years()
+        try:
+            asked = int(str(year).strip())
+        except ValueError:  # none given (None, NaN, a blank): the latest
+            return years[-1]
+        return max([y for y in years if y <= asked], default=years[0])
+
+    def _learned_years_of(self, frame: Frame) -> Frame:
+        """The rows with each survey year one the model learned; a row without one (a person's answers, the HTTP
+        API's) is read as of the latest learned year, the year its answers are in by default."""
+        if not self._reads_year():
+            return frame
+        learned = {str(y) for y in self.learned_years()}
+        given = list(frame["survey_year"]) if "survey_year" in frame else [None] * len(frame)
+        mapped = [v if v in learned else str(self._base_year(v)) for v in given]
+        return frame if mapped == given else frame.assign(survey_year=mapped)
+
+    def dollars_year(self, year: int | None = None) -> tuple[int, int]:
+        """(the year whose dollars an answer is in, the survey year the model answers at). None: the latest year
+        it learned. A range model carries its answer to any year of the wage index (data/wage_index.csv); a
+        model of classes answers only for a year it learned (its threshold is in that year's dollars)."""
+        years = self.learned_years()
+        if year is None or year in years:
+            return (years[-1], years[-1]) if year is None else (year, year)
+        check_year(year)
+        if self.task_.classes:
+            raise DataError(
+                f"year {year}: this model's classes are salaries in the dollars of the survey years it learned "
+                f"({', '.join(map(str, years))}); a salary-range model (recipe recommended-range) answers in any "
+                "year's dollars"
+            )
+        return year, self._base_year(year)
+
+    def at_year(self, frame: Frame, base: int) -> Frame:
+        """The rows as the model reads them for an answer made at survey year `base`."""
+        return frame.assign(survey_year=[str(base)] * len(frame)) if self._reads_year() else frame
+
+    def carried(self, decoded: dict[str, Any], asked: int, base: int) -> dict[str, Any]:
+        """Decoded answers moved from base's dollars to asked's by the wage index (a range model's salaries)."""
+        if self.task_.classes or asked == base:
+            return decoded
+        f = factor(base, asked)
+        return decoded | {k: np.round(np.asarray(decoded[k]) * f, -2) for k in ("salary", "low", "high")}
 
     def raw(self, x: Inputs, bags: forward.Bags | None = None) -> np.ndarray:
         """The network's outputs on encoded rows, in numpy (nn/forward.py): nothing to import or compile.
@@ -63,6 +123,8 @@ class Predictor:
         """The network's outputs on the frame's rows, finished: averaged with the [blend] model's probabilities
         (where the frame, or the sum of its questions' linear.parts, is given), or the range corrected by the
         [conformal] calibration (without a frame, a Mondrian calibration's overall correction)."""
+        if frame is not None:
+            frame = self._learned_years_of(frame)  # the survey year as encode reads it
         if self.linear_ is not None and (frame is not None or linear_shares is not None):
             p = (
                 linear.probabilities(self.linear_, frame)
@@ -99,17 +161,20 @@ class Predictor:
         )
         return {"loss": loss} | task.metrics(raw, labels, salary, self.spec_.activations[-1], majority_class)
 
-    def predict_one(self, person: Answers) -> dict[str, Any]:
+    def predict_one(self, person: Answers, year: int | None = None) -> dict[str, Any]:
         """One row of tidied answers -> the predictions table's row as a dict (probability, prediction, band or
-        salary/low/high, and reason: '' or why it could not be encoded), as predict_frame gives it."""
+        salary/low/high, the year whose dollars it is in, and reason: '' or why it could not be encoded), as
+        predict_frame gives it. year: see dollars_year."""
+        asked, base = self.dollars_year(year)
+        person = self.at_year(person, base)
         x, reason = self.encode(person)
         if reason[0]:
             column = reason[0].rpartition("_")[0]
             codes = next(c.codes for c in self.features_.columns if c.column == column)
-            return {"reason": reason_text(reason[0], person[column][0], codes)}
+            return {"year": asked, "reason": reason_text(reason[0], person[column][0], codes)}
         activation = self.spec_.activations[-1]
-        decoded = self.task_.decode(self.finish(self.raw(x), person), activation)
-        return {name: values[0] for name, values in decoded.items()} | {"reason": ""}
+        decoded = self.carried(self.task_.decode(self.finish(self.raw(x), person), activation), asked, base)
+        return {name: values[0] for name, values in decoded.items()} | {"year": asked, "reason": ""}
 
     def flags_one(self, person: Answers, given: Answers) -> list[dict[str, str]]:
         """What the model made of one person's answers (features.flags), `given` their answers before tidying."""

@@ -29,7 +29,7 @@ FeatureColumn = Literal[tuple(COLUMNS)]  # type: ignore[valid-type]
 Activation = Annotated[Literal["relu", "sigmoid", "softmax", "tanh", "linear"], BeforeValidator(_folded)]
 LOSS_NAMES = ("binary_crossentropy", "categorical_crossentropy", "mse", "mse_quantiles")  # nn.losses.LOSSES's keys
 Loss = Annotated[Literal[LOSS_NAMES], BeforeValidator(_folded)]  # type: ignore[valid-type]
-# The currencies with a 2021 exchange rate (exchange_rates_2021.csv).
+# The currencies with an exchange rate for every survey year (data/exchange_rates.csv).
 CURRENCIES = ("USD", "CAD", "GBP", "EUR", "AUD", "NZD", "CHF", "SEK", "JPY", "ZAR", "HKD")
 Optimizer = Annotated[Literal["adagrad", "sgd", "adam", "rmsprop"], BeforeValidator(_folded)]
 
@@ -51,6 +51,9 @@ class DataSection(_Section):
     # Salaries (in USD) outside [min_salary, max_salary] are excluded as implausible; None: no bound.
     min_salary: float | None = Field(None, ge=0)
     max_salary: float | None = Field(None, gt=0)
+    # The survey years whose rows it learns from; None: every year. The default data is then only those years'
+    # snapshots, and the rows of other years in a given file are excluded and counted (survey_year_unlisted).
+    years: list[Annotated[int, Field(ge=1990, le=2100)]] | None = Field(None, min_length=1)
 
 
 class ColumnEncoding(_Section):
@@ -193,6 +196,9 @@ class FitSection(_Section):
     early_stopping: int | None = Field(None, gt=0, le=MAX_EPOCHS)
     # balanced: weigh each class by rows / (classes * its rows), as scikit-learn's "balanced".
     class_weight: Literal["none", "balanced"] = "none"
+    # The training rows of the latest survey year among them count this many times in the loss (times the class
+    # weight): a model that answers for that year learns most from it, and still from every earlier year.
+    latest_weight: float = Field(1.0, gt=0, le=100)
     # The model is an exponential moving average of the weights over the steps, with this decay
     # (e.g. 0.99): it smooths the noise of small-batch steps. None: the last (or best) weights.
     average: float | None = Field(None, gt=0, lt=1)

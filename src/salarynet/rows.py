@@ -39,26 +39,49 @@ def input_columns(recipe: Recipe) -> tuple[list[str], list[str]]:
 
 def select_rows(survey: Survey, recipe: Recipe) -> Selection:
     """Keep the rows with a usable salary and encodable answers; count every other row by its first reason."""
-    required, optional = input_columns(recipe)
-    survey = conform(survey, required, optional, f"recipe {recipe.name} needs {', '.join(required)}")
-    task = task_of(recipe.features)
-    salary, reason = salary_rows(survey, recipe.data.currency, recipe.data.min_salary, recipe.data.max_salary)
-    reason[(reason == "") & task.unlabelled(salary.to_numpy())] = "salary_zero"
-    _, answer_reason = features.ordinal_codes(survey.frame, recipe.features.columns, survey.path)
-    reason = np.where(reason.to_numpy() == "", answer_reason, reason.to_numpy())
+    survey, salary, reason, rows = _reasons(survey, recipe)
     keep = reason == ""
-    rows = {
-        "read": int(len(keep)),
-        "kept": int(keep.sum()),
-        "excluded": dict(Counter(reason[~keep].tolist()).most_common()),
-    }
     if not keep.any():
         raise DataError(
             f"{survey.path}: no usable rows for recipe {recipe.name}: {rows_text(rows)}"
             f"{offending_answers(survey.frame, reason, recipe)}"
         )
     kept_salary = salary.to_numpy()[keep]
+    task = task_of(recipe.features)
     return Selection(survey.frame[keep].reset_index(drop=True), kept_salary, task.label(kept_salary), rows)
+
+
+def count_rows(survey: Survey, recipe: Recipe) -> dict[str, Any]:
+    """The rows select_rows would keep and exclude, by reason (and by survey year), none kept included."""
+    return _reasons(survey, recipe)[3]
+
+
+def _reasons(survey: Survey, recipe: Recipe) -> tuple[Survey, pd.Series, np.ndarray, dict[str, Any]]:
+    """(the survey conformed to the recipe, salaries, each row's reason: '' where kept, the counts)."""
+    required, optional = input_columns(recipe)
+    survey = conform(survey, required, optional, f"recipe {recipe.name} needs {', '.join(required)}")
+    task = task_of(recipe.features)
+    salary, reason = salary_rows(survey, recipe.data.currency, recipe.data.min_salary, recipe.data.max_salary)
+    reason[(reason == "") & task.unlabelled(salary.to_numpy())] = "salary_zero"
+    if recipe.data.years is not None and "survey_year" in survey.frame.columns:
+        listed = survey.frame["survey_year"].isin([str(y) for y in recipe.data.years])
+        reason[~listed.to_numpy()] = "survey_year_unlisted"
+    _, answer_reason = features.ordinal_codes(survey.frame, recipe.features.columns, survey.path)
+    reason = np.where(reason.to_numpy() == "", answer_reason, reason.to_numpy())
+    keep = reason == ""
+    rows = _counts(keep, reason)
+    if "survey_year" in survey.frame.columns and survey.frame["survey_year"].nunique() > 1:
+        year = survey.frame["survey_year"].to_numpy()
+        rows["by_year"] = {str(y): _counts(keep[year == y], reason[year == y]) for y in sorted(set(year))}
+    return survey, salary, reason, rows
+
+
+def _counts(keep: np.ndarray, reason: np.ndarray) -> dict[str, Any]:
+    return {
+        "read": int(len(keep)),
+        "kept": int(keep.sum()),
+        "excluded": dict(Counter(reason[~keep].tolist()).most_common()),
+    }
 
 
 def offending_answers(frame: pd.DataFrame, reason: np.ndarray, recipe: Recipe, most: int = 4) -> str:

@@ -14,6 +14,12 @@ from .nn import metrics
 from .nn.metrics import one_hot
 
 
+def _in(row: dict[str, Any], before: str, after: str = "") -> str:
+    """' in 2025 dollars' for an answer that says its year, else ''."""
+    year = row.get("year")
+    return f"{before}{year}{after}" if year is not None and year == year else ""
+
+
 def band_names(bands: tuple[float, ...]) -> list[str]:
     edges = [f"{b:,.0f}" for b in bands]
     return [f"<= {edges[0]}"] + [f"{a}-{b}" for a, b in zip(edges, edges[1:])] + [f"> {edges[-1]}"]
@@ -254,8 +260,8 @@ class Binary(Task):
     def sentence(self, row):
         threshold = self.settings.threshold
         return (
-            f"P(salary > {threshold:,.0f}) = {row['probability']:.3f}  ->  "
-            f"{'above' if row['prediction'] == 1 else 'at or below'} {threshold:,.0f}"
+            f"P(salary > ${threshold:,.0f}{_in(row, ' in ')}) = {row['probability']:.3f}  ->  "
+            f"{'above' if row['prediction'] == 1 else 'at or below'} ${threshold:,.0f}{_in(row, ' in ', ' dollars')}"
         )
 
     def answer(self, row):
@@ -263,7 +269,8 @@ class Binary(Task):
         return {
             "probability": round(float(row["probability"]), 6),
             "class": predicted,
-            "answer": f"{'above' if predicted == 1 else 'at or below'} ${self.settings.threshold:,.0f}",
+            "answer": f"{'above' if predicted == 1 else 'at or below'} ${self.settings.threshold:,.0f}"
+            f"{_in(row, ' in ', ' dollars')}",
         }
 
     def describe(self):
@@ -320,7 +327,7 @@ class Bands(Task):
         return band_names(tuple(self.settings.bands))
 
     def sentence(self, row):
-        return f"band {row['band']} (probability {row['probability']:.3f})"
+        return f"band {row['band']}{_in(row, ' in ', ' dollars')} (probability {row['probability']:.3f})"
 
     def _cut(self) -> int:
         """The first band above the threshold."""
@@ -435,7 +442,10 @@ class Range(Task):
         return np.exp(outputs[:, 0]) > threshold, salary > threshold, f"predicted salary above ${threshold:,.0f}"
 
     def sentence(self, row):
-        return f"salary about ${row['salary']:,.0f} a year (80% range ${row['low']:,.0f} - ${row['high']:,.0f})"
+        return (
+            f"salary about ${row['salary']:,.0f} a year{_in(row, ' in ', ' dollars')} "
+            f"(80% range ${row['low']:,.0f} - ${row['high']:,.0f})"
+        )
 
     explained_name = "the salary estimate"
 

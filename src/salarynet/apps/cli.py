@@ -134,12 +134,13 @@ RecipeOpt = Annotated[
     ),
 ]
 DataOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--data",
         "-d",
-        help="Survey file (.csv, .csv.gz, .xlsx; any header schema); 'live': the public "
-        "sheet, downloaded once; default: the snapshot shipped with salarynet (23,783 responses, frozen 2024-06-28).",
+        help="Survey file (.csv, .csv.gz, .xlsx; any header schema, any year's form); repeat it to read "
+        "several as one; 'live': the public 2021 sheet, downloaded once; default: the snapshots shipped with "
+        "salarynet, 2021 (23,783 responses) and 2023 (13,711), or embedded:2021 / embedded:2023 alone.",
     ),
 ]
 SetOpt = Annotated[
@@ -223,10 +224,11 @@ def _prefetch(*modules: str) -> None:
     threading.Thread(target=load, name="prefetch", daemon=True).start()
 
 
-def _open(data: str | Path | None):
+def _open(data, years=None):
+    """--data's surveys as one (source.open_survey); `years`: a recipe's data.years, for the default snapshots."""
     from ..data import source
 
-    downloading = data is not None and str(data) == source.LIVE and source.cached() is None
+    downloading = source.LIVE in source.expand(data) and source.cached() is None
     # A spinner while it downloads, gone when done: an offline error stays one line.
     spinner = (
         err.status(f"downloading the live survey into {escape(str(source.cache_dir()))} (once) ...")
@@ -234,10 +236,10 @@ def _open(data: str | Path | None):
         else contextlib.nullcontext()
     )
     with spinner:
-        return source.open_survey(data)
+        return source.open_survey(data, years)
 
 
-def _checked_run(run: Path, data: str | None):
+def _checked_run(run: Path, data: list[str] | None):
     """A run folder read and checked, and --data's file checked, before the heavy imports: a wrong path is one
     line at once (artifacts.RunFiles: estimator.load takes it without reading the folder again)."""
     from .. import artifacts
@@ -340,7 +342,7 @@ def train(
         raise DataError(f"{target}: holds a run already; --overwrite replaces it, or choose another --out")
     from ..estimator import SalaryNet
 
-    survey, provenance = _open(data)
+    survey, provenance = _open(data, spec.data.years)
     rows, held = survey, None
     if folded:
         from .. import evaluation
@@ -453,8 +455,10 @@ def evaluate(
     survey, provenance = _open(data)
     result = net.evaluation(survey, provenance)
     training = source.training_data(net.data_) if result["rows_used"] == NEW_FILE_ROWS else None
-    if training is not None:  # another file: how far its answers moved from the training survey's
-        result["drift"] = net.drift(_open(training)[0], survey)
+    if training is not None:  # another file: how far its answers and salaries moved from the training survey's
+        before = _open(training)[0]
+        result["drift"] = net.drift(before, survey)
+        result["salary_drift"] = net.salary_drift(before, survey)
     if as_json:
         out.print_json(json.dumps(result))
         return
@@ -469,11 +473,29 @@ def evaluate(
                 "(PSI > 0.25): the metrics above describe these rows, the run's own test metrics do not",
                 highlight=False,
             )
+    if "salary_drift" in result:
+        s = result["salary_drift"]
+        err.print(_salary_line(s), highlight=False)
+        if s["level"] == "moved a lot":
+            err.print(
+                f"warning: the salaries moved a lot from the training survey's (PSI {s['psi']:.2f} > 0.25): "
+                "a threshold or band learned on the training rows means something else here",
+                highlight=False,
+            )
     elif result["rows_used"] == NEW_FILE_ROWS:
         err.print(
             f"note: the run's training file {net.data_.get('file')!r} is gone: no comparison of answers",
             highlight=False,
         )
+
+
+def _salary_line(s: dict) -> str:
+    t, n = s["training"], s["new"]
+    return (
+        f"salaries against the training survey's: above ${s['threshold']:,.0f} {t['share_above']:.1%} -> "
+        f"{n['share_above']:.1%}, median ${t['median']:,.0f} -> ${n['median']:,.0f} "
+        f"(PSI {s['psi']:.3f}, {s['level']})"
+    )
 
 
 def _drift_table(rows: list[dict]) -> Table:
@@ -538,6 +560,13 @@ def predict(
     city: Annotated[str | None, typer.Option(help="City, e.g. Boston.")] = None,
     race: Annotated[str | None, typer.Option(help="Race (comma-separated if several), e.g. White.")] = None,
     answer: Annotated[list[str] | None, typer.Option(help="Any other answer as COLUMN=VALUE (repeatable).")] = None,
+    year: Annotated[
+        int | None,
+        typer.Option(
+            help="The year whose dollars the answer is in (default: the latest survey year the model learned); "
+            "a salary-range model carries its answer to any year of the wage index by it (2019-2025)."
+        ),
+    ] = None,
     explain: Annotated[
         bool, typer.Option(help="For one person: which answers move it most, and what would change it.")
     ] = True,
@@ -570,12 +599,12 @@ def predict(
             raise DataError("--input predicts a file; one person's answers (--age, --title, ...) go without it")
         from ..estimator import load
 
-        return _predict_file(load(run), input_, output)
+        return _predict_file(load(run), input_, output, year)
     if output is not None:
         raise DataError("--output writes the predictions of an --input file; give --input too")
     from ..predictor import load_predictor
 
-    _predict_one(load_predictor(run), given, run, explain)  # numpy only: no JAX, pandas or scikit-learn to import
+    _predict_one(load_predictor(run), given, run, explain, year)  # numpy only: no JAX, pandas or scikit-learn to import
 
 
 def _check_output(output: Path) -> None:
@@ -594,12 +623,13 @@ def _check_output(output: Path) -> None:
             raise DataError(f"{output}: exists and is not a salarynet predictions file; choose another --output")
 
 
-def _predict_file(net, input_: Path, output: Path | None) -> None:
+def _predict_file(net, input_: Path, output: Path | None, year: int | None = None) -> None:
     from ..data.survey import read_survey
 
     if output is not None:
         _check_output(output)
-    result = net.predict_frame(read_survey(input_))
+    net.dollars_year(year)  # a year it cannot answer for: refused before the file is read
+    result = net.predict_frame(read_survey(input_), year=year)
     checkpoint()
     if output is None:
         sys.stdout.write(result.to_csv(index=False, float_format="%.6g"))
@@ -615,7 +645,7 @@ def _predict_file(net, input_: Path, output: Path | None) -> None:
     err.print(f"wrote {len(result)} rows to {output} ({int((result['reason'] != '').sum())} without a prediction)")
 
 
-def _predict_one(net, given: dict[str, str], run: Path, explain: bool = True) -> None:
+def _predict_one(net, given: dict[str, str], run: Path, explain: bool = True, year: int | None = None) -> None:
     from ..predictor import person
 
     flag_of = {v: f"--{k.replace('_', '-')}" for k, v in FLAGS.items()}
@@ -624,7 +654,7 @@ def _predict_one(net, given: dict[str, str], run: Path, explain: bool = True) ->
     if missing:
         raise DataError(f"{run}: the model needs {', '.join(flag_of.get(c, f'--answer {c}=...') for c in missing)}")
     answers, before = person(given)
-    row = net.predict_one(answers)
+    row = net.predict_one(answers, year)
     if row["reason"]:
         column = row["reason"].split(" ")[0]
         raise DataError(f"{flag_of.get(column, '--answer ' + column)}: {row['reason']}")
@@ -634,7 +664,7 @@ def _predict_one(net, given: dict[str, str], run: Path, explain: bool = True) ->
     if explain:
         from ..explain import explain as explained
 
-        why = explained(net, answers)
+        why = explained(net, net.at_year(answers, net.dollars_year(year)[1]))
         out.print(f"why: {why['sentence']}", highlight=False, soft_wrap=True)
         out.print(f"to change it: {why['counterfactual_sentence']}", highlight=False, soft_wrap=True)
 
@@ -736,7 +766,9 @@ def sweep(
     sweeping.check_out(out_dir, resume)  # before the work: refusals cost nothing
     if scheduler:
         sweeping.reachable(scheduler)
-    survey, provenance = _open(data)
+    from ..recipe import load_recipe
+
+    survey, provenance = _open(data, load_recipe(recipe, set_).data.years)
     the_plan = sweeping.plan(recipe, grid, folds, seeds, provenance.get("sha256"), set_)
     err.print(
         f"sweep: {len(the_plan.trials)} trials x {folds} folds x {seeds} seed(s) of {the_plan.base_name}, "
@@ -794,9 +826,11 @@ def sweep(
 def report(
     run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")],
     data: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
-            "--data", "-d", help="Survey file, or 'live' (default: the run's own data, else the embedded snapshot)."
+            "--data",
+            "-d",
+            help="Survey file (repeatable), or 'live' (default: the run's own data, else the embedded snapshots).",
         ),
     ] = None,
     out_path: Annotated[
@@ -887,7 +921,7 @@ def compare(
     from .compare import compare as run_compare
     from .compare import markdown, roc_points
 
-    survey, provenance = _open(data)
+    survey, provenance = _open(data, spec.data.years)
     source.use_compile_cache()
     with _progress("compare", bar=False) as bar:
         task = bar.add_task("", total=None)
@@ -975,13 +1009,16 @@ def data_update() -> None:
 def _source_line(provenance: dict[str, Any]) -> str:
     kind = provenance.get("source")
     if kind == "embedded":
-        return (
-            f"embedded snapshot of the public sheet, frozen {provenance.get('snapshot_date')} "
-            "(--data live downloads the current sheet)"
-        )
+        return "the survey snapshots shipped with salarynet (--data live downloads the current 2021 sheet)"
     if kind == "live":
         return f"live sheet, fetched {provenance.get('fetched_at')} from {provenance.get('origin')}"
+    if kind == "files":
+        return "several files, read as one survey"
     return str(kind)
+
+
+def _years_text(years: dict[str, int]) -> str:
+    return "; ".join(f"{y}: {n:,} rows" for y, n in years.items())
 
 
 @data_app.command("info")
@@ -992,9 +1029,10 @@ def data_info(
     set_: SetOpt = None,
     run: Annotated[Path | None, typer.Option(help="A run folder: show the data it was trained on instead.")] = None,
 ) -> None:
-    """Show where the survey comes from (embedded, live or a file), its schema and the rows a recipe would keep."""
+    """Show where the survey comes from (embedded snapshots, live or files), its schema and years, and the rows a
+    recipe would keep, by year."""
     from ..recipe import load_recipe
-    from ..rows import select_rows
+    from ..rows import count_rows
 
     if run is not None:
         from ..estimator import load
@@ -1005,22 +1043,31 @@ def data_info(
         rows = provenance.get("rows", {})
     else:
         spec = load_recipe(recipe, set_)
-        survey, provenance = _open(data)
-        rows = select_rows(survey, spec).rows
-    out.print(f"{'source':>13}: {_source_line(provenance)}", highlight=False, soft_wrap=True)
-    for key in ("file", "schema", "rows", "sha256", "fetched_at"):
-        value = provenance.get(key)
-        if value is not None:
-            out.print(
-                f"{key:>13}: {value if key != 'rows' or not isinstance(value, dict) else value.get('read')}",
-                highlight=False,
-                soft_wrap=True,
-            )
+        survey, provenance = _open(data)  # all of it: the recipe's years show as rows it excludes
+        rows = count_rows(survey, spec)
+
+    def line(key: str, value: Any) -> None:
+        out.print(f"{key:>13}: {value}", highlight=False, soft_wrap=True, markup=False)
+
+    line("source", _source_line(provenance))
+    for part in provenance.get("parts") or [provenance]:
+        what = part.get("description") or part.get("origin")
+        line("file", part.get("file") if not what else f"{part.get('file')}: {what}")
+        line("sha256", part.get("sha256"))
+        if part.get("fetched_at"):
+            line("fetched_at", part["fetched_at"])
+    line("schema", provenance.get("schema"))
+    read = provenance.get("rows")
+    line("rows", read.get("read") if isinstance(read, dict) else read)
+    if provenance.get("years"):
+        line("survey years", _years_text(provenance["years"]))
     for note in provenance.get("notes") or []:
-        out.print(f"{'note':>13}: {note}", highlight=False, soft_wrap=True)
+        line("note", note)
     if isinstance(rows, dict) and {"read", "kept", "excluded"} <= rows.keys():
         what = f"run {run.name}" if run is not None else f"recipe {spec.name}"
-        out.print(f"{what:>13}: " + _rows_line(rows), highlight=False, soft_wrap=True)
+        line(what, _rows_line(rows))
+        for year, counts in (rows.get("by_year") or {}).items():
+            line(year, _rows_line(counts))
 
 
 def main() -> None:

@@ -34,8 +34,12 @@ CAVEATS = [
     "have few rows, and their numbers are uncertain.",
     "Salaries are self-reported and not checked; a few answers were typed in thousands or per hour "
     "(the recipe's min/max salary rule excludes the implausible ones).",
-    "Other currencies are converted to US dollars at 2021 annual average exchange rates (Federal Reserve "
-    "G.5A), which ignores the cost of living.",
+    "Other currencies are converted to US dollars at the annual average exchange rates of each row's survey "
+    "year (Federal Reserve G.5A), which ignores the cost of living.",
+    "Answers in another year's dollars are carried there by one national wage index (the US Employment Cost "
+    "Index for wages and salaries, December values): it knows how US pay moved on average, not how it moved "
+    "for one occupation, industry, place or currency, nor anything after its last year. A binary or bands "
+    "model answers only for the survey years it learned.",
     "Gender and race are answers like any other to the model unless the recipe sets "
     "features.exclude_protected; a group's lower predicted salary reproduces a pay gap in the answers, it "
     "does not explain it.",
@@ -247,7 +251,7 @@ def conformal_text(net: SalaryNet) -> str:
     return (
         f"The {c.coverage:.0%} ranges are split-conformal (conformalized quantile regression): calibrated on "
         f"{c.rows:,} training rows set aside, they cover at least {c.coverage:.0%} of salaries{per}, on average "
-        "over rows exchangeable with the survey's. That is a promise about this self-selected 2021 survey "
+        "over rows exchangeable with the survey's. That is a promise about this self-selected survey "
         "population, not about any one person, and not about other populations, years or currencies."
     )
 
@@ -269,6 +273,22 @@ def comparison(this: Result, other: Result, this_name: str, other_name: str) -> 
     return rows
 
 
+def data_text(data: dict[str, Any]) -> str:
+    """A run's data in one line: source, file(s), sha256, survey years, when it was read (where known)."""
+    where = data.get("file") or data.get("url") or ""
+    years = data.get("years") or []
+    return ", ".join(
+        part
+        for part in (
+            f"{data.get('source')} {where}".strip(),
+            f"sha256 {str(data.get('sha256', ''))[:16]}…" if data.get("sha256") else "",
+            f"survey years {', '.join(str(y) for y in years)}" if years else "",
+            f"read {data['read_at']}" if data.get("read_at") else "",
+        )
+        if part
+    )
+
+
 def render_html(net: SalaryNet, result: Result, against: list[dict] | None = None) -> str:
     n = result.numbers
     test, intervals = n["test"], n["intervals"]
@@ -283,8 +303,7 @@ def render_html(net: SalaryNet, result: Result, against: list[dict] | None = Non
         f"<p class=sub>Recipe <b>{html.escape(net.recipe_.name)}</b>, task <b>{net.task_.name}</b>, seed "
         f"{net.recipe_.seed}. Evaluated on {html.escape(n['rows_used'])} ({n['evaluated_rows']:,} rows).</p>",
         "<h2>Data</h2>",
-        f"<p>Source: {html.escape(str(net.data_.get('source')))} {html.escape(str(net.data_.get('file') or net.data_.get('url') or ''))}"
-        f" (sha256 {html.escape(str(net.data_.get('sha256', ''))[:16])}…, read {html.escape(str(net.data_.get('read_at', '')))})."
+        f"<p>Source: {html.escape(data_text(net.data_))}."
         f" Rows read {rows.get('read', 0):,}, kept {rows.get('kept', 0):,}, excluded {excluded}; "
         f"train {rows.get('train', 0):,} (fit {rows.get('fit', 0):,}, validation {rows.get('validation', 0):,}), "
         f"test {rows.get('test', 0):,}.{_refit_text(n)}</p>",
@@ -371,9 +390,9 @@ def render_card(net: SalaryNet, result: Result, against: list[dict] | None = Non
         f"- **Inputs**: {', '.join(c.column for c in net.features_.columns)}"
         f"{' + text: ' + ', '.join(net.features_.text.columns) if net.features_.text else ''}"
         f"{' (gender and race left out: features.exclude_protected)' if net.recipe_.features.exclude_protected else ''}.",
-        "- **Intended use**: exploring what the Ask A Manager 2021 survey says about pay; not decisions about people.",
-        f"- **Data**: {net.data_.get('source')} {net.data_.get('file') or net.data_.get('url') or ''}, sha256 "
-        f"`{str(net.data_.get('sha256', ''))[:16]}…`; read {rows.get('read', 0):,}, kept {rows.get('kept', 0):,}, "
+        "- **Intended use**: exploring what the Ask A Manager salary surveys say about pay; not decisions about "
+        "people.",
+        f"- **Data**: {data_text(net.data_)}; read {rows.get('read', 0):,}, kept {rows.get('kept', 0):,}, "
         f"excluded {json.dumps(rows.get('excluded', {}))}; test {rows.get('test', 0):,} rows.{_refit_text(n)}",
         "",
         f"## Test metrics ({n['rows_used']}, {n['evaluated_rows']:,} rows; 95% bootstrap intervals)",

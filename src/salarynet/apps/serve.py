@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import (
     AfterValidator,
     ConfigDict,
+    StrictInt,
     StringConstraints,
     ValidationError,
     create_model,
@@ -36,11 +37,14 @@ from pydantic_core import PydanticCustomError
 from ..data.answers import band_order
 from ..data.schemas import CHOICE_COLUMNS, COLUMNS, normalise
 from ..data.survey import tidy_survey
+from ..data.wages import index_years
+from ..errors import SalarynetError
 from ..estimator import SalaryNet, load
 from ..explain import explain
 from ..features import options
 
 MAX_BATCH = 1000  # answer sets in one POST /predict
+YEAR = "year"  # an answer set's key for the year whose dollars its answer is in (no survey column is called that)
 # Batches up to this many answer sets are predicted on the event loop (about 6 ms for 32 on the recommended run,
 # so /health waits at most that); larger ones in the worker thread. Measured with benchmarks/serve_load.py:
 # every batch in the worker cost a third of the throughput (963 against 1,489 requests/s at 32 clients).
@@ -66,6 +70,8 @@ PROVENANCE = (
     "read_at",
     "fetched_at",
     "notes",
+    "year",
+    "years",
 )  # what /model shows of data.json: no folder of this machine
 STATIC = resources.files("salarynet.apps") / "static"
 
@@ -95,6 +101,8 @@ class Field:
 def fields_of(net: SalaryNet) -> list[Field]:
     out = []
     for col in net.features_.columns:
+        if col.column == "survey_year":  # not a question: the answer's year (YEAR) says which survey year to read
+            continue
         question = COLUMNS.get(col.column, col.column)
         # folded answer -> as shown: the recipe's spelling (ordinal) or the survey's commonest (learned keys)
         keys = {normalise(k): k if col.encoding == "ordinal" else col.label(k) for k in col.codes if k != "(blank)"}
@@ -154,17 +162,40 @@ def _validator(f: Field):
     return check
 
 
-def answers_model(fields: list[Field]):
-    """The pydantic model of one answer set: unknown keys refused, each answer checked against the run's own."""
+def _year_validator(net: SalaryNet):
+    def check(value):
+        if value is None:
+            return None
+        try:
+            net.dollars_year(value)
+        except SalarynetError as e:
+            raise PydanticCustomError("year", "{why}", {"why": str(e)}) from None
+        return value
+
+    return check
+
+
+def answers_model(fields: list[Field], net: SalaryNet):
+    """The pydantic model of one answer set: unknown keys refused, each answer checked against the run's own;
+    YEAR (optional): the year whose dollars the answer is in (Predictor.dollars_year)."""
     text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
-    specs = {}
+    specs: dict[str, Any] = {YEAR: (Annotated[StrictInt | None, AfterValidator(_year_validator(net))], None)}
     for f in fields:
         kind = text | list[text] if f.kind == "multi" else text
         specs[f.name] = (Annotated[kind | None, AfterValidator(_validator(f))], ... if f.required else None)
     return create_model("Answers", __config__=ConfigDict(extra="forbid"), **specs)
 
 
-def answers_schema(fields: list[Field]) -> dict[str, Any]:
+def year_schema(net: SalaryNet) -> dict[str, Any]:
+    """The year field as the OpenAPI schema shows it: the years a model of classes learned, or the wage index's."""
+    first, last = index_years()
+    years = net.learned_years()
+    one = {"enum": years} if net.task_.classes else {"type": "integer", "minimum": first, "maximum": last}
+    about = f"the year whose dollars the answer is in (default {years[-1]}, the latest survey year the model learned)"
+    return {"description": about, "anyOf": [one, {"type": "null"}]}
+
+
+def answers_schema(fields: list[Field], net: SalaryNet) -> dict[str, Any]:
     """One answer set as the OpenAPI schema shows it: stricter than the API, which also matches answers up to
     case and spaces and reads a multi's comma-separated answers, so every answer set it allows is predicted."""
 
@@ -177,7 +208,7 @@ def answers_schema(fields: list[Field]) -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "required": [f.name for f in fields if f.required],
-        "properties": {f.name: {"description": f.question, **answer(f)} for f in fields},
+        "properties": {f.name: {"description": f.question, **answer(f)} for f in fields} | {YEAR: year_schema(net)},
     }
 
 
@@ -365,9 +396,11 @@ def _provenance(data: dict[str, Any]) -> dict[str, Any]:
     """What /model shows of the run's data.json: no path of this machine (the file by its name, a URL origin)."""
     shown = {k: v for k, v in data.items() if k in PROVENANCE}
     if "file" in shown:
-        shown["file"] = Path(shown["file"]).name
+        shown["file"] = " + ".join(Path(f).name for f in str(shown["file"]).split(" + "))
     if urlparse(str(shown.get("origin", ""))).scheme not in ("http", "https"):
         shown.pop("origin", None)  # an import's origin names the file it was imported from
+    if isinstance(data.get("parts"), list):
+        shown["parts"] = [_provenance(p) for p in data["parts"] if isinstance(p, dict)]
     return shown
 
 
@@ -380,7 +413,8 @@ def create_app(run_path: str | Path) -> FastAPI:
     task = net.task_
     fields = fields_of(net)
     by_name = {f.name: f for f in fields}
-    answers = answers_model(fields)
+    answers = answers_model(fields, net)
+    years = net.learned_years()
     description = {
         "run": Path(run_path).name,
         "recipe": net.recipe_.name,
@@ -389,17 +423,31 @@ def create_app(run_path: str | Path) -> FastAPI:
         "metrics": net.record_.get("test", {}),
         "rows": net.record_.get("rows", {}),
         "data": _provenance(net.data_),
+        "years": {
+            "learned": years,
+            "default": years[-1],
+            "any_year": not task.classes,  # a range model carries its answer to any year of the index
+            "index": list(index_years()),
+            "index_about": "US Employment Cost Index, wages and salaries, civilian workers (BLS)",
+        },
     }
 
     def predict(rows: list[dict]) -> list[dict]:
-        survey = tidy_survey(pd.DataFrame(rows, columns=list(by_name), dtype=object), "request")
-        flags = net.flags(survey)
-        result = net.predict_frame(survey, None, flags)  # the network in numpy: nothing compiles per batch size
-        return [task.answer(row) | {"flags": found} for row, found in zip(result.to_dict("records"), flags)]
+        """Answer sets (with their YEAR) -> answers, in order: one prediction table per year asked."""
+        out: list[dict] = [{}] * len(rows)
+        for year in dict.fromkeys(r.get(YEAR) for r in rows):
+            at = [i for i, r in enumerate(rows) if r.get(YEAR) == year]
+            frame = pd.DataFrame([rows[i] for i in at], columns=list(by_name), dtype=object)
+            survey = tidy_survey(frame, "request")
+            flags = net.flags(survey)
+            result = net.predict_frame(survey, None, flags, year)  # the network in numpy: nothing compiles per batch
+            for i, row, found in zip(at, result.to_dict("records"), flags):
+                out[i] = task.answer(row) | {"year": int(row["year"]), "flags": found}
+        return out
 
     def explained(row: dict) -> dict:
         survey = tidy_survey(pd.DataFrame([row], columns=list(by_name), dtype=object), "request")
-        return explain(net, survey.frame, net.raw)
+        return explain(net, net.at_year(survey.frame, net.dollars_year(row.get(YEAR))[1]), net.raw)
 
     example = {f.name: f.allowed[0] if f.required else None for f in fields}
     predict([example])  # a first answer and explanation before the first request: every import done
@@ -421,7 +469,7 @@ def create_app(run_path: str | Path) -> FastAPI:
     def describe() -> dict[str, Any]:
         return description
 
-    one = answers_schema(fields)
+    one = answers_schema(fields, net)
     request_schema = {"oneOf": [one, {"type": "array", "items": one, "maxItems": MAX_BATCH}]}
 
     @app.post(

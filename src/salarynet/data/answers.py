@@ -452,14 +452,73 @@ def band_order(values: list[str]) -> list[str]:
     return [v for _, v in sorted(zip(numbers, values))]
 
 
-TIDIED = ("country", "state")  # the answers `tidy` rewrites
+# --- One vocabulary across the years' forms ------------------------------------------------------
+# The forms' lists changed between 2021 and 2023; each answer is read in the newest form's spelling, so that one
+# answer is one category whichever year gave it. Keys are folded as `_fold` folds (case, accents, dots).
+# Experience bands need no entry: "11 - 20 years" (2021) and "11-20 years" (2023) fold alike (schemas.normalise).
+# Industry: 2023 renamed one choice and added three; the 2021 free-text answers that name those are folded in.
+INDUSTRY_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "Government & Public Administration": ("government and public administration",),
+    "Biotechnology & Pharma": (
+        "biotech",
+        "biotechnology",
+        "pharma",
+        "pharmaceutical",
+        "pharmaceuticals",
+        "biotech/pharma",
+        "pharmaceutical industry",
+    ),
+    "Galleries, Libraries, Archives & Museums": (
+        "library",
+        "libraries",
+        "public library",
+        "public libraries",
+        "academic library",
+        "museum",
+        "museums",
+        "archives",
+        "libraries & archives",
+        "libraries and archives",
+    ),
+    "Science": ("scientific research", "science", "sciences"),
+}
+# Education: the 2023 form's "Other" box, in the listed answers' words where it names one of them.
+EDUCATION_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "College degree": (
+        "bachelor's degree",
+        "bachelors degree",
+        "bachelor degree",
+        "bachelor's",
+        "bachelors",
+        "bachelor",
+        "university degree",
+        "undergraduate degree",
+    ),
+    "Master's degree": ("masters degree", "masters", "master's", "master degree"),
+    "PhD": ("doctorate", "doctoral degree", "phd"),
+    "High School": ("high school diploma", "high school"),
+}
+_SPELLINGS = {
+    column: {_fold(alias): name for name, aliases in table.items() for alias in (name, *aliases)}
+    for column, table in (("industry", INDUSTRY_SPELLINGS), ("education", EDUCATION_SPELLINGS))
+}
+
+TIDIED = ("country", "state", "industry", "education")  # the answers `tidy` rewrites
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _spelled(column: str, answer: str) -> str:
+    return _SPELLINGS[column].get(_fold(answer), answer)
 
 
 def tidy(column: str, answer: object) -> object:
     """A free-text country as its canonical name (an unrecognised answer is kept as written), the multi-select
-    state answer as canonical state names joined with ', '; any other answer as it is."""
+    state answer as canonical state names joined with ', ', an industry or education answer in the newest form's
+    words; any other answer as it is."""
     if column == "country":
         return canonical_country(answer) or answer  # type: ignore[arg-type]
     if column == "state":
         return ", ".join(us_states(answer)) or (answer if isinstance(answer, str) else None)  # type: ignore[arg-type]
+    if column in _SPELLINGS and isinstance(answer, str):
+        return _spelled(column, answer)
     return answer

@@ -1,4 +1,5 @@
-"""The survey's three header schemas, mapped to one set of canonical column names."""
+"""The survey's header schemas (each year's Google Form, TidyTuesday's, the tutorial's, salarynet's own), mapped
+to one set of canonical column names."""
 
 import functools
 import re
@@ -23,11 +24,16 @@ COLUMNS: dict[str, str] = {
     "education": "highest level of education completed",
     "gender": "gender",
     "race": "race (multi-select, comma-separated)",
+    "function": "functional area of the job (asked from the 2023 form on; blank for 2021 rows)",
+    "remote": "remote, hybrid or on-site (asked from the 2023 form on; blank for 2021 rows)",
+    "survey_year": "the survey's year (the form's; not a question: read from the file, see survey.survey_years)",
 }
 
 # The form's multiple-choice questions: an answer outside the listed ones is a mistake, not a new answer.
 # (Industry and currency offer "Other" with a free-text box; country, city and the titles are free text.)
-CHOICE_COLUMNS = frozenset({"age", "experience_overall", "experience_field", "education", "gender", "race", "state"})
+CHOICE_COLUMNS = frozenset(
+    {"age", "experience_overall", "experience_field", "education", "gender", "race", "state", "remote"}
+)
 
 # Google Form export: the question text. Matched on a normalised prefix, so that small edits to
 # a question's wording after its opening words still match.
@@ -50,6 +56,28 @@ FORM_PREFIXES: dict[str, str] = {
     "what is your highest level of education": "education",
     "what is your gender": "gender",
     "what is your race": "race",
+}
+
+# The 2023 form's export: shorter question text ("Annual salary (gross)", "Years of experience, overall"). The
+# one-word headers it shares with the snake_case schemas (Industry, Currency, Country, State, City, Gender,
+# Race) are read through those tables. Prefixes are matched after `normalise` (which folds " - " to "-").
+FORM_2023_PREFIXES: dict[str, str] = {
+    "timestamp": "timestamp",
+    "how old are you": "age",
+    "functional area": "function",
+    "job title": "job_title",
+    "job title-additional context": "job_context",
+    "annual salary": "annual_salary",
+    "additional monetary compensation": "other_comp",
+    "currency-other": "currency_other",
+    "income-additional context": "income_context",
+    "remote or on-site": "remote",
+    "remote or onsite": "remote",
+    "years of experience, overall": "experience_overall",
+    "years of experience overall": "experience_overall",
+    "years of experience in field": "experience_field",
+    "years of experience in your field": "experience_field",
+    "highest level of education": "education",
 }
 
 # TidyTuesday 2021-05-18 survey.csv: snake_case names.
@@ -88,8 +116,10 @@ CANONICAL: dict[str, str] = {name: name for name in COLUMNS}
 
 _WHOLE = ("timestamp", "job title")
 
+FORMS = {"form": FORM_PREFIXES, "form-2023": FORM_2023_PREFIXES}
 SCHEMA_NAMES = {
-    "form": "Google Form question text",
+    "form": "Google Form question text (2021 form)",
+    "form-2023": "Google Form question text (2023 form)",
     "tidytuesday": "TidyTuesday snake_case",
     "tutorial": "the tutorial's five names",
     "canonical": "salarynet's canonical names",
@@ -116,19 +146,25 @@ def canonical_name(header: str) -> tuple[str, str | None] | None:
     a header several schemas share (`gender`, `annual_salary`, `age`): it says nothing of which one a file
     follows."""
     key = normalise(header).rstrip(" ?:")
-    for prefix, name in FORM_PREFIXES.items():
-        # One-word headers must match whole; questions by their opening words.
-        if key == prefix or (prefix not in _WHOLE and key.startswith(prefix)):
-            return name, "form"
+    found = {}
+    for schema, prefixes in FORMS.items():
+        # One-word headers must match whole; questions by their opening words (the longest prefix wins:
+        # "job title-additional context" over "job title").
+        matches = [p for p in prefixes if key == p or (p not in _WHOLE and key.startswith(p))]
+        if matches:
+            found[schema] = prefixes[max(matches, key=len)]
     snake = key.replace(" ", "_")
-    found = {schema: table[snake] for schema, table in SNAKE_TABLES.items() if snake in table}
+    found |= {schema: table[snake] for schema, table in SNAKE_TABLES.items() if snake in table}
     if not found:
         return None
+    names = set(found.values())
+    if len(names) > 1:  # two schemas read it as different columns: the question forms' reading wins
+        found = {s: n for s, n in found.items() if s in FORMS} or found
     return next(iter(found.values())), (next(iter(found)) if len(found) == 1 else None)
 
 
 def spellings(column: str) -> list[str]:
     """The headers that are read as `column`, one per schema that has it."""
-    found = [f"{q!r}..." for q, c in FORM_PREFIXES.items() if c == column]
+    found = [f"{q!r}..." for prefixes in FORMS.values() for q, c in prefixes.items() if c == column]
     found += [repr(h) for table in SNAKE_TABLES.values() for h, c in table.items() if c == column]
     return list(dict.fromkeys(found))

@@ -31,18 +31,23 @@ SURVEY_URL = (
     "/export?format=csv&gid=1625408792"
 )
 PROVENANCE = "survey.json"
-EMBEDDED = "embedded"  # --data embedded (the default): the snapshot shipped in the package
+EMBEDDED = "embedded"  # --data embedded (the default): the snapshots shipped in the package, every year
 LIVE = "live"  # --data live: the public sheet, downloaded once into the cache
-SNAPSHOT = "ask-a-manager-2021.csv.gz"  # in salarynet/snapshot/, with its provenance in ask-a-manager-2021.json
+# The snapshots in salarynet/data/snapshot/, by survey year, each with its provenance in <name>.json.
+# `--data embedded:2023` names one of them.
+SNAPSHOTS = {2021: "ask-a-manager-2021.csv.gz", 2023: "ask-a-manager-2023.csv.gz"}
+SNAPSHOT = SNAPSHOTS[2021]
 
 
-def embedded_path() -> Path:
-    return Path(str(resources.files("salarynet.data").joinpath("snapshot", SNAPSHOT)))
+def embedded_path(year: int = 2021) -> Path:
+    return Path(str(resources.files("salarynet.data").joinpath("snapshot", SNAPSHOTS[year])))
 
 
-def embedded_record() -> dict[str, Any]:
-    """The shipped snapshot's provenance: where and when it was taken, its rows and sha256."""
-    return json.loads(resources.files("salarynet.data").joinpath("snapshot", "ask-a-manager-2021.json").read_text())
+def embedded_record(year: int = 2021) -> dict[str, Any]:
+    """A shipped snapshot's provenance: where and when it was taken, what part of its public copy it is, its rows
+    and sha256."""
+    name = SNAPSHOTS[year].removesuffix(".csv.gz") + ".json"
+    return json.loads(resources.files("salarynet.data").joinpath("snapshot", name).read_text())
 
 
 def cache_dir() -> Path:
@@ -190,18 +195,19 @@ def download(url: str | None = None, timeout: float = 60) -> dict[str, Any]:
         Path(tmp).unlink(missing_ok=True)
 
 
-def open_embedded() -> tuple[Survey, dict[str, Any]]:
-    path, record = embedded_path(), embedded_record()
+def open_embedded(year: int = 2021) -> tuple[Survey, dict[str, Any]]:
+    path, record = embedded_path(year), embedded_record(year)
     if not path.is_file() or sha256(path) != record["sha256"]:
         raise DataError(
             f"{path}: the survey snapshot shipped with salarynet is missing or changed "
             f"(expected sha256 {record['sha256']}); reinstall salarynet, or pass --data FILE"
         )
     survey = read_survey(path)
-    survey.path = SNAPSHOT  # messages name the snapshot, not a path inside the installation
+    survey.path = SNAPSHOTS[year]  # messages name the snapshot, not a path inside the installation
     return survey, {
         "source": EMBEDDED,
-        "file": SNAPSHOT,
+        "file": SNAPSHOTS[year],
+        "year": year,
         "sha256": record["sha256"],
         "bytes": record["bytes"],
         "rows": len(survey.frame),
@@ -213,23 +219,79 @@ def open_embedded() -> tuple[Survey, dict[str, Any]]:
     }
 
 
-def open_survey(data: str | Path | None) -> tuple[Survey, dict[str, Any]]:
-    """The survey to use and its provenance: a file; "live" (the cache, downloading once); or by default
-    (None or "embedded") the snapshot shipped with salarynet."""
-    if data is None or str(data) == EMBEDDED:
-        return open_embedded()
-    if str(data) == LIVE:
+Data = str | Path | list[str | Path] | tuple[str | Path, ...] | None  # what --data (given 0, 1 or more times) names
+
+
+def _embedded_year(item: str) -> int | None:
+    """2023 for "embedded:2023"; None for anything else."""
+    kind, _, year = item.partition(":")
+    return int(year) if kind == EMBEDDED and year.isdigit() and int(year) in SNAPSHOTS else None
+
+
+def expand(data: Data, years: list[int] | tuple[int, ...] | None = None) -> list[str]:
+    """--data's sources one by one: "embedded" (or none given) is every shipped snapshot, `years`'s where given."""
+    items = [str(d) for d in ([] if data is None else [data] if isinstance(data, (str, Path)) else data)]
+    out: list[str] = []
+    for item in items or [EMBEDDED]:
+        if item == EMBEDDED:
+            out += [f"{EMBEDDED}:{y}" for y in SNAPSHOTS if years is None or y in years] or [f"{EMBEDDED}:2021"]
+        else:
+            out.append(item)
+    if len(set(out)) < len(out):
+        twice = next(i for i in out if out.count(i) > 1)
+        raise DataError(f"--data {twice}: given twice; each survey file is read once")
+    return out
+
+
+def _open_one(item: str) -> tuple[Survey, dict[str, Any]]:
+    if (year := _embedded_year(item)) is not None:
+        return open_embedded(year)
+    if item.partition(":")[0] == EMBEDDED:
+        raise DataError(
+            f"--data {item}: no such snapshot; expected embedded, or one of "
+            f"{', '.join(f'{EMBEDDED}:{y}' for y in SNAPSHOTS)}"
+        )
+    if item == LIVE:
         record = cached() or download()
         survey = read_survey(record["file"])
         return survey, record | {"notes": survey.notes}
-    survey = read_survey(data)
-    return survey, provenance(survey, "file", Path(data))
+    survey = read_survey(item)
+    return survey, provenance(survey, "file", Path(item))
 
 
-def check_data(data: str | Path | None) -> None:
-    """--data's file exists and has a survey's type ("embedded" and "live" are checked when opened)."""
-    if data is not None and str(data) not in (EMBEDDED, LIVE):
-        check_file(Path(data))
+def _years(survey: Survey) -> dict[str, int]:
+    return {str(y): int(n) for y, n in sorted(survey.frame["survey_year"].value_counts().items())}
+
+
+def open_survey(data: Data, years: list[int] | tuple[int, ...] | None = None) -> tuple[Survey, dict[str, Any]]:
+    """The survey to use and its provenance: files; "live" (the cache, downloading once); by default (nothing,
+    or "embedded") the snapshots shipped with salarynet (`years`'s, where given). Several sources are read as one
+    survey, their rows one after the other; the provenance lists each ("parts")."""
+    from .survey import combine
+
+    opened = [_open_one(item) for item in expand(data, years)]
+    if len(opened) == 1:
+        survey, record = opened[0]
+        return survey, record | {"years": _years(survey)}
+    survey = combine([s for s, _ in opened])
+    parts = [record | {"years": _years(s)} for s, record in opened]
+    return survey, {
+        "source": EMBEDDED if all(p["source"] == EMBEDDED for p in parts) else "files",
+        "file": " + ".join(str(p["file"]) for p in parts),
+        "sha256": hashlib.sha256(" ".join(str(p["sha256"]) for p in parts).encode()).hexdigest(),
+        "rows": len(survey.frame),
+        "schema": ", ".join(dict.fromkeys(str(p["schema"]) for p in parts)),
+        "years": _years(survey),
+        "parts": parts,
+        "notes": survey.notes,
+    }
+
+
+def check_data(data: Data) -> None:
+    """--data's files exist and have a survey's type ("embedded" and "live" are checked when opened)."""
+    for item in expand(data):
+        if item != LIVE and item.partition(":")[0] != EMBEDDED:
+            check_file(Path(item))
 
 
 def read_survey(path: str | Path) -> Survey:
@@ -238,15 +300,25 @@ def read_survey(path: str | Path) -> Survey:
     return read(path)
 
 
-def load_survey(path: str | Path | None = None):
-    """The survey as a DataFrame under canonical column names: the embedded snapshot, "live", or any file
-    the command line reads."""
-    return open_survey(path)[0].frame
+def load_survey(*paths: str | Path):
+    """The survey as a DataFrame under canonical column names, a survey_year column included: by default the
+    embedded snapshots (2021 and 2023); or "live", "embedded:2021", or any files the command line reads, one
+    after the other."""
+    return open_survey(list(paths))[0].frame
 
 
-def training_data(data: dict[str, Any]) -> str | None:
-    """What --data reopens a run's training survey (its data.json): "embedded", or its file if still there."""
-    if data.get("source") == EMBEDDED:
-        return EMBEDDED
-    file = data.get("file")
-    return file if isinstance(file, str) and Path(file).is_file() else None
+def training_data(data: dict[str, Any]) -> list[str] | None:
+    """What --data reopens a run's training survey with (its data.json): each snapshot or file it read, or None
+    when a file is gone."""
+    out = []
+    for part in data.get("parts") or [data]:
+        if part.get("source") == EMBEDDED:
+            name = part.get("file")
+            year = part.get("year", next((y for y, n in SNAPSHOTS.items() if n == name), 2021))
+            out.append(f"{EMBEDDED}:{year}")
+            continue
+        file = part.get("file")
+        if not (isinstance(file, str) and Path(file).is_file()):
+            return None
+        out.append(file)
+    return out

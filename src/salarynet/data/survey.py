@@ -15,6 +15,10 @@ from .answers import TIDIED, currency_code, tidy
 from .files import check_file
 from .schemas import COLUMNS, SCHEMA_NAMES, canonical_name, spellings
 
+# The survey year of a file with no timestamps, by the schema its headers follow (salarynet's own names: 2021).
+SCHEMA_YEARS = {"form": 2021, "form-2023": 2023, "tidytuesday": 2021, "tutorial": 2021, "canonical": 2021}
+_YEAR = r"(?<!\d)((?:19|20)\d\d)(?!\d)"
+
 
 @dataclass
 class Survey:
@@ -104,9 +108,35 @@ def tidy_answers(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def survey_years(frame: pd.DataFrame, schema: str, source: str) -> pd.Series:
+    """Each row's survey year, as text: a survey_year column's answer where it has one; else the file's year,
+    which is the year most of its timestamps fall in (a survey opens in the spring and most answers come within
+    weeks; the late ones, even years later, still answered that year's form), else its schema's (SCHEMA_YEARS)."""
+    year = SCHEMA_YEARS[schema]
+    if "timestamp" in frame.columns:
+        stamped = frame["timestamp"].astype("string").str.extract(_YEAR, expand=False).dropna()
+        if len(stamped) and len(stamped) >= len(frame) / 2:
+            year = int(stamped.mode().iloc[0])
+    years = pd.Series(str(year), index=frame.index, dtype=object)
+    if "survey_year" in frame.columns:
+        given = frame["survey_year"]
+        number = pd.to_numeric(given, errors="coerce")
+        bad = given.notna() & ~(number.between(1990, 2100) & (number % 1 == 0))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"{source}: column 'survey_year', row {row + 2}: {given.iloc[row]!r} is not a survey year "
+                "(expected a year such as 2021 or 2023, or a blank for the file's own)"
+            )
+        years = years.where(given.isna(), number.astype("Int64").astype(str))
+    return years
+
+
 def survey_of(frame: pd.DataFrame, source: str) -> Survey:
-    """Rows in any header schema as a Survey: canonical names, tidy answers (a file's, or a caller's DataFrame)."""
+    """Rows in any header schema as a Survey: canonical names, tidy answers (a file's, or a caller's DataFrame),
+    and each row's survey year."""
     canonical, schema, unknown = canonicalise(frame, source)
+    canonical["survey_year"] = survey_years(canonical, schema, source)
     return tidy_survey(canonical, source, schema, unknown)
 
 
@@ -116,6 +146,21 @@ def tidy_survey(
     """Rows under canonical names as a Survey: answers tidied, the rewritten ones kept as given."""
     given = frame[[c for c in TIDIED if c in frame.columns]].copy()
     return Survey(frame=tidy_answers(frame), path=source, schema=schema, unknown=unknown or [], given=given)
+
+
+def combine(surveys: list[Survey]) -> Survey:
+    """Several surveys as one, their rows one after the other: a column one of them lacks is blank in its rows
+    (a 2021 row has no answer to the 2023 form's new questions). Notes keep the file they are about."""
+    frame = pd.concat([s.frame for s in surveys], ignore_index=True, sort=False)
+    given = pd.concat([s.given for s in surveys if s.given is not None], ignore_index=True, sort=False)
+    return Survey(
+        frame=frame,
+        path=" + ".join(s.path for s in surveys),
+        schema=surveys[0].schema,
+        notes=[f"{s.path}: {n}" for s in surveys for n in s.notes],
+        unknown=list(dict.fromkeys(h for s in surveys for h in s.unknown)),
+        given=given,
+    )
 
 
 def read_survey(path: str | Path) -> Survey:
@@ -175,10 +220,14 @@ def _note(survey: Survey, note: str) -> None:
         survey.notes.append(note)
 
 
-def exchange_rates() -> dict[str, float]:
-    """Units of each currency per US dollar, 2021 annual averages (the file's header says where from)."""
-    with resources.files("salarynet.data").joinpath("exchange_rates_2021.csv").open() as f:
+def exchange_rates(year: int = 2021) -> dict[str, float]:
+    """Units of each currency per US dollar, annual averages of the survey year (the latest earlier year's where
+    it has none, the earliest year's before them; the file's header says where they come from)."""
+    with resources.files("salarynet.data").joinpath("exchange_rates.csv").open() as f:
         table = pd.read_csv(f, comment="#")
+    years = sorted(set(table["year"]))
+    chosen = max([y for y in years if y <= year], default=years[0])
+    table = table[table["year"] == chosen]
     return dict(zip(table["currency"], table["per_usd"].astype(float)))
 
 
@@ -188,7 +237,7 @@ def salary_rows(
     """(salary, reason) per row: the reason is '' for a usable salary, else why the row is excluded.
 
     currency "USD" (or another code) keeps that currency's rows as they are; "convert" converts every
-    row to USD at 2021 average rates ("AUD/NZD" by the country, "Other" from the free-text answer
+    row to USD at its survey year's average rates ("AUD/NZD" by the country, "Other" from the free-text answer
     where it names a known code); None keeps every row unconverted. Salaries outside
     [min_salary, max_salary] (after conversion) are excluded as implausible. Reasons are checked in
     that order, so that each row has one.
@@ -198,7 +247,9 @@ def salary_rows(
     reason = pd.Series("", index=frame.index, dtype=object)
     salary = parse_money(frame["annual_salary"])
     if currency == "convert":
-        rates = exchange_rates()
+        years = frame["survey_year"] if "survey_year" in frame.columns else pd.Series("2021", index=frame.index)
+        tables = {y: exchange_rates(int(y)) for y in years.unique()}
+        rates = {code: rate for table in tables.values() for code, rate in table.items()}
         if "currency" in frame.columns:
             known, text = (
                 frozenset(rates),
@@ -209,7 +260,9 @@ def salary_rows(
                 currency_code(c, o, k, known=known)
                 for c, o, k in zip(text("currency"), text("currency_other"), text("country"))
             ]
-            per_usd = pd.Series([rates.get(c, np.nan) if c else np.nan for c in codes], index=frame.index)
+            per_usd = pd.Series(
+                [tables[y].get(c, np.nan) if c else np.nan for c, y in zip(codes, years)], index=frame.index
+            )
             reason[per_usd.isna()] = "currency_without_rate"
             salary = salary / per_usd
         else:

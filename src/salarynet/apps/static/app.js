@@ -54,7 +54,26 @@ function answers() {
     const v = $("#f-" + f.name).value.trim();
     out[f.name] = v === "" ? null : v;
   }
+  const year = $("#f-year") && $("#f-year").value.trim();
+  out.year = year ? Number(year) : null;
   return out;
+}
+
+// The year whose dollars the answer is in: any year of the wage index for a range model, else a year it learned.
+function yearInput(years) {
+  const wrap = el("div");
+  const label = el("label", { for: "f-year" });
+  label.append("year ", el("span", { class: "q" }, "(the answer in this year's dollars)"));
+  let input;
+  if (years.any_year) {
+    input = el("input", { type: "number", id: "f-year", name: "year", min: years.index[0], max: years.index[1], step: 1, value: years.default });
+  } else {
+    input = el("select", { id: "f-year", name: "year" });
+    for (const y of years.learned) input.append(el("option", { value: y }, String(y)));
+    input.value = String(years.default);
+  }
+  wrap.append(label, input);
+  return wrap;
 }
 
 async function predict(body) {
@@ -68,10 +87,12 @@ async function predict(body) {
 }
 
 function describe(p) {
-  if (model.task === "regression") return [`about ${money(p.salary)} a year`, `80% range ${money(p.low)} – ${money(p.high)}`];
-  if (model.task === "bands") return [`band ${p.band}`, `probability ${p.probability.toFixed(2)}`];
-  return [`${(100 * p.probability).toFixed(0)}% chance of earning over ${money(model.threshold)}`,
-          `P(salary > ${money(model.threshold)}) = ${p.probability.toFixed(3)}: ${p.answer}`];
+  const dollars = p.year ? ` in ${p.year} dollars` : "";
+  if (model.task === "regression") return [`about ${money(p.salary)} a year${dollars}`, `80% range ${money(p.low)} – ${money(p.high)}`];
+  if (model.task === "bands") return [`band ${p.band}${dollars}`, `probability ${p.probability.toFixed(2)}`];
+  const when = p.year ? ` in ${p.year}` : "";
+  return [`${(100 * p.probability).toFixed(0)}% chance of earning over ${money(model.threshold)}${when}`,
+          `P(salary > ${money(model.threshold)}${when}) = ${p.probability.toFixed(3)}: ${p.answer}`];
 }
 
 function value(p) {
@@ -151,6 +172,7 @@ async function start() {
     : m.median_absolute_error !== undefined ? `median error ${money(m.median_absolute_error)}` : "";
   $("#about").textContent = `Run ${model.run} (recipe ${model.recipe}, ${model.task})` + (score ? `: ${score}.` : ".");
   for (const f of model.fields) $("#fields").append(fieldInput(f));
+  if (model.years) $("#fields").append(yearInput(model.years));
   $("#form").addEventListener("submit", submit);
 }
 start();
