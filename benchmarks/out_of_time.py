@@ -10,6 +10,7 @@ LightGBM where installed, as benchmarks/peers.py runs it) are trained on the sam
     uv run python benchmarks/out_of_time.py                               # 5 folds, recommended and its peer
     uv run python benchmarks/out_of_time.py --recipes recommended,recommended-bands,recommended-range --record
     uv run python benchmarks/out_of_time.py --only-fold 1                 # one fold: a quick look
+    uv run python benchmarks/out_of_time.py --table [--record]            # the recorded table again
 
 --record writes benchmarks/results/out_of_time.json and out_of_time.md (the table the README shows); a file
 there that this script did not write is never replaced.
@@ -117,6 +118,12 @@ def run(
     }
 
 
+def _write_table(summary: dict) -> None:
+    recipes = ",".join(dict.fromkeys(r["recipe"] for r in summary["results"]))
+    head = f"<!-- {MARK} --recipes {recipes} --folds {summary['folds']} -->\n"
+    (RESULTS / "out_of_time.md").write_text(head + markdown(summary))
+
+
 def _write(path: Path, summary: dict) -> None:
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(summary, indent=1) + "\n")
@@ -137,8 +144,9 @@ def _mean(runs: list[dict], part: str, metric: str) -> str:
     values = np.array([r["parts"][part][metric] for r in runs if r["parts"][part].get(metric) is not None], float)
     if not len(values):
         return "-"
-    fmt = (lambda v: f"${v:,.0f}") if "error" in metric else (lambda v: f"{v:.4f}")
-    return fmt(values.mean()) + (f" ± {values.std(ddof=1):.4f}" if len(values) > 1 and "error" not in metric else "")
+    if "error" in metric or "width" in metric:  # dollars
+        return f"${values.mean():,.0f}"
+    return f"{values.mean():.4f}" + (f" ± {values.std(ddof=1):.4f}" if len(values) > 1 else "")
 
 
 def markdown(summary: dict) -> str:
@@ -151,7 +159,11 @@ def markdown(summary: dict) -> str:
         lines += ["| model | trained on | " + " | ".join(head) + " |", "|---|---|" + "---:|" * len(head)]
         for r in rows:
             cells = [_mean(r["runs"], p, m) for p in PARTS for m in metrics]
-            lines.append(f"| {r['model']} | {r['trained_on']} | " + " | ".join(cells) + " |")
+            peer = (
+                "ridge regression, alpha by inner CV" if task == "regression" else "logistic regression, C by inner CV"
+            )
+            model = r["model"].replace("logistic-cv", peer).replace("lightgbm", "LightGBM")
+            lines.append(f"| {model} | {r['trained_on']} | " + " | ".join(cells) + " |")
     return "\n".join(lines).strip() + "\n"
 
 
@@ -164,7 +176,14 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--trained-on", default="2021,both", help="2021 (its rows alone), both, or both of them")
     parser.add_argument("--record", action="store_true")
+    parser.add_argument("--table", action="store_true", help="print the recorded results' table again, and stop")
     args = parser.parse_args()
+    if args.table:  # the recorded json's table again (with --record: out_of_time.md written anew from it)
+        summary = json.loads((RESULTS / "out_of_time.json").read_text())
+        print(markdown(summary), end="")
+        if args.record:
+            _write_table(summary)
+        return
     peers = (
         args.peers.split(",")
         if args.peers is not None
@@ -191,7 +210,7 @@ def main() -> None:
     print(text)
     if args.record:
         _write(targets[0], summary | {"complete": True})
-        targets[1].write_text(f"<!-- {MARK} --recipes {args.recipes} --folds {args.folds} -->\n{text}")
+        _write_table(summary)
 
 
 if __name__ == "__main__":

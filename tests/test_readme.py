@@ -158,3 +158,5 @@ def test_the_speed_tables_are_the_recorded_benchmarks():
     fit_speed, wall_time = _benchmark("fit_speed"), _benchmark("wall_time")
     assert fit_speed.readme_table(json.loads((results / "fit_speed.json").read_text())) in text
     assert wall_time.table(json.loads((results / "wall_time.json").read_text())) in text
+    # the out-of-time table: benchmarks/out_of_time.py --record (its first line names the command)
+    assert (results / "out_of_time.md").read_text(encoding="utf-8").split("\n", 1)[1].strip() in text

@@ -72,13 +72,31 @@ def results_of(out):
     return {r["trial"]: r["runs"] for r in json.loads((out / "results.json").read_text())["results"]}
 
 
+def same_results(a: dict, b: dict) -> bool:
+    """The same trials, folds, seeds and epochs, and the same metrics to float rounding. Dask's nanny starts each
+    worker with one BLAS thread (OPENBLAS_NUM_THREADS=1), this process has more: float32 products of the
+    forward pass can then differ in the last bit, and the tutorial's four answers give many tied outputs, whose
+    ties such a bit breaks (an AUC moves by about 1e-5)."""
+    assert a.keys() == b.keys()
+    for trial in a:
+        assert len(a[trial]) == len(b[trial])
+        for x, y in zip(a[trial], b[trial]):
+            assert x.keys() == y.keys()
+            for key in x:
+                if isinstance(x[key], float):
+                    assert x[key] == pytest.approx(y[key], rel=1e-6, abs=1e-4), (trial, key)
+                else:
+                    assert x[key] == y[key], (trial, key)
+    return True
+
+
 def test_dask_equals_a_serial_run_number_for_number(snapshot, tmp_path, cluster):
     c, _ = cluster
     the_plan = sweep.plan("tutorial", grid_file(tmp_path, LR_X_OPT), 2, 2, "sha", SHORT)
     on_dask = sweep.sweep(snapshot, the_plan, tmp_path / "dask", 2, 2, scheduler=c.scheduler_address)
     serial = sweep.sweep(snapshot, the_plan, tmp_path / "serial", 2, 2, serial=True)
     assert on_dask.ran == serial.ran == 4 and on_dask.workers == 2
-    assert results_of(tmp_path / "dask") == results_of(tmp_path / "serial")  # every fold, seed and metric
+    assert same_results(results_of(tmp_path / "dask"), results_of(tmp_path / "serial"))  # every fold, seed, metric
     runs = next(iter(results_of(tmp_path / "dask").values()))
     assert sorted((r["fold"], r["seed"]) for r in runs) == [
         (1, 42),
@@ -117,7 +135,7 @@ def test_a_killed_worker_loses_no_trial(snapshot, tmp_path, cluster):
     thread.join(300)
     assert outcome["done"].ran == 4 and len(list((tmp_path / "out" / "trials").glob("*.json"))) == 4
     serial = sweep.sweep(snapshot, the_plan, tmp_path / "serial", 2, 1, batch=False, serial=True)
-    assert results_of(tmp_path / "out") == results_of(tmp_path / "serial")
+    assert same_results(results_of(tmp_path / "out"), results_of(tmp_path / "serial"))
     assert serial.ran == 4
 
 
