@@ -59,3 +59,17 @@ def test_evaluate_on_another_file_compares_its_answers(runs, snapshot, tmp_path)
         app, ["evaluate", str(runs / "recommended"), "--json"]
     )  # its own test rows: nothing to compare
     assert "drift" not in json.loads(own.stdout)
+
+
+def test_salaries_that_cross_the_threshold_more_often_moved_a_lot_beyond_chance():
+    from salarynet.drift import salaries
+
+    rng = np.random.default_rng(0)
+    training = rng.lognormal(np.log(75_000), 0.5, 20_000)
+    raised = training[:3000] * 1.15  # pay up 15%: more rows above $100,000, the shape alike
+    moved = salaries(training, raised, 100_000)
+    assert moved["new"]["share_above"] - moved["training"]["share_above"] > 0.05
+    assert moved["psi"] < 0.1 and moved["level"] == "moved a lot"  # the share, not the index, says so
+    assert salaries(training, training[:3000], 100_000)["level"] == "stable"
+    few = salaries(training, raised[:20], 100_000)  # 20 rows: a 5-point change is within chance
+    assert few["level"] != "moved a lot" or few["psi"] > 0.25

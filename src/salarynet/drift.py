@@ -25,6 +25,8 @@ FLOOR = 1e-4  # a share of 0 is read as this, so that an answer new to one side 
 OTHER = "(other)"
 BINS = 10  # a question's commonest training answers kept apart; the rest are one "other"
 CHANCE_SAMPLES, CHANCE_QUANTILE = 200, 0.95
+SHARE_MOVED_A_LOT = 0.05  # salaries: the share above the threshold moved by more than 5 points
+MOVED_A_LOT_TEXT = "moved a lot"
 
 
 def _shares(values: list[str]) -> pd.Series:
@@ -71,7 +73,7 @@ def psi(before: pd.Series, after: pd.Series) -> float:
 def level(value: float, chance: float = 0.0) -> str:
     if value <= chance:
         return "stable"
-    return "moved a lot" if value > MOVED_A_LOT else "moved" if value > MOVED else "stable"
+    return MOVED_A_LOT_TEXT if value > MOVED_A_LOT else "moved" if value > MOVED else "stable"
 
 
 def _chance(values: np.ndarray, shares: pd.Series, n: int, rng: np.random.Generator) -> float:
@@ -126,11 +128,16 @@ def salaries(training: np.ndarray, new: np.ndarray, threshold: float, seed: int 
     def side(s: np.ndarray) -> dict[str, Any]:
         return {"rows": len(s), "share_above": round(float(np.mean(s > threshold)), 4), "median": float(np.median(s))}
 
+    before, after = side(training), side(new)
+    # The share above the threshold is what a threshold model's base rate is: 5 points off (and more than 3
+    # standard errors of a sample of this size) is a lot for it, even where the whole distribution's index is small.
+    p, shift = before["share_above"], abs(after["share_above"] - before["share_above"])
+    shifted = shift > SHARE_MOVED_A_LOT and shift > 3 * np.sqrt(max(p * (1 - p), 1e-12) / max(len(new), 1))
     return {
         "threshold": threshold,
-        "training": side(training),
-        "new": side(new),
+        "training": before,
+        "new": after,
         "psi": round(index, 4),
         "chance": round(chance, 4),
-        "level": level(index, chance),
+        "level": MOVED_A_LOT_TEXT if shifted else level(index, chance),
     }

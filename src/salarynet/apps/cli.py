@@ -478,8 +478,8 @@ def evaluate(
         err.print(_salary_line(s), highlight=False)
         if s["level"] == "moved a lot":
             err.print(
-                f"warning: the salaries moved a lot from the training survey's (PSI {s['psi']:.2f} > 0.25): "
-                "a threshold or band learned on the training rows means something else here",
+                "warning: the salaries moved a lot from the training survey's (PSI over 0.25, or the share above "
+                f"${s['threshold']:,.0f} more than 5 points off): the run's test metrics say little about these rows",
                 highlight=False,
             )
     elif result["rows_used"] == NEW_FILE_ROWS:
