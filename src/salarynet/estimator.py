@@ -271,16 +271,20 @@ class SalaryNet(Predictor):
 
     def drift(self, training: "pd.DataFrame | Survey", frame: "pd.DataFrame | Survey") -> list[dict[str, Any]]:
         """How far the frame's usable rows' answers moved from the training survey's, per question (drift.drift)."""
-        recipe = self._check_fitted().recipe_
-        before, after = (select_rows(self._survey(f), recipe).frame for f in (training, frame))
-        return drift.drift(self.features_, before, after)
+        return self.moved(training, frame, salaries=False)["answers"]
 
-    def salary_drift(self, training: "pd.DataFrame | Survey", frame: "pd.DataFrame | Survey") -> dict[str, Any]:
-        """How the frame's usable rows' salaries moved from the training survey's (drift.salaries): the share
-        above the recipe's threshold, the median, and an index over the training salaries' deciles."""
+    def moved(
+        self, training: "pd.DataFrame | Survey", frame: "pd.DataFrame | Survey", salaries: bool = True
+    ) -> dict[str, Any]:
+        """How the frame's usable rows moved from the training survey's, each side's rows selected once:
+        {answers: per question (drift.drift), salaries: the share above the recipe's threshold, the median and
+        an index over the training salaries' deciles (drift.salaries)}."""
         recipe = self._check_fitted().recipe_
-        before, after = (select_rows(self._survey(f), recipe).salary for f in (training, frame))
-        return drift.salaries(before, after, recipe.features.threshold)
+        before, after = (select_rows(self._survey(f), recipe) for f in (training, frame))
+        found: dict[str, Any] = {"answers": drift.drift(self.features_, before.frame, after.frame)}
+        if salaries:
+            found["salaries"] = drift.salaries(before.salary, after.salary, recipe.features.threshold)
+        return found
 
     def evaluate(self, frame: "pd.DataFrame | Survey") -> dict[str, Any]:
         """Every metric the command line prints, on every usable row of the frame."""

@@ -73,9 +73,9 @@ class Predictor:
         API's) is read as of the latest learned year, the year its answers are in by default."""
         if not self._reads_year():
             return frame
-        learned = {str(y) for y in self.learned_years()}
         given = list(frame["survey_year"]) if "survey_year" in frame else [None] * len(frame)
-        mapped = [v if v in learned else str(self._base_year(v)) for v in given]
+        as_read = {v: str(self._base_year(v)) for v in set(given)}  # a learned year reads as itself
+        mapped = [as_read[v] for v in given]
         return frame if mapped == given else frame.assign(survey_year=mapped)
 
     def dollars_year(self, year: int | None = None) -> tuple[int, int]:

@@ -456,9 +456,8 @@ def evaluate(
     result = net.evaluation(survey, provenance)
     training = source.training_data(net.data_) if result["rows_used"] == NEW_FILE_ROWS else None
     if training is not None:  # another file: how far its answers and salaries moved from the training survey's
-        before = _open(training)[0]
-        result["drift"] = net.drift(before, survey)
-        result["salary_drift"] = net.salary_drift(before, survey)
+        moved = net.moved(_open(training)[0], survey)
+        result["drift"], result["salary_drift"] = moved["answers"], moved["salaries"]
     if as_json:
         out.print_json(json.dumps(result))
         return

@@ -36,7 +36,6 @@ LIVE = "live"  # --data live: the public sheet, downloaded once into the cache
 # The snapshots in salarynet/data/snapshot/, by survey year, each with its provenance in <name>.json.
 # `--data embedded:2023` names one of them.
 SNAPSHOTS = {2021: "ask-a-manager-2021.csv.gz", 2023: "ask-a-manager-2023.csv.gz"}
-SNAPSHOT = SNAPSHOTS[2021]
 
 
 def embedded_path(year: int = 2021) -> Path:
