@@ -188,3 +188,22 @@ def test_a_range_model_s_page_shows_the_range_the_reasons_and_the_change(range_s
     assert expected["low"] < expected["salary"] < expected["high"]
     assert why == expected["explanation"]["sentence"] and "your industry (Nonprofits) lowers the salary estimate" in why
     assert change == expected["explanation"]["counterfactual_sentence"] and change
+
+
+def test_the_page_chooses_nothing_for_the_person_and_shows_no_answer_before_the_first(server):
+    with chromium_page(1100, 1000) as page:
+        page.goto(server)
+        page.wait_for_selector("#f-age option", state="attached")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "serve-page-before.png"), full_page=True)
+        chosen = {s: page.input_value(s) for s in ("#f-age", "#f-experience_overall", "#f-experience_field")}
+        hidden = page.eval_on_selector("#result", "e => e.hidden")  # no chart, no disclaimer beside nothing
+        labels = page.eval_on_selector_all("form > div > div > label", "ls => ls.map(l => l.textContent)")
+        page.click("button[type=submit]")  # nothing chosen: the browser asks for the required answers first
+        still_hidden = page.eval_on_selector("#result", "e => e.hidden")
+        icon = page.evaluate("fetch('favicon.ico').then(r => r.status)")
+    assert chosen == {"#f-age": "", "#f-experience_overall": "", "#f-experience_field": ""}
+    assert hidden and still_hidden and icon == 200
+    assert "gender" in labels and not any(re.search(r"^(\w[\w ]*) \(\1\b", l) for l in labels), labels
+    assert "race" in labels and not any("comma-separated" in l for l in labels)
+    assert any(l.startswith("age (age band)") and l.endswith("*") for l in labels)

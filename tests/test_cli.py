@@ -115,13 +115,19 @@ def test_predict_one_person(run_dir):
     [
         (
             ["--age", "25-34", "--experience", "5-7 years", "--education", "Some college", "--gender", "Woman"],
-            r"--education: education 'Some college' is not one of: High School, College degree",
+            r"education 'Some college' is not one of: High School, College degree, .*; give it with --education",
         ),
         (
             ["--age", "25-34", "--experience", "5-7 years", "--education", "PhD", "--gender", "Non-binary"],
-            r"--gender: gender 'Non-binary' is not one of: Woman, Man",
+            r"gender 'Non-binary' is not one of: Woman, Man; give it with --gender",
         ),
-        (["--age", "25-34", "--gender", "Woman"], r"the model needs --experience, --education"),
+        (
+            ["--age", "25-34", "--gender", "Woman"],
+            r"experience_overall: an answer is required, one of: 1 year or less, .* \(and 1 more: education\); "
+            r"give it with --experience",
+        ),
+        (["--answer", "Age=25-34", "--age", "25-34"], r"--answer: age is given by a flag too; keep one"),
+        (["--answer", "pet=cat"], r"--answer: 'pet' is not a survey question; this model reads: age, experience_"),
         (["--answer", "shoe"], r"--answer 'shoe': expected COLUMN=VALUE"),
     ],
 )

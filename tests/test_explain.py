@@ -97,6 +97,10 @@ def test_the_command_line_prints_why_and_what_would_change_it(runs):
         str(runs / "recommended"),
         "--age",
         "25-34",
+        "--experience",
+        "5-7 years",
+        "--experience-field",
+        "5-7 years",
         "--industry",
         "Nonprofits",
         "--title",
@@ -113,3 +117,19 @@ def test_the_command_line_prints_why_and_what_would_change_it(runs):
     assert lines[2].startswith("to change it: ")
     quiet = CliRunner().invoke(app, args + ["--no-explain"])
     assert quiet.stdout.splitlines() == lines[:1]
+
+
+@pytest.mark.parametrize("title", ["Zxqv", "Wizzard of the Zxqv", "Blorptastic Zxqv"])
+def test_a_title_with_no_known_word_is_not_a_reason_only_a_flag(runs, title):
+    """Letter pieces of unknown words move the network, but that is no statement about the job: the title is left
+    out of the reasons (the sentence says why) and its flag says what the model made of it."""
+    net = load(runs / "recommended")
+    found = explain(net, person(NONPROFIT | {"job_title": title}))
+    assert "job_title" not in [r["field"] for r in found["reasons"]]
+    assert f"Your job title ({title}) is not among the reasons: the model knows none of its words." in found["sentence"]
+    assert [f["kind"] for f in net.flags(pd.DataFrame([NONPROFIT | {"job_title": title}]))[0]] in (
+        ["unknown_words"],
+        ["no_known_words"],
+    )
+    known = explain(net, person(NONPROFIT | {"job_title": "Senior Software Engineer"}))
+    assert "job_title" in [r["field"] for r in known["reasons"]]

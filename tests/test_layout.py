@@ -16,7 +16,7 @@ LAYERS = [
     ["tasks"],
     ["recipe"],
     ["features"],
-    ["rows", "plots", "linear", "conformal", "drift"],
+    ["rows", "plots", "linear", "conformal", "drift", "answerset"],
     ["fitting", "artifacts"],
     ["predictor"],
     ["training"],

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .data.schemas import normalise
 from .features import FeatureState, answer_keys, counted, hashed, options, text_of
 
 MOVED, MOVED_A_LOT = 0.1, 0.25
@@ -44,8 +45,9 @@ def _answers(state: FeatureState, frame: pd.DataFrame) -> dict[str, list[str]]:
             seen[col.column] = [
                 o if o in col.codes else OTHER for a in frame[col.column] if isinstance(a, str) for o in options(a)
             ]
-        else:
-            seen[col.column] = [k if k in col.codes else OTHER for k in answer_keys(frame[col.column], "(blank)")]
+        else:  # an ordinal column's codes are the recipe's spellings ("Master's degree"): compared folded, as read
+            known = {k if k == "(blank)" else normalise(k): k for k in col.codes}
+            seen[col.column] = [known.get(k, OTHER) for k in answer_keys(frame[col.column], "(blank)")]
     if state.text and any(c in frame for c in state.text.columns):
         index = state.text.index
         texts = text_of(frame, state.text.columns)

@@ -15,3 +15,8 @@ class DataError(SalarynetError):
 
 class ArtifactError(SalarynetError):
     """A run folder is missing, incomplete or tampered with."""
+
+
+class NotFittedError(SalarynetError, ValueError, AttributeError):
+    """A model used before fit() or load(): both ValueError and AttributeError, as scikit-learn's own
+    NotFittedError is (hasattr(net, "classes_") is False before fit; `except ValueError` catches it)."""

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from . import artifacts, drift, features
+from .answerset import canonical_names
 from .data.survey import Survey, survey_of
-from .errors import ArtifactError, RecipeError
+from .errors import ArtifactError, DataError, RecipeError
 from .nn.spec import Inputs
 from .predictor import Predictor, reason_text
 from .recipe import Recipe, apply_values, read_recipe_source, validate_recipe
@@ -31,6 +32,35 @@ if TYPE_CHECKING:
 OWN_TEST_ROWS = "the run's test rows"
 HELDOUT_ROWS = "the run's test rows, by the model before its refit on every row"
 NEW_FILE_ROWS = "every usable row of a new file"
+
+
+Rows = Any  # what the API predicts for: a DataFrame (any header schema), a Survey, a dict (one answer set) or a list of dicts
+
+
+class Unanswerable(DataError, ValueError):
+    """predict()/predict_proba() given a row the model cannot answer (answerset.py's contract)."""
+
+
+def rows_of(frame: Rows, reads: list[str] | None = None) -> Survey:
+    """What the API reads as rows: a DataFrame or Survey (a file's rows: headers of any schema, other columns
+    ignored), a dict (one person's answers) or a list of dicts (several). An answer set's names are checked as the
+    HTTP API checks them (answerset.canonical_names); anything else is a TypeError."""
+    if isinstance(frame, Survey):
+        return frame
+    if isinstance(frame, pd.DataFrame):
+        return survey_of(frame, "DataFrame")
+    if isinstance(frame, dict):
+        frame = [frame]
+    if isinstance(frame, list) and frame and all(isinstance(r, dict) for r in frame):
+        rows = [canonical_names(r, reads=reads or ()) for r in frame]
+        columns = list(
+            dict.fromkeys([*(reads or ()), *(name for r in rows for name in r)])
+        )  # an answer left out: blank
+        return survey_of(pd.DataFrame(rows, columns=columns, dtype=object).astype(object), "answers")
+    got = "an empty list" if isinstance(frame, list) and not frame else type(frame).__name__
+    raise TypeError(
+        f"expected a pandas DataFrame of survey rows, a dict of one person's answers or a list of such dicts; got {got}"
+    )
 
 
 @dataclass
@@ -107,16 +137,19 @@ class SalaryNet(Predictor):
         provenance: dict[str, Any] | None = None,
         on_refit: "Callable[[int], Chunk] | None" = None,
     ) -> "SalaryNet":
-        """Train the recipe on the frame's rows (training.train); its split holds out test rows (metrics_). y is
-        ignored: the label comes from the salary column, as the recipe defines it. seeds > 1: models for the
-        recipe's seed, +1, ... (record_["seeds"] holds their spread, each that seed's own model, blended and
-        calibrated; the model is the recipe seed's, the same as with seeds=1). With fit.refit, the model is then
-        fitted again on every kept row (on_refit(epochs) -> its progress). frame may be rows already selected (a
-        Selection: a comparison's fold), trained on exactly as a file's."""
+        """Train the recipe on the frame's rows (training.train); its split holds out test rows (metrics_). The
+        label comes from the salary column, as the recipe defines it: y may be left out, and a y given must be that
+        label on every row the recipe keeps (classes_' values; a range model's: the salary in dollars), else
+        ValueError. seeds > 1: models for the recipe's seed, +1, ... (record_["seeds"] holds their spread, each that
+        seed's own model, blended and calibrated; the model is the recipe seed's, the same as with seeds=1). With
+        fit.refit, the model is then fitted again on every kept row (on_refit(epochs) -> its progress). frame may be
+        rows already selected (a Selection: a comparison's fold), trained on exactly as a file's."""
         from .training import train  # JAX: imported where a model trains, not where one predicts
 
         recipe = self.resolved_recipe()
         sel, source, provenance = _selection(frame, recipe, provenance)
+        if y is not None:
+            _check_y(y, sel)
         first = train(recipe, sel, source, seeds=seeds, on_chunk=on_chunk, on_refit=on_refit)[0]
         self._fitted_from(first, provenance | {"rows": first.rows})
         return self
@@ -146,8 +179,34 @@ class SalaryNet(Predictor):
 
     # -------------------------------------------------------- predicting
 
-    def _survey(self, frame: "pd.DataFrame | Survey") -> Survey:
-        return frame if isinstance(frame, Survey) else survey_of(frame, "DataFrame")
+    def _survey(self, frame: "Rows") -> Survey:
+        return rows_of(frame, [f.name for f in self.fields_])
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The class labels predict() returns, as scikit-learn's classifiers have them: 0 and 1 (at or below the
+        threshold, above it), or the salary bands' indices 0..k-1 (band_names_ names them). A salary-range model
+        has none (AttributeError)."""
+        task = self.task_
+        if not task.classes:
+            raise AttributeError("a salary-range model has no classes_: predict() gives the salary")
+        return np.arange(task.width())
+
+    @property
+    def class_names_(self) -> list[str]:
+        """classes_ in words: "at or below" and "above" the threshold, or each band's salaries."""
+        return self.task_.class_names()
+
+    def _encoded(self, rows: pd.DataFrame, source: str) -> tuple[Inputs, np.ndarray]:
+        """(the rows encoded, why each cannot be answered: object[rows], '' where it can): the answer-set contract's
+        refusal (answerset.py), else the encoding's reason."""
+        x, reason = self.encode(rows, source)
+        ordinal = {c.column: c.codes for c in self.features_.columns if c.encoding == "ordinal"}
+        why = np.array(self.refusals(rows), dtype=object)
+        for i in np.flatnonzero((why == "") & (reason != "")):
+            column = reason[i].rpartition("_")[0]
+            why[i] = reason_text(reason[i], rows.iloc[i][column], ordinal[column])
+        return x, why
 
     def predict_frame(
         self,
@@ -164,8 +223,8 @@ class SalaryNet(Predictor):
         survey = self._survey(frame)
         asked, base = self.dollars_year(year)
         rows = self.at_year(survey.frame, base)
-        x, reason = self.encode(rows, survey.path)
-        ok = reason == ""
+        x, why = self._encoded(rows, survey.path)
+        ok = why == ""
         raw = (
             self.finish((outputs or self.raw)(x.take(ok)), rows[ok]) if ok.any() else np.zeros((0, self.spec_.answers))
         )
@@ -174,7 +233,7 @@ class SalaryNet(Predictor):
             if ok.any()
             else {
                 k: v[:0]
-                for k, v in self.task_.decode(np.zeros((1, self.spec_.answers)), self.spec_.activations[-1]).items()
+                for k, v in self.task_.decode(np.ones((1, self.spec_.answers)), self.spec_.activations[-1]).items()
             }
         )
         decoded = self.carried(decoded, asked, base)
@@ -185,11 +244,7 @@ class SalaryNet(Predictor):
         if "band" in table:
             table["band"] = table["band"].fillna("")
         table.insert(0, "row", np.arange(1, len(rows) + 1))
-        ordinal = {c.column: c.codes for c in self.features_.columns if c.encoding == "ordinal"}
-        table["reason"] = [
-            reason_text(r, rows.iloc[i][r.rpartition("_")[0]], ordinal[r.rpartition("_")[0]]) if r else ""
-            for i, r in enumerate(reason)
-        ]
+        table["reason"] = why
         table["flags"] = ["; ".join(f["message"] for f in found) for found in (flags or self.flags(survey))]
         return table
 
@@ -199,26 +254,39 @@ class SalaryNet(Predictor):
         survey = self._survey(frame)
         return features.flags(self._check_fitted().features_, survey.frame, survey.given)
 
-    def predict_proba(self, frame: pd.DataFrame, year: int | None = None) -> np.ndarray:
-        """float[rows, classes]: class probabilities (NaN rows for rows it cannot encode), for a survey year it
-        learned (default: the latest). A range model has no classes: use predict()."""
-        if not self.task_.classes:
-            raise RecipeError("a salary-range model has no class probabilities; predict() gives the salary")
+    def _answerable(self, frame: "Rows", year: int | None) -> tuple[Survey, pd.DataFrame, Inputs]:
+        """The rows as the model reads them at `year`, encoded; Unanswerable if it cannot answer one of them."""
         survey = self._survey(frame)
         rows = self.at_year(survey.frame, self.dollars_year(year)[1])
-        x, reason = self.encode(rows, survey.path)
-        ok = reason == ""
-        out = np.full((len(rows), self.spec_.answers), np.nan)
-        if ok.any():
-            out[ok] = self.task_.outputs(self.finish(self.raw(x.take(ok)), rows[ok]), self.spec_.activations[-1])
-        return out
+        x, why = self._encoded(rows, survey.path)
+        bad = np.flatnonzero(why != "")
+        if len(bad):
+            raise Unanswerable(
+                f"{survey.path}: row {bad[0] + 1}: {why[bad[0]]}"
+                + (f" (and {len(bad) - 1} more rows)" if len(bad) > 1 else "")
+                + "; predict_frame() keeps such rows, with the reason"
+            )
+        return survey, rows, x
 
-    def predict(self, frame: pd.DataFrame, year: int | None = None) -> np.ndarray:
-        """Labels: the class (0/1, or the band's index), or for a range model the salary in `year`'s dollars
-        (default: the latest survey year it learned); NaN (as float) for rows it cannot encode."""
-        table = self.predict_frame(frame, year=year)
-        column = "salary" if "salary" in table else "prediction"
-        return table[column].astype(float).to_numpy()
+    def predict_proba(self, frame: "Rows", year: int | None = None) -> np.ndarray:
+        """float[rows, classes]: each row's class probabilities (columns in classes_' order), at a survey year it
+        learned (default: the latest). Every row must be one the model can answer (answerset.py: the answers it
+        requires, the choices it learned); else Unanswerable, a ValueError naming the first such row and why
+        (predict_frame() keeps them, with the reason). A range model has no classes: use predict()."""
+        if not self.task_.classes:
+            raise RecipeError("a salary-range model has no class probabilities; predict() gives the salary")
+        _, rows, x = self._answerable(frame, year)
+        return self.task_.outputs(self.finish(self.raw(x), rows), self.spec_.activations[-1])
+
+    def predict(self, frame: "Rows", year: int | None = None) -> np.ndarray:
+        """int[rows]: each row's class, one of classes_ (the likeliest: 1 where P(above) > 0.5, or the band's
+        index); a range model's: float[rows], the salary in `year`'s dollars (default: the latest survey year it
+        learned). Rows it cannot answer: Unanswerable, as predict_proba."""
+        survey, _, _ = self._answerable(frame, year)
+        table = self.predict_frame(survey, year=year)
+        if "salary" in table:
+            return table["salary"].astype(float).to_numpy()
+        return table["prediction"].astype(int).to_numpy()
 
     # -------------------------------------------------------- scoring
 
@@ -290,29 +358,25 @@ class SalaryNet(Predictor):
         """Every metric the command line prints, on every usable row of the frame."""
         return self.evaluation(self._survey(frame), {})["test"]  # no sha256: never the run's own file
 
-    def score(self, frame: pd.DataFrame, y: Any = None) -> float:
-        """scikit-learn's score: accuracy (higher is better); for a range model, minus the median $ error."""
-        return self.task_.score(self.evaluate(frame))
+    def score(self, frame: "Rows", y: Any = None) -> float:
+        """scikit-learn's score: accuracy (higher is better); for a range model, minus the median $ error. y: as
+        fit's (left out, or the recipe's own label)."""
+        survey = self._survey(frame)
+        if y is not None:
+            _check_y(y, select_rows(survey, self._check_fitted().recipe_))
+        return self.task_.score(self.evaluate(survey))
 
     # -------------------------------------------------------- saving
 
-    def save(self, path: str | Path) -> Path:
-        """The run folder `salarynet train` writes (never over a folder that is not a salarynet run)."""
-        self._check_fitted()
-        if self._history is None or not hasattr(self, "record_") or "test" not in self.record_:
-            raise RecipeError("only a model fitted by fit() is saved; a loaded run is saved already (copy its folder)")
+    def _curves(self) -> dict[str, bytes]:
+        """history.csv and curves.png of a model fitted here."""
         from . import plots  # matplotlib: only where a run is saved
         from .nn import train
 
         recipe, history = self.recipe_, self._history
         fine = recipe.features.label_bands is not None  # the fit's loss and accuracy are over the label bands
         metric = "band_accuracy" if fine else train.metric_name(recipe.compile.loss)
-        files = {
-            artifacts.WEIGHTS: artifacts.weights_bytes(self.params_),
-            "preprocessing.json": artifacts.to_json_bytes(self.features_.to_json()),
-            "recipe.json": artifacts.to_json_bytes(recipe.model_dump(mode="json")),
-            "data.json": artifacts.to_json_bytes(self.data_),
-            "metrics.json": artifacts.to_json_bytes(self.record_),
+        return {
             "history.csv": self.history_.rename(columns={"accuracy": metric, "val_accuracy": f"val_{metric}"})
             .to_csv(index=False, float_format="%.6g")
             .encode(),
@@ -324,6 +388,27 @@ class SalaryNet(Predictor):
                 self.record_.get("kept_epoch"),
             ),
         }
+
+    def save(self, path: str | Path) -> Path:
+        """The run folder `salarynet train` writes (never over a folder that is not a salarynet run). A loaded
+        model is saved as well: the same files, its history and curves copied from the folder it was loaded from."""
+        self._check_fitted()
+        if not hasattr(self, "record_") or "test" not in self.record_:
+            raise RecipeError("this model has no metrics record: fit() it, or salarynet.load() a run")
+        recipe = self.recipe_
+        files = {
+            artifacts.WEIGHTS: artifacts.weights_bytes(self.params_),
+            "preprocessing.json": artifacts.to_json_bytes(self.features_.to_json()),
+            "recipe.json": artifacts.to_json_bytes(recipe.model_dump(mode="json")),
+            "data.json": artifacts.to_json_bytes(self.data_),
+            "metrics.json": artifacts.to_json_bytes(self.record_),
+        }
+        if self._history is not None:
+            files.update(self._curves())
+        else:  # loaded: what its folder holds
+            for name in ("history.csv", "curves.png"):
+                if self.path_ is not None and (self.path_ / name).is_file():
+                    files[name] = (self.path_ / name).read_bytes()
         if getattr(self, "heldout_", None) is not None:
             files[artifacts.HELDOUT] = artifacts.heldout_bytes(self.heldout_)
         if getattr(self, "linear_", None) is not None:
@@ -353,7 +438,29 @@ def _selection(
     """The rows a fit uses, where they come from, and the provenance its run records."""
     if isinstance(frame, Selection):
         return frame, "rows", provenance or {"source": "rows"}
-    survey = frame if isinstance(frame, Survey) else survey_of(frame, "DataFrame")
+    survey = rows_of(frame)
     if provenance is None:
         provenance = {"source": "DataFrame", "rows": len(survey.frame), "schema": survey.schema, "notes": survey.notes}
     return select_rows(survey, recipe), survey.path, provenance
+
+
+def _check_y(y: Any, sel: Selection) -> None:
+    """y, given to fit: one value per row of the frame, equal to the label the recipe derives from the salary on
+    every row it keeps (scikit-learn passes y through; salarynet's label is the recipe's, never another)."""
+    y, rows = np.asarray(y), sel.rows.get("read")
+    if y.ndim != 1 or len(y) != rows or sel.index is None:
+        shape = "x".join(map(str, y.shape))
+        raise ValueError(f"y has shape ({shape}); expected one label per row of the frame ({rows} rows), or no y")
+    mine = sel.labels if sel.labels.dtype.kind in "iu" else sel.salary
+    given = y[sel.index]
+    try:
+        same = np.isclose(given.astype(float), mine.astype(float), rtol=1e-6, atol=0)
+    except (TypeError, ValueError):
+        same = np.zeros(len(mine), bool)
+    if not same.all():
+        first = int(np.flatnonzero(~same)[0])
+        raise ValueError(
+            f"y disagrees with the label the recipe derives from the salary column on {int((~same).sum())} of "
+            f"{len(mine)} kept rows (row {int(sel.index[first]) + 1}: y {given[first]!r}, the recipe's "
+            f"{mine[first]!r}); the label is the recipe's (features.task, threshold, bands): fit without y"
+        )

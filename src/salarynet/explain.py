@@ -22,7 +22,7 @@ import numpy as np
 
 from .data.answers import band_order
 from .data.table import Answers
-from .features import Frame, answer_keys
+from .features import Frame, answer_keys, known_words
 from .predictor import Predictor
 
 CHANGEABLE = ("education", "experience_field", "job_title", "industry", "state", "city")
@@ -98,11 +98,19 @@ def explain(net: Predictor, person: Frame, raw: Raw | None = None) -> dict[str, 
     questions = _questions(net)
     person = {c: next(iter(person[c]), None) for c in person.columns}  # the first row, as plain values
     person |= {c: None for _, columns, _ in questions for c in columns if c not in person}
-    reasons, changes = [], [{}]
+    reasons, changes, unexplained = [], [{}], []
+    text = net.features_.text
     for field, columns, answers in questions:
         given, typical = _text(person[columns[0]]), answers[0]
         if not given or (typical is not None and _key(given) == _key(typical)):
             continue  # no answer, or the typical one: nothing to compare
+        if (
+            text is not None
+            and field == text.columns[0]
+            and not known_words(text, " ".join(map(_text, (person[c] for c in columns))))
+        ):
+            unexplained.append(given)  # letter pieces of unknown words: an effect, but not one of the title's meaning
+            continue
         changes.append({c: typical if c == columns[0] else None for c in columns})
         reasons.append(Reason(field, given, typical or "no answer", 0.0))
     candidates = _candidates(person, questions, net.features_.text.columns[0] if net.features_.text else None)
@@ -111,8 +119,11 @@ def explain(net: Predictor, person: Frame, raw: Raw | None = None) -> dict[str, 
     for reason, value in zip(reasons, values[1 : len(changes)]):
         reason.effect = float(values[0] - value)
     reasons.sort(key=lambda r: -abs(r.effect))
+    sentence = _sentence(task, reasons, float(values[0]))
+    if unexplained:
+        sentence += f" Your job title ({unexplained[0]}) is not among the reasons: the model knows none of its words."
     return {
-        "sentence": _sentence(task, reasons, float(values[0])),
+        "sentence": sentence,
         "reasons": [r.to_json(task.effect_text(r.effect)) for r in reasons],
         **_counterfactual(task, questions, candidates, outputs[[0]], outputs[len(changes) :]),
     }

@@ -280,6 +280,16 @@ def ngrams(text: str) -> list[str]:
     return grams
 
 
+# Words that say nothing of a job on their own: a title of these and unknown words is one the model knows nothing of
+FILLER_WORDS = frozenset({"a", "an", "and", "at", "for", "in", "of", "on", "or", "the", "to", "with"})
+
+
+def known_words(state: TextState, title: str) -> list[str]:
+    """The words of a title the model learned as words (not only by their letter pieces), filler words aside."""
+    words = dict.fromkeys(_WORD.findall(title.casefold()))
+    return [w for w in words if w not in FILLER_WORDS and bucket(f"w {w}", state.buckets) in state.index]
+
+
 def bucket(gram: str, buckets: int) -> int:
     """A stable hash into 1..buckets-1 (Python's hash() changes between processes)."""
     return 1 + zlib.crc32(gram.encode()) % (buckets - 1)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .data.schemas import normalise
 from .errors import ArtifactError
 from .features import Frame, missing, text_of
 
@@ -187,10 +188,21 @@ def _slots(state: LinearState, frame: Frame) -> np.ndarray:
     answers, offset = _answers(frame, state.columns), 0
     index = np.zeros((len(frame), len(state.categories)), np.int64)
     for j, kept in enumerate(state.categories):
-        slot = {c: i for i, c in enumerate(kept)}
-        index[:, j] = [offset + slot.get(a, len(kept)) for a in answers[:, j]]
+        slot, folded = _lookup(tuple(kept))
+        index[:, j] = [offset + (slot[a] if a in slot else folded.get(normalise(a), len(kept))) for a in answers[:, j]]
         offset += len(kept) + 1
     return index
+
+
+@functools.lru_cache(maxsize=64)
+def _lookup(kept: tuple[str, ...]) -> tuple[dict[str, int], dict[str, int]]:
+    """A column's kept answers -> (answer -> slot, folded answer -> slot): an answer kept under another spelling
+    (case, curly quotes, spaces) reads as that one, as the network reads it (features.answer_keys)."""
+    slot = {c: i for i, c in enumerate(kept)}
+    folded: dict[str, int] = {}
+    for c, i in slot.items():
+        folded.setdefault(normalise(c), i)
+    return slot, folded
 
 
 def probabilities(state: LinearState, frame: Frame) -> np.ndarray:

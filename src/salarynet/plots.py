@@ -1,12 +1,16 @@
-"""Figures as PNG bytes (matplotlib, no display)."""
+"""Figures as PNG bytes (matplotlib's Figure, no display). No pyplot: pyplot's backend is the process's, and a
+notebook's inline plots would stop showing once a run is saved (matplotlib.use("Agg") switches it for everyone)."""
 
 import io
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def subplots(*args, **kwargs):
+    """(figure, axes) as pyplot.subplots gives them, on a figure no pyplot state knows of."""
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def curves_png(
@@ -22,7 +26,7 @@ def curves_png(
     kept_epoch (early stopping): the epoch whose weights the model kept, marked on both panels.
     """
     epochs = np.arange(1, len(history["loss"]) + 1)
-    fig, axes = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    fig, axes = subplots(2, 1, figsize=(7, 6), sharex=True)
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.plot(epochs, history[metric], "o-", ms=2.5, label="training")
         if np.isfinite(history[f"val_{metric}"]).any():
@@ -39,13 +43,12 @@ def curves_png(
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
     return buffer.getvalue()
 
 
 def roc_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], aucs: dict[str, float], title: str) -> bytes:
     """ROC curves of several models (pooled out-of-fold predictions), the diagonal for chance."""
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig, ax = subplots(figsize=(6, 6))
     for name, (fpr, tpr) in curves.items():
         ax.plot(fpr, tpr, lw=1.5, label=f"{name} (AUC {aucs.get(name, float('nan')):.3f})")
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
@@ -57,7 +60,6 @@ def roc_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], aucs: dict[str, fl
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -65,7 +67,6 @@ def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -75,7 +76,7 @@ def roc_pr_png(labels: np.ndarray, probability: np.ndarray, auc: float, average_
 
     fpr, tpr, _ = roc_curve(labels, probability)
     precision, recall, _ = precision_recall_curve(labels, probability)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.4))
+    fig, (a, b) = subplots(1, 2, figsize=(10, 4.4))
     a.plot(fpr, tpr, lw=1.8, label=f"model (AUC {auc:.3f})")
     a.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="chance")
     a.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
@@ -92,7 +93,7 @@ def calibration_png(
     mean_predicted: np.ndarray, observed: np.ndarray, counts: np.ndarray, ece: float, what: str
 ) -> bytes:
     """Reliability diagram: observed frequency against mean predicted probability per bin, and the bins' sizes."""
-    fig, (a, b) = plt.subplots(2, 1, figsize=(6, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    fig, (a, b) = subplots(2, 1, figsize=(6, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     a.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfectly calibrated")
     a.plot(mean_predicted, observed, "o-", lw=1.8, label=f"model (ECE {ece:.3f})")
     a.set(ylabel=f"observed share ({what})", title="calibration", ylim=(-0.02, 1.02))
@@ -104,7 +105,7 @@ def calibration_png(
 
 
 def confusion_png(matrix: np.ndarray, names: list[str]) -> bytes:
-    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2.6, 1.1 * len(names) + 2))
+    fig, ax = subplots(figsize=(1.2 * len(names) + 2.6, 1.1 * len(names) + 2))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), value in np.ndenumerate(matrix):
         ax.text(j, i, f"{value:,}", ha="center", va="center", color="white" if value > matrix.max() / 2 else "black")
@@ -118,7 +119,7 @@ def predicted_vs_true_png(
     salary: np.ndarray, estimate: np.ndarray, low: np.ndarray, high: np.ndarray, coverage: float
 ) -> bytes:
     """Predicted against true salary (log axes), a sample's 10-90% ranges as bars."""
-    fig, ax = plt.subplots(figsize=(6.5, 6))
+    fig, ax = subplots(figsize=(6.5, 6))
     inside = (low <= salary) & (salary <= high)
     sample = np.random.default_rng(0).choice(len(salary), min(300, len(salary)), replace=False)
     ax.vlines(salary[sample], low[sample], high[sample], color="#cbd5e1", lw=1, label="10-90% range (300 rows)")
@@ -142,7 +143,7 @@ def predicted_vs_true_png(
 
 def groups_png(tables: dict[str, list[dict]], decision: str) -> bytes:
     """Per group: selection rate, true and false positive rates of the decision, one panel per attribute."""
-    fig, axes = plt.subplots(1, len(tables), figsize=(5.2 * len(tables), 4.4), squeeze=False)
+    fig, axes = subplots(1, len(tables), figsize=(5.2 * len(tables), 4.4), squeeze=False)
     for ax, (attribute, rows) in zip(axes[0], tables.items()):
         rows = [r for r in rows if r["count"] >= 30]
         names = [r["group"] for r in rows]
@@ -168,7 +169,7 @@ def groups_png(tables: dict[str, list[dict]], decision: str) -> bytes:
 
 def importance_png(importance: dict[str, float], what: str) -> bytes:
     names = list(importance)[::-1]
-    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(names) + 1.2))
+    fig, ax = subplots(figsize=(6.5, 0.35 * len(names) + 1.2))
     ax.barh(names, [importance[n] for n in names], color="#2563eb")
     ax.set(xlabel=what, title="permutation importance per survey question")
     ax.grid(alpha=0.3, axis="x")

@@ -13,15 +13,16 @@ from typing import Any
 import numpy as np
 
 from . import artifacts, conformal, features, linear
+from .answerset import Field, fields_of, refusals
 from .data.answers import TIDIED, tidy
 from .data.table import Answers
 from .data.wages import check_year, factor
-from .errors import DataError, RecipeError
+from .errors import ArtifactError, DataError, NotFittedError
 from .features import Frame
 from .nn import forward
 from .nn.losses import loss_function
 from .nn.metrics import class_probabilities
-from .nn.spec import Inputs
+from .nn.spec import Inputs, flatten
 from .tasks import Task, task_of
 
 
@@ -35,8 +36,21 @@ class Predictor:
 
     def _check_fitted(self) -> "Predictor":
         if not hasattr(self, "params_"):
-            raise RecipeError("this SalaryNet is not fitted yet: call fit(frame) first, or salarynet.load(RUN)")
+            raise NotFittedError("this SalaryNet is not fitted yet: call fit(frame) first, or salarynet.load(RUN)")
         return self
+
+    @property
+    def fields_(self) -> list[Field]:
+        """The answers the model reads, which it requires, and the answers each accepts (answerset.py)."""
+        state = self._check_fitted().features_
+        cached = getattr(self, "_fields", None)
+        if cached is None or cached[0] is not state:
+            self._fields = cached = (state, fields_of(state))
+        return cached[1]
+
+    def refusals(self, frame: Frame) -> list[str]:
+        """Per row (canonical names, tidied): why the model cannot answer it (answerset.py's contract), or ''."""
+        return refusals(self.fields_, frame)
 
     @property
     def task_(self) -> Task:
@@ -167,6 +181,9 @@ class Predictor:
         predict_frame gives it. year: see dollars_year."""
         asked, base = self.dollars_year(year)
         person = self.at_year(person, base)
+        refused = self.refusals(person)[0]
+        if refused:
+            return {"year": asked, "reason": refused}
         x, reason = self.encode(person)
         if reason[0]:
             column = reason[0].rpartition("_")[0]
@@ -176,9 +193,85 @@ class Predictor:
         decoded = self.carried(self.task_.decode(self.finish(self.raw(x), person), activation), asked, base)
         return {name: values[0] for name, values in decoded.items()} | {"year": asked, "reason": ""}
 
+    def summary(self, print_fn: Any = print) -> None:
+        """Print what Keras's model.summary() prints: each layer, its output shape and parameters, the total
+        (the weights in model.safetensors), what is beside the network, and the answers it reads."""
+        print_fn(summary_text(self._check_fitted()))
+
     def flags_one(self, person: Answers, given: Answers) -> list[dict[str, str]]:
         """What the model made of one person's answers (features.flags), `given` their answers before tidying."""
         return features.flags(self.features_, person, given)[0]
+
+
+def summary_rows(net: Predictor) -> list[tuple[str, str, int]]:
+    """(layer (type), output shape, parameters) of the network, Keras's summary's rows; the parameters are the
+    tensors model.safetensors holds, each counted once."""
+    spec, state = net.spec_, net.features_
+    sizes = {name: int(np.prod(np.shape(v))) for name, v in flatten(net._weights()).items()}
+    numeric = [c.column for c in state.columns if c.encoding in ("ordinal", "multi")]
+    rows = [(f"numeric ({', '.join(numeric) or 'none'}) (Input)", f"(None, {spec.in_size})", 0)]
+    for i, (column, (_, width)) in enumerate(zip([c.column for c in state.categories], spec.embeddings)):
+        rows.append((f"{column} (Embedding)", f"(None, {width})", sizes[f"embed.{i}"]))
+    if spec.text:
+        rows.append(
+            (f"{' + '.join(state.text.columns)} (n-gram bag, TF-IDF)", f"(None, {spec.text[1]})", sizes["text"])
+        )
+    if len(rows) > 1:
+        rows.append(("concatenate (Concatenate)", f"(None, {spec.first_width})", 0))
+    for i, (units, activation) in enumerate(zip(spec.units, spec.activations)):
+        weights = sizes[f"dense.{i}.kernel"] + sizes[f"dense.{i}.bias"]
+        rows.append((f"dense{f'_{i}' if i else ''} (Dense, {activation})", f"(None, {units})", weights))
+    if spec.wide:
+        wide = sum(n for name, n in sizes.items() if name.startswith("wide."))
+        rows.append(("wide (every input, linear, added to the last layer)", f"(None, {spec.units[-1]})", wide))
+    if spec.collapse is not None:
+        rows.append((f"answer (bands summed below / from band {spec.collapse})", "(None, 2)", 0))
+    if sum(n for *_, n in rows) != sum(sizes.values()):  # every tensor in exactly one row
+        raise ArtifactError(f"{net.path_ or 'this model'}: its weights do not fit its layers; train the run again")
+    return rows
+
+
+def summary_text(net: Predictor) -> str:
+    """What Keras's model.summary() prints (layers, output shapes, parameter counts), then what is beside the
+    network and the inputs it reads (answerset.py: required, and how many answers each accepts)."""
+    rows = summary_rows(net)
+    total = sum(n for *_, n in rows)
+    width = max(len(r[0]) for r in rows) + 2
+    rule = "─" * (width + 16 + 14)
+    task = net.task_
+    lines = [
+        f'Model: "{net.recipe_.name}" ({task.name}: {task.explained_name.removeprefix("the ")})',
+        rule,
+        f"{'Layer (type)':<{width}}{'Output Shape':<16}{'Param #':>14}",
+        rule,
+        *(f"{name:<{width}}{shape:<16}{n:>14,}" for name, shape, n in rows),
+        rule,
+        f" Total params: {total:,} ({_bytes(total * 4)}, float32: model.safetensors)",
+        f" Trainable params: {total:,}",
+        " Non-trainable params: 0",
+    ]
+    if net.linear_ is not None:
+        coefficients = int(np.size(net.linear_.coef)) + int(np.size(net.linear_.intercept))
+        lines.append(
+            f" Beside it: a logistic regression ({coefficients:,} coefficients, linear.json), "
+            f"its probabilities averaged in at weight {net.linear_.weight:g}"
+        )
+    if net.conformal_ is not None:
+        lines.append(" Beside it: a conformal correction of the range (conformal.json)")
+    lines += [rule, "Inputs (the answers it reads; `salarynet answers RUN` lists the answers each accepts):"]
+    for f in net.fields_:
+        accepts = "any text" if f.kind == "text" else f"{len(f.allowed)} answers"
+        kind = {"choice": "one of", "multi": "any of", "text": "text"}[f.kind]
+        lines.append(f"  {f.name:<20}{'required' if f.required else 'may be blank':<14}{kind:<8}{accepts}")
+    return "\n".join(lines)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.2f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+    return f"{n} B"
 
 
 def person(answers: dict[str, str | None]) -> tuple[Answers, Answers]:

@@ -339,6 +339,15 @@ def _section(annotation: Any) -> type[BaseModel] | None:
     return next((m for a in getattr(annotation, "__args__", ()) if (m := _section(a))), None)
 
 
+def recipe_keys(model: type[BaseModel] = Recipe, prefix: str = "") -> list[str]:
+    """Every dotted key a recipe takes (`fit.epochs`, `compile.learning_rate`, ...), as --set names them."""
+    keys = []
+    for name, field in model.model_fields.items():
+        section = _section(field.annotation)
+        keys += recipe_keys(section, f"{prefix}{name}.") if section else [f"{prefix}{name}"]
+    return keys
+
+
 def _keys_at(loc: tuple) -> str:
     """The keys the section at `loc` takes: said beside a misspelt key."""
     model: type[BaseModel] | None = Recipe

@@ -22,6 +22,7 @@ class Selection:
     salary: np.ndarray  # float64[kept]
     labels: np.ndarray  # int32[kept] classes, or float32[kept] log salary
     rows: dict[str, Any]  # read, kept, excluded {reason: count}
+    index: np.ndarray | None = None  # int[kept]: each kept row's position among the survey's rows
 
 
 def input_columns(recipe: Recipe) -> tuple[list[str], list[str]]:
@@ -48,7 +49,9 @@ def select_rows(survey: Survey, recipe: Recipe) -> Selection:
         )
     kept_salary = salary.to_numpy()[keep]
     task = task_of(recipe.features)
-    return Selection(survey.frame[keep].reset_index(drop=True), kept_salary, task.label(kept_salary), rows)
+    return Selection(
+        survey.frame[keep].reset_index(drop=True), kept_salary, task.label(kept_salary), rows, np.flatnonzero(keep)
+    )
 
 
 def count_rows(survey: Survey, recipe: Recipe) -> dict[str, Any]:
@@ -191,6 +194,7 @@ def subset(sel: Selection, rows: np.ndarray) -> Selection:
         sel.salary[rows],
         sel.labels[rows],
         {"read": len(rows), "kept": len(rows), "excluded": {}},
+        None if sel.index is None else sel.index[rows],
     )
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -71,12 +71,25 @@ def _one_line_usage_errors():
     except click_errors.UsageError as e:
         where = f"{e.ctx.command_path}: " if e.ctx else ""
         hint = f" (see {e.ctx.command_path} --help)" if e.ctx else ""
+        if isinstance(e, click_errors.NoSuchOption) and (setting := _recipe_key(e.option_name, e.ctx)):
+            hint = f" (a recipe value is set with --set: --set {setting}=...; see {e.ctx.command_path} --help)"
         err.print(
             f"[bold red]error:[/] {escape(where + e.format_message().rstrip('.'))}{escape(hint)}",
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(2) from None
+
+
+def _recipe_key(option: str, ctx) -> str | None:
+    """`--epochs` -> 'fit.epochs': the recipe key an unknown option names, where the command takes --set."""
+    if ctx is None or not any(p.name == "set_" or "--set" in getattr(p, "opts", ()) for p in ctx.command.params):
+        return None
+    from ..recipe import recipe_keys
+
+    wanted = option.lstrip("-").replace("-", "_").lower()
+    found = [key for key in recipe_keys() if key.rpartition(".")[2] == wanted or key.replace(".", "_") == wanted]
+    return found[0] if len(found) == 1 else None
 
 
 class _Commands(TyperGroup):
@@ -92,7 +105,7 @@ class _Commands(TyperGroup):
 
 
 app = typer.Typer(
-    help="Deep learning on the Ask A Manager 2021 salary survey.",
+    help="Deep learning on the Ask A Manager salary surveys (2021 and 2023).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -102,8 +115,25 @@ data_app = typer.Typer(
     help="The survey file: import a local copy, show what a file holds.", no_args_is_help=True, cls=_Commands
 )
 app.add_typer(data_app, name="data")
-err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable, never wrapped mid-path
-out = Console()
+
+
+class _Console(Console):
+    """Rich's console, as wide as its output needs where it writes to no terminal (a pipe, a file, CI): a table
+    cell is never wrapped to 80 columns (`0.6994 ± 0.0053` over two lines). On a terminal: the terminal's width."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        return size if self.is_terminal else ConsoleDimensions(PIPED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, value) -> None:
+        Console.size.fset(self, value)
+
+
+PIPED_WIDTH = 1000  # columns where no terminal sets them: wider than any table here
+err = _Console(stderr=True, soft_wrap=True)  # one message, one line: greppable, never wrapped mid-path
+out = _Console()
 
 
 def _version(value: bool) -> None:
@@ -120,7 +150,7 @@ def _options(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    """Deep learning on the Ask A Manager 2021 salary survey."""
+    """Deep learning on the Ask A Manager salary surveys (2021 and 2023)."""
 
 
 SHIPPED = sorted(p.name[:-5] for p in resources.files("salarynet.recipes").iterdir() if p.name.endswith(".toml"))
@@ -353,8 +383,14 @@ def train(
         provenance = provenance | {"fold": f"{folded[0]}/{folded[1]}"}
     source.use_compile_cache()
     fine = "band_" if spec.features.label_bands else ""  # the fit's accuracy is over the label bands, not the answer
+    hit = "coverage" if spec.compile.loss == "mse_quantiles" else "accuracy"  # a range's "accuracy": the rows inside it
+
+    def named(key: str) -> str:
+        return key.replace("accuracy", hit)
+
     plotting = []
-    with _progress("fit", "epochs") as bar:
+    several = f"seeds {spec.seed}..{spec.seed + seeds - 1}" if seeds > 1 else ""  # each line says which model
+    with _progress(f"fit ({several} together)" if several else "fit", "epochs") as bar:
         task = bar.add_task("compiling ...", total=spec.fit.epochs)
 
         def on_chunk(done: int, latest: dict[str, float], task=task, before: str = "") -> None:
@@ -362,7 +398,7 @@ def train(
             if not plotting:  # compiled and running: matplotlib (for curves.png) loads beside the compiled epochs
                 _prefetch("salarynet.plots")
                 plotting.append(done)
-            shown = " ".join(f"{fine}{k} {v:.4f}" for k, v in latest.items() if math.isfinite(v))
+            shown = " ".join(f"{fine}{named(k)} {v:.4f}" for k, v in latest.items() if math.isfinite(v))
             bar.update(task, completed=done, description=before + shown)
 
         def on_refit(epochs: int):
@@ -384,11 +420,12 @@ def train(
         f"{calibration}, test {m['rows']['test']}",
         highlight=False,
     )
-    last = " ".join(f"{k} {v:.4f}" for k, v in m["final_epoch"].items() if v is not None)
+    last = " ".join(f"{named(k)} {v:.4f}" for k, v in m["final_epoch"].items() if v is not None)
     if spec.features.label_bands:
         last += f" (over the {len(spec.features.label_bands) + 1} label bands)"
-    err.print(f"fit: {m['epochs_run']} epochs in {m['fit_seconds']:.2f} s; last epoch {last}", highlight=False)
-    out.print(_metrics_table(m["test"], m["baseline"]["majority_accuracy"], net.task_))
+    saved = f" (seed {spec.seed}, the saved model)" if several else ""
+    err.print(f"fit{saved}: {m['epochs_run']} epochs in {m['fit_seconds']:.2f} s; last epoch {last}", highlight=False)
+    out.print(_metrics_table(m["test"], m["baseline"]["majority_accuracy"], net.task_, f"test rows{saved}"))
     if "seeds" in m:
         out.print(_seeds_table(m["seeds"]))
     if "fold" in m:
@@ -463,7 +500,7 @@ def evaluate(
         return
     _warn(survey)
     err.print(_rows_line(result["rows"]) + f"; evaluated on {result['rows_used']}", highlight=False)
-    out.print(_metrics_table(result["test"], None, net.task_))
+    out.print(_metrics_table(result["test"], None, net.task_, _rows_title(result["rows_used"], survey.path)))
     if "drift" in result:
         out.print(_drift_table(result["drift"]))
         if moved := [d["question"] for d in result["drift"] if d["level"] == "moved a lot"]:
@@ -486,6 +523,17 @@ def evaluate(
             f"note: the run's training file {net.data_.get('file')!r} is gone: no comparison of answers",
             highlight=False,
         )
+
+
+def _rows_title(rows_used: str, path: str) -> str:
+    """The metrics table's title: which rows it is about (evaluate on another file: every usable row of it)."""
+    from ..estimator import HELDOUT_ROWS, NEW_FILE_ROWS, OWN_TEST_ROWS
+
+    if rows_used == NEW_FILE_ROWS:
+        return f"every usable row of {Path(path.split(' + ')[0]).name}" + (" + ..." if " + " in path else "")
+    return {OWN_TEST_ROWS: "test rows", HELDOUT_ROWS: "test rows (the model before its refit)"}.get(
+        rows_used, rows_used
+    )
 
 
 def _salary_line(s: dict) -> str:
@@ -569,8 +617,15 @@ def predict(
     explain: Annotated[
         bool, typer.Option(help="For one person: which answers move it most, and what would change it.")
     ] = True,
+    json_: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print JSON: for one person, what POST /predict answers; for --input, one object per row."
+        ),
+    ] = False,
 ) -> None:
-    """Predict for a file of survey answers, or for one person given by flags (answers not given are blank)."""
+    """Predict for a file of survey answers, or for one person given by flags (`salarynet answers RUN` lists the
+    answers the model requires and accepts; the others may be left out)."""
     given = {
         FLAGS[k]: v
         for k, v in dict(
@@ -588,22 +643,26 @@ def predict(
         ).items()
         if v is not None
     }
+    others = {}
     for item in answer or []:
         key, sep, value = item.partition("=")
         if not sep:
             raise DataError(f"--answer {item!r}: expected COLUMN=VALUE")
-        given[key.strip()] = value.strip()
+        others[key.strip()] = value.strip()
     if input_ is not None:
-        if given:
+        if given or others:
             raise DataError("--input predicts a file; one person's answers (--age, --title, ...) go without it")
         from ..estimator import load
 
-        return _predict_file(load(run), input_, output, year)
+        if json_ and output is not None:
+            raise DataError("--json prints the predictions; --output writes them as CSV: give one of them")
+        return _predict_file(load(run), input_, output, year, json_)
     if output is not None:
         raise DataError("--output writes the predictions of an --input file; give --input too")
     from ..predictor import load_predictor
 
-    _predict_one(load_predictor(run), given, run, explain, year)  # numpy only: no JAX, pandas or scikit-learn to import
+    # numpy only: no JAX, pandas or scikit-learn to import
+    _predict_one(load_predictor(run), given, others, run, explain, year, json_)
 
 
 def _check_output(output: Path) -> None:
@@ -622,7 +681,7 @@ def _check_output(output: Path) -> None:
             raise DataError(f"{output}: exists and is not a salarynet predictions file; choose another --output")
 
 
-def _predict_file(net, input_: Path, output: Path | None, year: int | None = None) -> None:
+def _predict_file(net, input_: Path, output: Path | None, year: int | None = None, json_: bool = False) -> None:
     from ..data.survey import read_survey
 
     if output is not None:
@@ -630,6 +689,9 @@ def _predict_file(net, input_: Path, output: Path | None, year: int | None = Non
     net.dollars_year(year)  # a year it cannot answer for: refused before the file is read
     result = net.predict_frame(read_survey(input_), year=year)
     checkpoint()
+    if json_:
+        sys.stdout.write(result.to_json(orient="records", lines=True, force_ascii=False))
+        return
     if output is None:
         sys.stdout.write(result.to_csv(index=False, float_format="%.6g"))
         return
@@ -644,28 +706,155 @@ def _predict_file(net, input_: Path, output: Path | None, year: int | None = Non
     err.print(f"wrote {len(result)} rows to {output} ({int((result['reason'] != '').sum())} without a prediction)")
 
 
-def _predict_one(net, given: dict[str, str], run: Path, explain: bool = True, year: int | None = None) -> None:
+def _predict_one(
+    net,
+    given: dict[str, str],
+    others: dict[str, str],
+    run: Path,
+    explain: bool = True,
+    year: int | None = None,
+    json_: bool = False,
+) -> None:
+    """One person's answers (flags, and --answer NAME=VALUE under any survey header) by the answer-set contract."""
+    from ..answerset import Refusal, canonical_names, check
     from ..predictor import person
 
+    try:
+        named = canonical_names(others, reads=[f.name for f in net.fields_])
+    except Refusal as e:
+        raise DataError(f"--answer: {e}") from None
+    if twice := sorted(set(named) & set(given)):
+        raise DataError(f"--answer: {', '.join(twice)} is given by a flag too; keep one")
+    given = given | named
     flag_of = {v: f"--{k.replace('_', '-')}" for k, v in FLAGS.items()}
-    needed = [c.column for c in net.features_.columns if c.encoding == "ordinal" and c.unlisted == "exclude"]
-    missing = [c for c in needed if c not in given]
-    if missing:
-        raise DataError(f"{run}: the model needs {', '.join(flag_of.get(c, f'--answer {c}=...') for c in missing)}")
     answers, before = person(given)
+    refused = check(net.fields_, answers.row())[1]  # the contract's refusal, for every refused answer
+    if refused:
+        e = refused[0]
+        more = f" (and {len(refused) - 1} more: {', '.join(r.field for r in refused[1:])})" if len(refused) > 1 else ""
+        raise DataError(f"{run}: {e}{more}; give it with {flag_of.get(e.field, f'--answer {e.field}=...')}")
     row = net.predict_one(answers, year)
     if row["reason"]:
-        column = row["reason"].split(" ")[0]
-        raise DataError(f"{flag_of.get(column, '--answer ' + column)}: {row['reason']}")
-    out.print(net.task_.sentence(row), highlight=False)
-    for flag in net.flags_one(answers, before):
-        err.print(f"note: {flag['message']}", highlight=False, soft_wrap=True)
+        raise DataError(f"{run}: {row['reason']}")
+    flags = net.flags_one(answers, before)
+    why = None
     if explain:
         from ..explain import explain as explained
 
         why = explained(net, net.at_year(answers, net.dollars_year(year)[1]))
+    if json_:  # what POST /predict answers for the same answers
+        body = net.task_.answer(row) | {"year": int(row["year"]), "flags": flags}
+        sys.stdout.write(json.dumps(body | ({"explanation": why} if why else {}), ensure_ascii=False) + "\n")
+        return
+    out.print(net.task_.sentence(row), highlight=False)
+    for flag in flags:
+        err.print(f"note: {flag['message']}", highlight=False, soft_wrap=True)
+    if why:
         out.print(f"why: {why['sentence']}", highlight=False, soft_wrap=True)
         out.print(f"to change it: {why['counterfactual_sentence']}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def summary(run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")]) -> None:
+    """The model as Keras's model.summary() shows it: layers, output shapes, parameters (the total is the weights
+    in model.safetensors), and the answers it reads."""
+    from ..predictor import load_predictor, summary_text
+
+    out.print(summary_text(load_predictor(run)), highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def answers(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")],
+    json_: Annotated[bool, typer.Option("--json", help="As JSON: GET /model's `fields`.")] = False,
+) -> None:
+    """Each question the model reads, whether it may be blank, and every answer it accepts (the same for
+    predict's flags, the Python API and the HTTP API)."""
+    from ..predictor import load_predictor
+
+    fields = load_predictor(run).fields_
+    if json_:
+        sys.stdout.write(json.dumps([f.to_json() for f in fields], indent=2, ensure_ascii=False) + "\n")
+        return
+    flag_of = {v: f"--{k.replace('_', '-')}" for k, v in FLAGS.items()}
+    for f in fields:
+        how = {"choice": "one of", "multi": "any of (comma-separated)", "text": "free text"}[f.kind]
+        how += "" if f.strict or f.kind == "text" else " (any other answer counts as a rare one)"
+        given = flag_of.get(f.name, f"--answer {f.name}=...")
+        out.print(
+            f"{f.name} ({f.question}; {given}): {'required' if f.required else 'may be blank'}, {how}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        if f.kind != "text":
+            for answer in f.allowed:
+                out.print(f"  {answer}", highlight=False, markup=False, soft_wrap=True)
+        elif f.allowed:
+            out.print(f"  {len(f.allowed)} answers learned; any other counts as a rare one", highlight=False)
+
+
+@app.command()
+@user_errors
+def runs(
+    folder: Annotated[Path, typer.Argument(help="Where the runs are (default: runs).")] = Path("runs"),
+) -> None:
+    """Every run under a folder: its recipe, task, when it was trained, its data and its headline test metric."""
+    import datetime
+
+    from ..recipe import validate_recipe
+    from ..tasks import task_of
+
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder; `salarynet train` writes its runs under runs/")
+    found = sorted(p.parent for p in folder.rglob("model.json") if (p.parent / "metrics.json").is_file())
+    if not found:
+        err.print(f"no runs under {folder}", highlight=False)
+        return
+    table = Table(title=f"runs under {folder}")
+    for column in ("run", "recipe", "task", "trained", "data", "test rows"):
+        table.add_column(column)
+    for run in found:
+        trained = datetime.datetime.fromtimestamp((run / "model.json").stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+        try:
+            recipe = validate_recipe(json.loads((run / "recipe.json").read_text()), str(run / "recipe.json"))
+            test = json.loads((run / "metrics.json").read_text())["test"]
+            data = json.loads((run / "data.json").read_text())
+            task = task_of(recipe.features)
+            described = task.describe()
+            what = task.name + (
+                f" > ${described['threshold']:,.0f}" if described.get("threshold") and task.classes else ""
+            )
+            source = data.get("file") or data.get("source", "?")
+            table.add_row(
+                escape(str(run)),
+                escape(recipe.name),
+                escape(what),
+                trained,
+                escape(str(source)),
+                escape(f"{task.summary(test)} ({test.get('rows', '?')} rows)"),
+            )
+        except (OSError, ValueError, KeyError, TypeError, SalarynetError) as e:
+            table.add_row(
+                escape(str(run)), "?", "?", trained, "?", escape(f"unreadable: {str(e).splitlines()[0][:80]}")
+            )
+    out.print(table)
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, quieter: one line per request on stderr (time, client, request, status), and of its own
+    messages only warnings (the `serving ...` line above says where it listens)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = json.loads(json.dumps(LOGGING_CONFIG))  # a copy
+    config["formatters"]["access"]["fmt"] = '%(asctime)s %(client_addr)s "%(request_line)s" %(status_code)s'
+    config["formatters"]["access"]["datefmt"] = "%Y-%m-%d %H:%M:%S"
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    config["loggers"]["uvicorn.error"]["level"] = "WARNING"
+    config["loggers"]["uvicorn.access"]["level"] = "INFO"
+    return config
 
 
 def _loopback(host: str) -> bool:
@@ -717,9 +906,7 @@ def serve(
         os.environ[RUN_VARIABLE] = str(run.resolve())
         app_ = "salarynet.apps.serve:app_from_environment"
     try:
-        uvicorn.run(
-            app_, host=host, port=port, log_level="warning", access_log=False, workers=workers, factory=workers > 1
-        )
+        uvicorn.run(app_, host=host, port=port, log_config=_log_config(), workers=workers, factory=workers > 1)
     except SystemExit as e:  # uvicorn exits 1 when it cannot bind
         raise DataError(f"cannot listen on {host}:{port} (in use, or not an address of this machine)") from (
             None if e.code else e

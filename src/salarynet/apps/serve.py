@@ -13,7 +13,6 @@ import os
 import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,16 +31,17 @@ from pydantic import (
     ValidationError,
     create_model,
 )
+from pydantic import (
+    Field as PydanticField,
+)
 from pydantic_core import PydanticCustomError
 
-from ..data.answers import band_order
-from ..data.schemas import CHOICE_COLUMNS, COLUMNS, normalise
+from ..answerset import Field, Refusal, canonical_names, fields_of
 from ..data.survey import tidy_survey
 from ..data.wages import index_years
 from ..errors import SalarynetError
 from ..estimator import SalaryNet, load
 from ..explain import explain
-from ..features import options
 
 MAX_BATCH = 1000  # answer sets in one POST /predict
 YEAR = "year"  # an answer set's key for the year whose dollars its answer is in (no survey column is called that)
@@ -74,58 +74,11 @@ PROVENANCE = (
     "years",
 )  # what /model shows of data.json: no folder of this machine
 STATIC = resources.files("salarynet.apps") / "static"
-
-
-@dataclass(frozen=True)
-class Field:
-    """One answer the model reads. kind: 'choice' (one of `allowed`), 'multi' (any of `allowed`,
-    comma-separated or a list) or 'text' (anything; `allowed` lists the answers the model learned)."""
-
-    name: str
-    question: str
-    kind: str
-    allowed: tuple[str, ...]
-    required: bool
-    keys: dict[str, str]  # folded answer -> its spelling in `allowed`
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "question": self.question,
-            "kind": self.kind,
-            "required": self.required,
-            "allowed": list(self.allowed),
-        }
-
-
-def fields_of(net: SalaryNet) -> list[Field]:
-    out = []
-    for col in net.features_.columns:
-        if col.column == "survey_year":  # not a question: the answer's year (YEAR) says which survey year to read
-            continue
-        question = COLUMNS.get(col.column, col.column)
-        # folded answer -> as shown: the recipe's spelling (ordinal) or the survey's commonest (learned keys)
-        keys = {normalise(k): k if col.encoding == "ordinal" else col.label(k) for k in col.codes if k != "(blank)"}
-        allowed = tuple(band_order(list(keys.values())))
-        if col.encoding == "ordinal":
-            out.append(Field(col.column, question, "choice", allowed, True, keys))
-        elif col.encoding == "multi":
-            out.append(
-                Field(col.column, question, "multi" if col.column in CHOICE_COLUMNS else "text", allowed, False, keys)
-            )
-        elif col.column in CHOICE_COLUMNS:
-            out.append(Field(col.column, question, "choice", allowed, "(blank)" not in col.codes, keys))
-        else:
-            out.append(Field(col.column, question, "text", allowed, False, keys))
-    for column in net.features_.text.columns if net.features_.text else ():
-        out.append(Field(column, COLUMNS.get(column, column), "text", (), False, {}))
-    return out
-
-
-def _listing(allowed: tuple[str, ...]) -> str:
-    return ", ".join(allowed[:SHOWN]) + (
-        f", ... ({len(allowed)} in all; GET /model lists them)" if len(allowed) > SHOWN else ""
-    )
+# The page's icon (browsers ask for /favicon.ico whatever the page says): a small SVG, a rising line
+FAVICON = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#2563eb"/>'
+    b'<path d="M3 12 L7 8 L9 10 L13 4" stroke="#fff" stroke-width="2" fill="none"/></svg>'
+)
 
 
 def _clip(text: str) -> str:
@@ -136,28 +89,10 @@ def _clip(text: str) -> str:
 
 def _validator(f: Field):
     def check(value):
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if f.required:
-                raise PydanticCustomError(
-                    "missing",
-                    "a {field} answer is required; one of: {allowed}",
-                    {"field": f.name, "allowed": _listing(f.allowed)},
-                )
-            return None
-        if f.kind == "text":
-            return value
-        given = value if isinstance(value, list) else options(value, fold=False) if f.kind == "multi" else [value]
-        picked = []
-        for v in given:
-            spelled = f.keys.get(normalise(v))
-            if spelled is None:
-                raise PydanticCustomError(
-                    "not_allowed",
-                    "{value} is not one of: {allowed}",
-                    {"value": _clip(repr(v)), "allowed": _listing(f.allowed)},
-                )
-            picked.append(spelled)
-        return ", ".join(picked)
+        try:
+            return f.check(value)
+        except Refusal as e:
+            raise PydanticCustomError(e.kind, "{why}", {"why": str(e)}) from None
 
     return check
 
@@ -182,7 +117,11 @@ def answers_model(fields: list[Field], net: SalaryNet):
     specs: dict[str, Any] = {YEAR: (Annotated[StrictInt | None, AfterValidator(_year_validator(net))], None)}
     for f in fields:
         kind = text | list[text] if f.kind == "multi" else text
-        specs[f.name] = (Annotated[kind | None, AfterValidator(_validator(f))], ... if f.required else None)
+        # Optional to pydantic, checked by the contract (answerset.py): a missing required answer is refused in its words
+        specs[f.name] = (
+            Annotated[kind | None, AfterValidator(_validator(f))],
+            PydanticField(None, validate_default=True),
+        )
     return create_model("Answers", __config__=ConfigDict(extra="forbid"), **specs)
 
 
@@ -411,7 +350,7 @@ def create_app(run_path: str | Path) -> FastAPI:
     # needs it many times, and /health waited up to 90 ms behind a 1,000-row batch at 5 ms (serve_load.py).
     sys.setswitchinterval(0.001)
     task = net.task_
-    fields = fields_of(net)
+    fields = fields_of(net.features_)
     by_name = {f.name: f for f in fields}
     answers = answers_model(fields, net)
     years = net.learned_years()
@@ -498,10 +437,16 @@ def create_app(run_path: str | Path) -> FastAPI:
             return _error(413, f"{len(payload):,} answer sets; at most {MAX_BATCH:,} in one request")
         rows, errors = [], []
         for i, item in enumerate(payload if many else [payload]):
+            at = i if many else None
+            refused: list[Refusal] = []
+            if isinstance(item, dict):  # any survey header, any case; answers the model does not read: dropped
+                named = canonical_names(item, [YEAR], by_name, refused)
+                item = {k: v for k, v in named.items() if k in by_name or k == YEAR}
+            errors += [({"loc": (e.field,), "msg": str(e), "type": e.kind, "input": e.field}, at) for e in refused]
             try:
                 rows.append(answers.model_validate(item).model_dump())
             except ValidationError as e:
-                errors += [(err, i if many else None) for err in e.errors(include_url=False)]
+                errors += [(err, at) for err in e.errors(include_url=False)]
         if errors:
             return _invalid(errors, by_name)
         result = await batcher(rows) if rows else []
@@ -514,6 +459,10 @@ def create_app(run_path: str | Path) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
         return (STATIC / "index.html").read_text()
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(FAVICON, media_type="image/svg+xml", headers={"cache-control": "max-age=86400"})
 
     @app.get("/app.js", response_class=Script)
     def script() -> Script:
@@ -542,10 +491,6 @@ def _detail(err: dict, index: int | None, fields: dict[str, Field]) -> dict[str,
     }
     if err["type"] != "missing":
         out["input"] = _echo(err.get("input"))
-    elif name in fields:
-        out["msg"] = f"the answer {name!r} is missing"
-    if err["type"] == "extra_forbidden":
-        out["msg"] = f"{name!r} is not an answer this model reads; it reads: {', '.join(fields)}"
     if name in fields and fields[name].kind != "text":
         out["allowed"] = list(fields[name].allowed[:SHOWN])
     return out

@@ -321,13 +321,10 @@ def write_best(out: Path, the_plan: Plan, results: dict[str, dict[str, Any]]) ->
 
 def plot(out: Path, the_plan: Plan, results: dict[str, dict[str, Any]]) -> Path:
     """The metric against each swept value: every trial a dot (its sd a bar), the mean per value a line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plots import subplots
 
     keys = the_plan.keys
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False, sharey=True)
+    fig, axes = subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False, sharey=True)
     for ax, key in zip(axes[0], keys):
         values = list(dict.fromkeys(json.dumps(t.values[key]) for t in the_plan.trials))
         means = {v: [] for v in values}
@@ -350,7 +347,6 @@ def plot(out: Path, the_plan: Plan, results: dict[str, dict[str, Any]]) -> Path:
     fig.tight_layout()
     path = out / "sweep.png"
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 

@@ -12,11 +12,27 @@ function el(tag, attrs = {}, text) {
   return e;
 }
 
+// A field's label: its name, and the question where it says more than the name (not "gender (gender)"); a
+// multi-select shown as checkboxes is not "comma-separated".
+function fieldLabel(f, boxes) {
+  const label = el("label", { for: "f-" + f.name });
+  const name = f.name.replaceAll("_", " ");
+  let question = f.question;
+  if (boxes) question = question.replace(/\s*\((multi-select, )?comma-separated[^)]*\)/, "").replace(/multi-select, /, "");
+  if (question.toLowerCase().startsWith(name.toLowerCase())) {  // "country (free text)", not "country (country ...)"
+    label.append(name, el("span", { class: "q" }, question.slice(name.length)));
+  } else {
+    label.append(name, " ", el("span", { class: "q" }, "(" + question + ")"));
+  }
+  if (f.required) label.append(" ", el("span", { class: "req", title: "required" }, "*"));
+  return label;
+}
+
 function fieldInput(f) {
   const wrap = el("div");
-  const label = el("label", { for: "f-" + f.name });
-  label.append(f.name.replaceAll("_", " "), " ", el("span", { class: "q" }, "(" + f.question + ")"));
-  if (f.kind === "multi" && f.allowed.length <= 8) {
+  const boxes = f.kind === "multi" && f.allowed.length <= 8;
+  const label = fieldLabel(f, boxes);
+  if (boxes) {
     const box = el("fieldset", { id: "f-" + f.name, "data-multi": f.name });
     for (const v of f.allowed) {
       const id = "f-" + f.name + "-" + v.replace(/\W+/g, "-");
@@ -26,8 +42,9 @@ function fieldInput(f) {
     }
     wrap.append(label, box);
   } else if (f.kind === "choice" || f.kind === "multi") {
-    const select = el("select", { id: "f-" + f.name, name: f.name });
-    if (!f.required) select.append(el("option", { value: "" }, "(no answer)"));
+    // Nothing chosen until the person chooses: a required question must be answered before Predict does anything
+    const select = el("select", f.required ? { id: "f-" + f.name, name: f.name, required: "" } : { id: "f-" + f.name, name: f.name });
+    select.append(el("option", { value: "" }, f.required ? "(choose one)" : "(no answer)"));
     for (const v of f.allowed) select.append(el("option", { value: v }, v));
     wrap.append(label, select);
   } else {
@@ -142,6 +159,8 @@ async function submit(event) {
   const body = answers();
   try {
     const p = await predict(body);
+    $("#result").hidden = false;
+    $("#prompt").hidden = true;
     const [big, small] = describe(p);
     $("#answer").textContent = big;
     $("#detail").textContent = small;
@@ -171,6 +190,8 @@ async function start() {
   const score = m.auc !== undefined ? `test accuracy ${(+m.accuracy).toFixed(3)}, ROC AUC ${(+m.auc).toFixed(3)}`
     : m.median_absolute_error !== undefined ? `median error ${money(m.median_absolute_error)}` : "";
   $("#about").textContent = `Run ${model.run} (recipe ${model.recipe}, ${model.task})` + (score ? `: ${score}.` : ".");
+  const years = (model.years && model.years.learned) || [];
+  if (years.length) $("#surveys").textContent = `${years.join(" and ")} salary survey${years.length > 1 ? "s" : ""}`;
   for (const f of model.fields) $("#fields").append(fieldInput(f));
   if (model.years) $("#fields").append(yearInput(model.years));
   $("#form").addEventListener("submit", submit);
