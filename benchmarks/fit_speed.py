@@ -332,7 +332,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def readme_table(report: dict) -> str:
-    """The README's speed table from a recorded report (tests/test_readme.py holds the README to the record)."""
+    """The speed table of docs/benchmarks.md from a recorded report (tests/test_docs.py holds the page to it)."""
     lines = [
         "| engine | versions | seconds for 100 epochs | steps/s | × salarynet cold | × salarynet cached "
         "| peak RSS MB |",
@@ -390,7 +390,9 @@ def main() -> None:
     parser.add_argument("--arrays", help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
-    parser.add_argument("--readme", action="store_true", help="print the README's table from the recorded results")
+    parser.add_argument(
+        "--readme", action="store_true", help="print the table of docs/benchmarks.md from the recorded results"
+    )
     args = parser.parse_args()
     if args.engine:
         return worker(args)

@@ -12,7 +12,7 @@ LightGBM where installed, as benchmarks/peers.py runs it) are trained on the sam
     uv run python benchmarks/out_of_time.py --only-fold 1                 # one fold: a quick look
     uv run python benchmarks/out_of_time.py --table [--record]            # the recorded table again
 
---record writes benchmarks/results/out_of_time.json and out_of_time.md (the table the README shows); a file
+--record writes benchmarks/results/out_of_time.json and out_of_time.md (the table docs/benchmarks.md shows); a file
 there that this script did not write is never replaced.
 """
 

@@ -1,7 +1,7 @@
 """What a person waits for: whole `salarynet` commands, each a fresh process, timed several times (min and median).
 
     uv run python benchmarks/wall_time.py [--repeat 5] [--before SRC] [--runs DIR] [--record]   # uv run vs bare
-    uv run python benchmarks/wall_time.py --readme      # the README's table, from the recorded results
+    uv run python benchmarks/wall_time.py --readme      # the table of docs/benchmarks.md, from the recorded results
 
 Each version of the code trains the two runs it needs (tutorial and recommended) into --runs (default: a
 temporary folder) unless they are there already, then every command runs --repeat times after one untimed
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PROGRAM = [sys.executable, "-m", "salarynet"]  # --before: both checkouts through the same interpreter
-# What the README types, and the entry point uv installed (no uv in between): the default comparison.
+# What the docs type, and the entry point uv installed (no uv in between): the default comparison.
 UV_RUN = ["uv", "run", "--locked", "salarynet"]
 BARE = [str(Path(sys.executable).parent / "salarynet")]
 PERSON = ["--age", "25-34", "--experience", "5-7 years", "--education", "Master's degree", "--gender", "Woman"]
@@ -120,7 +120,7 @@ def measure(versions: dict[str, tuple[Path, dict[str, str], list[str]]], repeat:
 
 
 def table(report: dict) -> str:
-    """Whole commands, min / median per version (tests/test_readme.py holds the README to the record)."""
+    """Whole commands, min / median per version (tests/test_docs.py holds docs/benchmarks.md to the record)."""
     names = list(report["versions"])
     lines = [
         "| what a person waits for | " + " | ".join(f"{n}: min / median s" for n in names) + " |",
@@ -145,7 +145,9 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="another checkout's src/ folder, timed alternately")
     parser.add_argument("--runs", type=Path, help="a folder for the runs each version trains (kept between calls)")
     parser.add_argument("--record", action="store_true", help="write benchmarks/results/wall_time.md/.json")
-    parser.add_argument("--readme", action="store_true", help="print the README's table from the recorded results")
+    parser.add_argument(
+        "--readme", action="store_true", help="print the table of docs/benchmarks.md from the recorded results"
+    )
     args = parser.parse_args()
     if args.readme:
         return print(table(json.loads((RESULTS / "wall_time.json").read_text())))

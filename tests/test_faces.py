@@ -68,9 +68,10 @@ def test_runs_lists_every_run_with_its_recipe_task_data_and_metric(run_dir, runs
 def test_predict_json_is_what_http_answers(runs):
     person = ["--age", "25-34", "--experience", "5-7 years", "--experience-field", "5-7 years", "--title", "Nurse"]
     body = {"age": "25-34", "experience_overall": "5-7 years", "experience_field": "5-7 years", "job_title": "Nurse"}
-    printed = json.loads(invoke("predict", runs / "recommended", *person, "--json").stdout)
-    http = TestClient(serve.create_app(runs / "recommended")).post("/predict", json=body).json()
-    assert printed == http
+    for name in ("recommended", "recommended-bands", "recommended-range"):
+        printed = json.loads(invoke("predict", runs / name, *person, "--json").stdout)
+        http = TestClient(serve.create_app(runs / name)).post("/predict", json=body).json()
+        assert printed == http, name
     rows = invoke("predict", runs / "recommended", "--input", TIDY, "--json").stdout.splitlines()
     assert len(rows) == 200 and {"row", "probability", "reason", "flags"} <= set(json.loads(rows[0]))
 
