@@ -1,6 +1,7 @@
 """salarynet from Python: the README's notebook block end to end, scikit-learn's protocol, and the same number
 for the same person from the API, the command line and the HTTP API, for all three tasks."""
 
+import json
 import re
 
 import numpy as np
@@ -63,10 +64,14 @@ def test_the_readmes_python_block_runs(tmp_path, monkeypatch):
     net, survey = scope["net"], scope["survey"]
     assert len(survey) == 23783 and list(net.history_["epoch"]) == [1, 2]
     assert net.rows_["kept"] == 17559 and 0.5 < net.metrics_["accuracy"] < 1
-    proba = net.predict_proba(survey.head(20))
-    assert proba.shape == (20, 2) and np.allclose(np.nansum(proba, axis=1)[~np.isnan(proba[:, 0])], 1)
+    table = net.predict_frame(survey.head(20))
+    answered = survey.head(20)[(table["reason"] == "").to_numpy()]  # the rows it can answer (Woman, Man, ...)
+    proba = net.predict_proba(answered)
+    assert proba.shape == (len(answered), 2) and np.allclose(proba.sum(axis=1), 1) and len(answered) >= 15
+    assert np.allclose(proba[:, 1], table["probability"].dropna())
+    assert list(net.predict(answered)) == list(table["prediction"].dropna().astype(int))
     again = salarynet.load(tmp_path / "runs" / "x")
-    assert np.array_equal(again.predict_proba(survey.head(20)), proba, equal_nan=True)
+    assert np.array_equal(again.predict_proba(answered), proba)
 
 
 def test_scikit_learns_protocol(snapshot):
@@ -229,5 +234,7 @@ def test_a_loaded_model_is_saved_elsewhere_and_loads_back_the_same(run_dir, runs
         copy = net.save(tmp_path / run.name)
         again = salarynet.load(copy)
         assert np.array_equal(again.predict_proba([PERSON]), net.predict_proba([PERSON]))
-        for name in ("model.safetensors", "preprocessing.json", "metrics.json", "history.csv", "curves.png"):
+        for name in ("model.safetensors", "history.csv", "curves.png"):
             assert (copy / name).read_bytes() == (run / name).read_bytes(), name
+        for name in ("preprocessing.json", "metrics.json", "data.json", "recipe.json"):  # the same values
+            assert json.loads((copy / name).read_text()) == json.loads((run / name).read_text()), name

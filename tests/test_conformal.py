@@ -128,8 +128,8 @@ def test_a_range_run_sets_calibration_rows_aside_and_keeps_its_corrections(runs)
     assert abs(record["test"]["coverage"] - 0.8) < 0.04
     net = load(folder)
     assert net.conformal_.correction == record["conformal_refit"]["correction"]
-    person = pd.DataFrame({"job_title": ["Data Scientist"], "country": ["USA"], "state": ["California"]})
-    table = net.predict_frame(person)
+    person = {"job_title": "Data Scientist", "country": "USA", "state": "California", "age": "25-34"}
+    table = net.predict_frame(person | {"experience_overall": "5-7 years", "experience_field": "5-7 years"})
     assert table["low"][0] < table["salary"][0] < table["high"][0]
 
 

@@ -130,7 +130,10 @@ def test_predict_frame_keeps_every_row_in_order(trained, run_dir):
         "education 'Some college' is not one of: High School, College degree, "
         "Master's degree, Professional degree (MD, JD, etc.), PhD"
     )
-    assert out["reason"].tolist()[2] == "age is blank"
+    assert (
+        out["reason"].tolist()[2]
+        == "age: an answer is required, one of: under 18, 18-24, 25-34, 35-44, 45-54, 55-64, 65 or over"
+    )
     assert out["probability"].isna().tolist() == [False, True, True, False]
     # Each prediction is the network's output on that row alone, scaled with the saved min/max.
     for i in (0, 3):

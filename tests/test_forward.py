@@ -140,7 +140,7 @@ def test_one_person_imports_no_jax_pandas_or_scikit_learn(run_dir, runs, which):
     code = (
         f"import sys\nfrom salarynet.apps.cli import app\ntry:\n    app(['predict', {str(run)!r}, '--age', "
         "'25-34', '--experience', '5-7 years', '--education', \"Master's degree\", '--gender', 'Woman', "
-        "'--title', 'Data Scientist'])\n"
+        "'--experience-field', '5-7 years', '--title', 'Data Scientist'])\n"
         "except SystemExit as e:\n    assert not e.code, e.code\n"
         "print('loaded:', sorted({m.split('.')[0] for m in sys.modules} & {'jax', 'pandas', 'sklearn', 'scipy', "
         "'matplotlib'}))"

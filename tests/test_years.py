@@ -251,7 +251,23 @@ def test_a_range_model_answers_in_the_year_asked_the_same_everywhere(range_run, 
     assert result.exit_code == 0, result.output
     written = pd.read_csv(out)
     assert written["year"].tolist() == [2025] and written["salary"].tolist() == [python[2025]["salary"]]
-    sentence = runner.invoke(app, ["predict", str(range_run), "--title", "Data Scientist", "--year", "2025"])
+    sentence = runner.invoke(
+        app,
+        [
+            "predict",
+            str(range_run),
+            "--age",
+            "25-34",
+            "--experience",
+            "5-7 years",
+            "--experience-field",
+            "5-7 years",
+            "--title",
+            "Data Scientist",
+            "--year",
+            "2025",
+        ],
+    )
     assert sentence.exit_code == 0, sentence.output
     assert "in 2025 dollars" in sentence.output
     refused = runner.invoke(app, ["predict", str(range_run), "--input", str(answers), "--year", "2030"])
@@ -266,7 +282,21 @@ def test_a_classes_model_answers_only_for_years_it_learned(runs, tmp_path):
     assert net.predict_frame(frame)["year"].tolist() == [2021]
     with pytest.raises(DataError, match=r"year 2023: .*2021"):
         net.predict_frame(frame, year=2023)
-    answer = runner.invoke(app, ["predict", str(runs / "recommended"), "--title", "Data Scientist"])
+    answer = runner.invoke(
+        app,
+        [
+            "predict",
+            str(runs / "recommended"),
+            "--age",
+            "25-34",
+            "--experience",
+            "5-7 years",
+            "--experience-field",
+            "5-7 years",
+            "--title",
+            "Data Scientist",
+        ],
+    )
     assert answer.exit_code == 0 and "$100,000 in 2021" in answer.output
     client = TestClient(serve.create_app(runs / "recommended"))
     refused = client.post("/predict", json=PERSON | {"year": 2023})

@@ -22,7 +22,7 @@ import numpy as np
 
 from .data.answers import band_order
 from .data.table import Answers
-from .features import Frame, answer_keys, known_words
+from .features import Frame, answer_keys, known_words, text_of
 from .predictor import Predictor
 
 CHANGEABLE = ("education", "experience_field", "job_title", "industry", "state", "city")
@@ -107,7 +107,7 @@ def explain(net: Predictor, person: Frame, raw: Raw | None = None) -> dict[str, 
         if (
             text is not None
             and field == text.columns[0]
-            and not known_words(text, " ".join(map(_text, (person[c] for c in columns))))
+            and not known_words(text, text_of(Answers.one(person), columns)[0])
         ):
             unexplained.append(given)  # letter pieces of unknown words: an effect, but not one of the title's meaning
             continue

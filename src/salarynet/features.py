@@ -295,11 +295,16 @@ def bucket(gram: str, buckets: int) -> int:
     return 1 + zlib.crc32(gram.encode()) % (buckets - 1)
 
 
+MAX_TEXT = 1000  # characters of one free-text answer that are read (the HTTP API refuses longer): a title is a
+# few words, and a 10-million-character one cost 30 s and 3 GB of n-grams before this bound
+
+
 def text_of(frame: Frame, columns: tuple[str, ...] | list[str]) -> list[str]:
-    """Each row's text columns joined by a space (a column the frame lacks reads as blank; no columns: "")."""
+    """Each row's text columns, each cut to its first MAX_TEXT characters, joined by a space (a column the frame
+    lacks reads as blank; no columns: "")."""
     if not columns:
         return [""] * len(frame)
-    parts = [[_str(v) for v in frame[c]] if c in frame else [""] * len(frame) for c in columns]
+    parts = [[_str(v)[:MAX_TEXT] for v in frame[c]] if c in frame else [""] * len(frame) for c in columns]
     return [" ".join(p) for p in zip(*parts)]
 
 

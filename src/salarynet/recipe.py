@@ -265,6 +265,34 @@ def builtin_recipes() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("salarynet.recipes").iterdir() if p.name.endswith(".toml"))
 
 
+MAX_NESTING = 32  # arrays and tables within each other in a recipe, a grid or a --set value: a recipe needs 4
+
+
+def parse_table(text: str, origin: str, as_json: bool = False) -> Any:
+    """TOML (or JSON) text -> its value, refused (ValueError, one line) where it nests deeper than MAX_NESTING:
+    the parsers and everything after them recurse once a level, and a few thousand levels overflow the stack."""
+    try:
+        value = json.loads(text) if as_json else tomllib.loads(text)
+    except RecursionError:
+        value = None
+    if value is None or nesting(value) > MAX_NESTING:
+        raise ValueError(f"{origin}: nested over {MAX_NESTING} levels deep (arrays or tables within each other)")
+    return value
+
+
+def nesting(value: Any) -> int:
+    """How deep lists and dicts nest in a value (0 for a scalar), counted without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            if depth + 1 > MAX_NESTING:  # deep enough to refuse: no need to walk the rest
+                return deepest
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def read_recipe_source(name_or_path: str) -> tuple[dict[str, Any], str]:
     """The raw recipe table and where it came from: a shipped name, a .toml or a run's .json."""
     path = Path(name_or_path)
@@ -284,18 +312,24 @@ def read_recipe_source(name_or_path: str) -> tuple[dict[str, Any], str]:
             )
         text, origin = shipped.read_text(encoding="utf-8"), f"{name_or_path} (shipped)"
     try:
-        raw = json.loads(text) if origin.endswith(".json") else tomllib.loads(text)
+        raw = parse_table(text, f"recipe {origin}", origin.endswith(".json"))
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
         raise RecipeError(f"recipe {origin}: not valid {'JSON' if origin.endswith('.json') else 'TOML'}: {e}") from None
+    except ValueError as e:
+        raise RecipeError(str(e)) from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"recipe {origin}: expected a table of sections (data, features, model, ...)")
     return raw, origin
 
 
 def _parse_value(text: str) -> Any:
     """A TOML literal (20, 0.5, true, "adam", [1, 2]); anything else is taken as a string."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        return parse_table(f"v = {text}", f"--set value {text[:40]!r}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except ValueError as e:
+        raise RecipeError(str(e)) from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

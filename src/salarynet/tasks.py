@@ -477,7 +477,10 @@ class Range(Task):
             ("mean absolute error", f"${test['mean_absolute_error']:,.0f}"),
             ("share inside the predicted range", f"{test['coverage']:.3f}"),
             ("median range width", f"${test['median_range_width']:,.0f}"),
-            ("R² of log salary", f"{test['r2_log']:.3f}"),
+            (
+                "R² of log salary",
+                "n/a (the salaries do not vary)" if test["r2_log"] is None else f"{test['r2_log']:.3f}",
+            ),
         ]
 
 

@@ -10,11 +10,13 @@ class _Interrupted:
     still stops the command at the next checkpoint."""
 
     seen = False
+    deferred = False  # while a result is committed: Ctrl-C is remembered, not raised (see uninterrupted)
 
     @classmethod
     def handler(cls, signum, frame):
         cls.seen = True
-        raise KeyboardInterrupt
+        if not cls.deferred:
+            raise KeyboardInterrupt
 
 
 if (
@@ -28,6 +30,20 @@ def checkpoint() -> None:
     """Called before anything is written and between chunks of work: stop here if Ctrl-C was pressed."""
     if _Interrupted.seen:
         raise KeyboardInterrupt
+
+
+class uninterrupted:
+    """From the last checkpoint to the end of the command: the result is being put in place and said. A Ctrl-C
+    here is too late to keep it from being written; it is not raised, so that the command never says "nothing
+    was written" of files it wrote (a report's three files, a run folder, a predictions file)."""
+
+    def __enter__(self):
+        checkpoint()  # an interrupt before this point still stops the command, with nothing written
+        _Interrupted.deferred = True
+
+    def __exit__(self, *exc) -> None:
+        _Interrupted.deferred = False
+        _Interrupted.seen = False  # a Ctrl-C that came too late to stop it: the command has done its work
 
 
 import contextlib
@@ -366,10 +382,14 @@ def train(
 
     folded = _fold_option(fold)
     spec = load_recipe(recipe, set_, seed)
-    target = out_dir or artifacts.unused(Path("runs") / spec.name)
-    artifacts.check_out(target)  # before the work: a refusal after the fit would waste it
-    if not overwrite and target.is_dir() and any(target.iterdir()):
-        raise DataError(f"{target}: holds a run already; --overwrite replaces it, or choose another --out")
+    # Claimed before the work (a lock beside it): a refusal after the fit would waste it, and two commands started
+    # together never write the same folder
+    with artifacts.claim_run(out_dir, Path("runs") / spec.name, overwrite) as claim:
+        _train(claim.path, spec, data, folded, seeds)
+
+
+def _train(target: Path, spec, data, folded, seeds: int) -> None:
+    from ..data import source
     from ..estimator import SalaryNet
 
     survey, provenance = _open(data, spec.data.years)
@@ -409,66 +429,68 @@ def train(
     if folded:
         scored = evaluation.score(net, sel, held, net.task_.majority(rows.labels))
         net.record_["fold"] = {"fold": folded[0], "folds": folded[1], "rows": len(held), "test": scored.metrics}
-    checkpoint()
-    written = net.save(target)
-    m = net.record_
-    _warn(survey)
-    err.print(_rows_line(m["rows"]), highlight=False)
-    calibration = f", calibration {m['rows']['calibration']}" if "calibration" in m["rows"] else ""
-    err.print(
-        f"split: train {m['rows']['train']} (fit {m['rows']['fit']}, validation {m['rows']['validation']})"
-        f"{calibration}, test {m['rows']['test']}",
-        highlight=False,
-    )
-    last = " ".join(f"{named(k)} {v:.4f}" for k, v in m["final_epoch"].items() if v is not None)
-    if spec.features.label_bands:
-        last += f" (over the {len(spec.features.label_bands) + 1} label bands)"
-    saved = f" (seed {spec.seed}, the saved model)" if several else ""
-    err.print(f"fit{saved}: {m['epochs_run']} epochs in {m['fit_seconds']:.2f} s; last epoch {last}", highlight=False)
-    out.print(_metrics_table(m["test"], m["baseline"]["majority_accuracy"], net.task_, f"test rows{saved}"))
-    if "seeds" in m:
-        out.print(_seeds_table(m["seeds"]))
-    if "fold" in m:
-        f = m["fold"]
-        out.print(
-            _metrics_table(
-                f["test"],
-                f["test"].get("majority_accuracy"),
-                net.task_,
-                f"fold {f['fold']}/{f['folds']}'s held-out rows, by the saved model",
+    with uninterrupted():  # from here the run is written, and said: a late Ctrl-C does not unsay it
+        written = net.save(target)
+        m = net.record_
+        _warn(survey)
+        err.print(_rows_line(m["rows"]), highlight=False)
+        calibration = f", calibration {m['rows']['calibration']}" if "calibration" in m["rows"] else ""
+        err.print(
+            f"split: train {m['rows']['train']} (fit {m['rows']['fit']}, validation {m['rows']['validation']})"
+            f"{calibration}, test {m['rows']['test']}",
+            highlight=False,
+        )
+        last = " ".join(f"{named(k)} {v:.4f}" for k, v in m["final_epoch"].items() if v is not None)
+        if spec.features.label_bands:
+            last += f" (over the {len(spec.features.label_bands) + 1} label bands)"
+        saved = f" (seed {spec.seed}, the saved model)" if several else ""
+        err.print(
+            f"fit{saved}: {m['epochs_run']} epochs in {m['fit_seconds']:.2f} s; last epoch {last}", highlight=False
+        )
+        out.print(_metrics_table(m["test"], m["baseline"]["majority_accuracy"], net.task_, f"test rows{saved}"))
+        if "seeds" in m:
+            out.print(_seeds_table(m["seeds"]))
+        if "fold" in m:
+            f = m["fold"]
+            out.print(
+                _metrics_table(
+                    f["test"],
+                    f["test"].get("majority_accuracy"),
+                    net.task_,
+                    f"fold {f['fold']}/{f['folds']}'s held-out rows, by the saved model",
+                )
             )
-        )
-    if m.get("epochs_run", spec.fit.epochs) < spec.fit.epochs:
-        err.print(
-            f"early stopping: {m['epochs_run']} of {spec.fit.epochs} epochs; kept epoch {m['kept_epoch']}'s "
-            "weights (the best validation loss)",
-            highlight=False,
-        )
-    if "conformal" in m:
-        c, plain = m["conformal"], m["conformal"]["test_before_calibration"]
-        err.print(
-            f"conformal: ranges calibrated on {c['rows']:,} rows set aside"
-            f"{' per ' + c['by'] if c['by'] else ''}; on the test rows {plain['coverage']:.3f} inside before "
-            f"(median width ${plain['median_range_width']:,.0f}), {m['test']['coverage']:.3f} after "
-            f"(${m['test']['median_range_width']:,.0f})",
-            highlight=False,
-        )
-    if "refit" in m:
-        r = m["refit"]
-        rows = (
-            f"all {r['rows']:,} kept rows"
-            if "calibration_rows" not in r
-            else f"{r['rows']:,} kept rows (all but "
-            f"the {r['calibration_rows']:,} calibration rows, on which it was calibrated again)"
-        )
-        err.print(
-            f"refit: the saved model learned from {rows} ({r['epochs']} epochs in "
-            f"{r['fit_seconds']:.2f} s); the test metrics above are the model's before the refit, on rows it "
-            "never saw",
-            highlight=False,
-        )
-    out.print(f"saved {written}/ (metrics.json, curves.png, model.safetensors)", highlight=False)
-    err.print(f"report (plots, groups, model card): salarynet report {written}", highlight=False)
+        if m.get("epochs_run", spec.fit.epochs) < spec.fit.epochs:
+            err.print(
+                f"early stopping: {m['epochs_run']} of {spec.fit.epochs} epochs; kept epoch {m['kept_epoch']}'s "
+                "weights (the best validation loss)",
+                highlight=False,
+            )
+        if "conformal" in m:
+            c, plain = m["conformal"], m["conformal"]["test_before_calibration"]
+            err.print(
+                f"conformal: ranges calibrated on {c['rows']:,} rows set aside"
+                f"{' per ' + c['by'] if c['by'] else ''}; on the test rows {plain['coverage']:.3f} inside before "
+                f"(median width ${plain['median_range_width']:,.0f}), {m['test']['coverage']:.3f} after "
+                f"(${m['test']['median_range_width']:,.0f})",
+                highlight=False,
+            )
+        if "refit" in m:
+            r = m["refit"]
+            rows = (
+                f"all {r['rows']:,} kept rows"
+                if "calibration_rows" not in r
+                else f"{r['rows']:,} kept rows (all but "
+                f"the {r['calibration_rows']:,} calibration rows, on which it was calibrated again)"
+            )
+            err.print(
+                f"refit: the saved model learned from {rows} ({r['epochs']} epochs in "
+                f"{r['fit_seconds']:.2f} s); the test metrics above are the model's before the refit, on rows it "
+                "never saw",
+                highlight=False,
+            )
+        out.print(f"saved {written}/ (metrics.json, curves.png, model.safetensors)", highlight=False)
+        err.print(f"report (plots, groups, model card): salarynet report {written}", highlight=False)
 
 
 @app.command()
@@ -687,7 +709,13 @@ def _predict_file(net, input_: Path, output: Path | None, year: int | None = Non
     if output is not None:
         _check_output(output)
     net.dollars_year(year)  # a year it cannot answer for: refused before the file is read
-    result = net.predict_frame(read_survey(input_), year=year)
+    survey = read_survey(input_)
+    if missing := [f.name for f in net.fields_ if f.required and f.name not in survey.frame.columns]:
+        raise DataError(
+            f"{input_}: no {', '.join(missing)} column, an answer this model requires; no row could be answered "
+            "(`salarynet answers RUN` lists what it reads)"
+        )
+    result = net.predict_frame(survey, year=year)
     checkpoint()
     if json_:
         sys.stdout.write(result.to_json(orient="records", lines=True, force_ascii=False))
@@ -696,14 +724,19 @@ def _predict_file(net, input_: Path, output: Path | None, year: int | None = Non
         sys.stdout.write(result.to_csv(index=False, float_format="%.6g"))
         return
     tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    try:
+    try:  # into a temporary file beside it, then swapped in: Ctrl-C or a full disk leaves the earlier file as it was
         result.to_csv(tmp, index=False, float_format="%.6g")
-        tmp.replace(output)
-    except OSError as e:
+        with uninterrupted():
+            tmp.replace(output)
+            err.print(
+                f"wrote {len(result)} rows to {output} ({int((result['reason'] != '').sum())} without a prediction)"
+            )
+    except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise DataError(f"{output}: cannot write the predictions ({e.strerror or e})") from None
-    err.print(f"wrote {len(result)} rows to {output} ({int((result['reason'] != '').sum())} without a prediction)")
+        if isinstance(e, OSError):
+            raise DataError(f"{output}: cannot write the predictions ({e.strerror or e})") from None
+        raise
 
 
 def _predict_one(
@@ -1061,22 +1094,20 @@ def report(
         beside = reporting.comparison(
             result, reporting.analyse(other, survey, provenance, importance_repeats=1), run.name, against.name
         )
-    checkpoint()
-    try:
-        page, card, numbers = write(
-            target,
-            reporting.render_html(net, result, beside),
-            reporting.render_card(net, result, beside),
-            result.numbers,
+    html, card_text = reporting.render_html(net, result, beside), reporting.render_card(net, result, beside)
+    with uninterrupted():
+        try:
+            page, card, numbers = write(target, html, card_text, result.numbers)
+        except OSError as e:
+            raise DataError(f"{target}: cannot write the report ({e.strerror or e}); nothing was written") from None
+        test = result.numbers["test"]
+        headline = net.task_.summary(test)
+        for column, p in result.numbers["parity"].items():
+            headline += f"; {column} DP diff {p['demographic_parity_difference']:.3f}"
+        err.print(f"{headline} ({result.numbers['rows_used']})", highlight=False)
+        out.print(
+            f"wrote {page}, {card} (model card), {numbers} in {time.perf_counter() - started:.1f} s", highlight=False
         )
-    except OSError as e:
-        raise DataError(f"{target}: cannot write the report ({e.strerror or e})") from None
-    test = result.numbers["test"]
-    headline = net.task_.summary(test)
-    for column, p in result.numbers["parity"].items():
-        headline += f"; {column} DP diff {p['demographic_parity_difference']:.3f}"
-    err.print(f"{headline} ({result.numbers['rows_used']})", highlight=False)
-    out.print(f"wrote {page}, {card} (model card), {numbers} in {time.perf_counter() - started:.1f} s", highlight=False)
 
 
 @app.command()

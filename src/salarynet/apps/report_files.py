@@ -44,16 +44,39 @@ def check_targets(out: Path) -> None:
 
 
 def write(out: Path, page: str, card: str, numbers: dict[str, Any]) -> tuple[Path, Path, Path]:
-    """<stem>.html, <stem>.md (the model card) and <stem>.json beside it, each written whole or not at all;
-    only over an earlier report's files (check_targets)."""
+    """<stem>.html, <stem>.md (the model card) and <stem>.json beside it, all three or none: each is written to a
+    temporary file first, then the three are swapped in; a failure or an interrupt on the way (a full disk, Ctrl-C)
+    takes back what was swapped in and puts an earlier report's files back. Only over an earlier report's files
+    (check_targets)."""
     check_targets(out)
     texts = (page, card, json.dumps({"format": REPORT_FORMAT} | numbers, indent=2, default=float) + "\n")
-    for path, text in zip(targets(out), texts):
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
+    paths = targets(out)
+    tmps = [p.with_name(f".{p.name}.tmp-{os.getpid()}") for p in paths]
+    olds = [p.with_name(f".{p.name}.old-{os.getpid()}") for p in paths]
+    moved: list[int] = []  # earlier files set aside
+    placed: list[int] = []  # new files swapped in
+    try:
+        for tmp, text in zip(tmps, texts):
             tmp.write_text(text, encoding="utf-8")
+        for i, (path, tmp, old) in enumerate(zip(paths, tmps, olds)):
+            if path.exists():
+                path.replace(old)
+                moved.append(i)
             tmp.replace(path)
-        finally:
+            placed.append(i)
+    except BaseException:
+        for i in placed:
+            with contextlib.suppress(OSError):
+                paths[i].unlink()
+        for i in moved:
+            with contextlib.suppress(OSError):
+                olds[i].replace(paths[i])
+        raise
+    finally:
+        for tmp in tmps:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
-    return targets(out)
+    for old in olds:
+        with contextlib.suppress(OSError):
+            old.unlink(missing_ok=True)
+    return paths

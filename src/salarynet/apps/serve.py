@@ -35,7 +35,9 @@ from pydantic import (
     Field as PydanticField,
 )
 from pydantic_core import PydanticCustomError
+from starlette.requests import ClientDisconnect
 
+from .. import features
 from ..answerset import Field, Refusal, canonical_names, fields_of
 from ..data.survey import tidy_survey
 from ..data.wages import index_years
@@ -50,7 +52,7 @@ YEAR = "year"  # an answer set's key for the year whose dollars its answer is in
 # every batch in the worker cost a third of the throughput (963 against 1,489 requests/s at 32 clients).
 INLINE_ROWS = 64
 MAX_BODY = 1 << 20  # bytes; a list of MAX_BATCH long answer sets fits
-MAX_TEXT = 1000  # characters in one free-text answer
+MAX_TEXT = features.MAX_TEXT  # characters in one free-text answer (a model reads no more of one)
 MAX_DEPTH = 16  # nesting of arrays and objects in a body; a list of answer sets with list answers needs 3
 MAX_DIGITS = 100  # in a JSON integer; no answer is a number, but a 422 shows what was sent
 MAX_ERRORS = 20  # errors a 422 lists, each ...
@@ -423,7 +425,10 @@ def create_app(run_path: str | Path) -> FastAPI:
         wanted = request.query_params.get("explain", "true")
         if wanted not in ("true", "false"):
             return _error(422, f"explain={_clip(wanted)!r}: expected true or false")
-        body = await _body(request)
+        try:
+            body = await _body(request)
+        except ClientDisconnect:  # the client went away mid-body: no one to answer, nothing to log but the request
+            return Response(status_code=400)
         if body is None:
             return _error(413, f"the body is over {MAX_BODY:,} bytes")
         try:

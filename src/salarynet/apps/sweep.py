@@ -28,7 +28,7 @@ from ..data.survey import Survey
 from ..errors import DataError, RecipeError
 from ..evaluation import cross_validate
 from ..nn.metrics import mean_sd
-from ..recipe import apply_overrides, apply_values, read_recipe_source, validate_recipe
+from ..recipe import apply_overrides, apply_values, parse_table, read_recipe_source, validate_recipe
 from ..rows import select_rows
 from ..tasks import task_of
 
@@ -69,11 +69,13 @@ class Plan:
 
 def read_grid(path: Path) -> GridFile:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = parse_table(path.read_text(encoding="utf-8"), str(path))
     except OSError as e:
         raise DataError(f"{path}: cannot read the grid ({e.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: not valid TOML: {e}") from None
+    except ValueError as e:
+        raise DataError(str(e)) from None
     try:
         grid = GridFile.model_validate(raw)
     except ValidationError as e:

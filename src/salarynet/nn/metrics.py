@@ -86,18 +86,23 @@ def classification_metrics(labels: np.ndarray, outputs: np.ndarray, last_activat
     return result
 
 
+SPREAD_FLOOR = 1e-12  # per row, in squared log dollars: below it the salaries are one salary, up to float rounding
+
+
 def regression_metrics(salary: np.ndarray, outputs: np.ndarray) -> dict:
     """salary: float[rows] in dollars; outputs: float[rows, 3] = log (estimate, low, high)."""
     salary = np.asarray(salary, dtype=float)
     estimate, low, high = (np.exp(np.asarray(outputs[:, j], dtype=float)) for j in range(3))
     error = np.abs(estimate - salary)
     log_error = np.log(salary) - np.asarray(outputs[:, 0], dtype=float)
+    spread = float(np.sum((np.log(salary) - np.log(salary).mean()) ** 2))
     return {
         "median_absolute_error": float(np.median(error)),
         "mean_absolute_error": float(np.mean(error)),
         "coverage": float(np.mean((low <= salary) & (salary <= high))),
         "median_range_width": float(np.median(high - low)),
-        "r2_log": float(1 - np.sum(log_error**2) / np.sum((np.log(salary) - np.log(salary).mean()) ** 2)),
+        # undefined (None, as an AUC with one class) where the salaries do not vary: one row, or all the same
+        "r2_log": float(1 - np.sum(log_error**2) / spread) if spread > SPREAD_FLOOR * len(salary) else None,
         "rows": int(len(salary)),
     }
 
