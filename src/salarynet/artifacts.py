@@ -136,18 +136,27 @@ def unused(folder: Path) -> Path:
     return next(c for c in candidates if not c.exists() and not c.is_symlink())
 
 
+def _remove_empty(made: list[Path]) -> None:
+    """Folders a claim made, innermost first, where they are still empty."""
+    for folder in reversed(made):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 class Claim:
     """A run folder claimed before the work: a lock file beside it (`.<name>.lock`, created exclusively, holding
     the process id) that no other salarynet command can create until release(). Two commands started together
     never pick the same default folder, and never both write the same --out."""
 
-    def __init__(self, path: Path, lock: Path):
-        self.path, self.lock = path, lock
+    def __init__(self, path: Path, lock: Path, made: list[Path] | None = None):
+        self.path, self.lock, self.made = path, lock, made or []
 
     def release(self) -> None:
+        """The lock removed, and the folders made for it where they are still empty (no run was written)."""
         with contextlib.suppress(OSError):
             if self.lock.read_text().strip() == str(os.getpid()):
                 self.lock.unlink()
+        _remove_empty(self.made)
 
     def __enter__(self) -> "Claim":
         return self
@@ -165,6 +174,16 @@ def _writable_parent(out: Path) -> None:
         raise ArtifactError(f"{parent}: a file, not a folder, so {out} cannot be made there; choose another --out")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ArtifactError(f"{parent}: not writable, so {out} cannot be made there; choose another --out")
+
+
+def _make_parents(out: Path) -> list[Path]:
+    """out's missing parent folders, made: the ones made, outermost first (a failed command removes them)."""
+    missing = [p for p in reversed(out.parents) if not p.exists()]
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ArtifactError(f"{out}: cannot write here ({e.strerror}); choose another --out") from None
+    return missing
 
 
 def _lock(out: Path) -> Path | None:
@@ -210,28 +229,35 @@ def claim_run(out: Path | None, default: Path, overwrite: bool = False) -> Claim
     run already there without overwrite."""
     if out is None:
         _writable_parent(default)
-        default.parent.mkdir(parents=True, exist_ok=True)
+        made = _make_parents(default)
         for n in range(1, 10_000):
             candidate = default if n == 1 else default.with_name(f"{default.name}-{n}")
             if candidate.exists() or candidate.is_symlink():
                 continue
-            lock = _lock(candidate)
+            try:
+                lock = _lock(candidate)
+            except ArtifactError:
+                _remove_empty(made)
+                raise
             if lock is None:
                 continue
             if candidate.exists() or candidate.is_symlink():  # made between the look and the lock
                 Claim(candidate, lock).release()
                 continue
-            return Claim(candidate, lock)
+            return Claim(candidate, lock, made)
+        _remove_empty(made)
         raise ArtifactError(f"{default}: 10,000 runs of this name; choose an --out")
     _writable_parent(out)
+    made = _make_parents(out)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ArtifactError(f"{out}: cannot write here ({e.strerror}); choose another --out") from None
-    lock = _lock(out)
+        lock = _lock(out)
+    except ArtifactError:
+        _remove_empty(made)
+        raise
     if lock is None:
+        _remove_empty(made)
         raise ArtifactError(f"{out}: another salarynet command is writing it now; wait for it, or choose another --out")
-    claim = Claim(out, lock)
+    claim = Claim(out, lock, made)
     try:
         check_out(out)
         if not overwrite and out.is_dir() and any(out.iterdir()):
