@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT, TIDY
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import salarynet
-from salarynet import artifacts
+from salarynet import answerset, artifacts
 from salarynet.apps import report_files
 from salarynet.apps.cli import app
 from salarynet.errors import ArtifactError
@@ -303,3 +305,24 @@ def test_one_answer_of_ten_million_characters_costs_what_its_first_thousand_do(r
 
 def test_the_root_readme_mentions_the_bound_on_text():
     assert "1,000 characters" in (ROOT / "docs" / "reference" / "data.md").read_text()
+
+
+AGE = answerset.Field("age", "age band", "choice", ("18-24", "25-34"), True, frozenset({"18-24", "25-34"}), True)
+RACE = answerset.Field("race", "race", "multi", ("White",), False, frozenset({"white"}))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.none(), st.text(), st.lists(st.one_of(st.text(), st.none())), st.floats(), st.integers(), st.just(pd.NA)
+    )
+)
+def test_an_answer_is_taken_or_refused_whatever_it_is(value):
+    """The contract's check never fails otherwise: an answer, a blank, or a Refusal naming the field."""
+    for field in (AGE, RACE):
+        try:
+            taken = field.check(value)
+        except answerset.Refusal as e:
+            assert e.field == field.name and str(e).startswith(field.name)
+        else:
+            assert taken is None or isinstance(taken, str)

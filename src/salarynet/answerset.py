@@ -22,7 +22,7 @@ from typing import Any
 from .data.answers import band_order, tidy
 from .data.schemas import CHOICE_COLUMNS, COLUMNS, canonical_name, normalise
 from .errors import DataError
-from .features import FeatureState, options
+from .features import FeatureState, missing, options
 
 SHOWN = 10  # allowed answers a refusal lists (`salarynet answers RUN` and GET /model list them all)
 ECHO = 100  # characters of a refused answer a refusal shows
@@ -66,7 +66,7 @@ class Field:
         as a file's answers are (data.answers.tidy: "masters degree" is "Master's degree")."""
         if isinstance(value, list):
             value = ", ".join(str(v) for v in value if v is not None)
-        if value is None or value != value or (isinstance(value, str) and not value.strip()):  # None, NaN, blank
+        if missing(value) or (isinstance(value, str) and not value.strip()):  # None, NaN, NA, blank
             if self.required:
                 raise Refusal(
                     f"{self.name}: an answer is required, one of: {listing(self.allowed)}", self.name, "missing"
@@ -128,15 +128,15 @@ def canonical_names(
             out[key] = value
             continue
         found = canonical_name(key) if isinstance(key, str) else None
-        shown = str(key)[:ECHO]
+        shown = str(key) if len(str(key)) <= ECHO else str(key)[:ECHO] + "…"  # the field: the whole name
         if found is None:
             why = Refusal(
                 f"{shown!r} is not a survey question; {'this model reads' if reads else 'the questions are'}: {names}",
-                shown,
+                str(key),
                 "unknown",
             )
         elif found[0] in out:
-            why = Refusal(f"{source[found[0]]!r} and {shown!r} both answer {found[0]}; keep one", shown, "unknown")
+            why = Refusal(f"{source[found[0]]!r} and {shown!r} both answer {found[0]}; keep one", str(key), "unknown")
         else:
             out[found[0]], source[found[0]] = value, shown
             continue
@@ -169,7 +169,7 @@ def refusals(fields: list[Field], frame: Any) -> list[str]:
         for i, value in enumerate(values):
             if out[i]:
                 continue
-            key = value if isinstance(value, str) or value is None else repr(value)
+            key = value if isinstance(value, str) else None if missing(value) else repr(value)
             if key not in seen:
                 try:
                     f.check(value)

@@ -53,9 +53,8 @@ def rows_of(frame: Rows, reads: list[str] | None = None) -> Survey:
         frame = [frame]
     if isinstance(frame, list) and frame and all(isinstance(r, dict) for r in frame):
         rows = [canonical_names(r, reads=reads or ()) for r in frame]
-        columns = list(
-            dict.fromkeys([*(reads or ()), *(name for r in rows for name in r)])
-        )  # an answer left out: blank
+        # every answer the model reads is a column: one left out of an answer set is a blank
+        columns = list(dict.fromkeys([*(reads or ()), *(name for r in rows for name in r)]))
         return survey_of(pd.DataFrame(rows, columns=columns, dtype=object).astype(object), "answers")
     got = "an empty list" if isinstance(frame, list) and not frame else type(frame).__name__
     raise TypeError(
@@ -185,7 +184,7 @@ class SalaryNet(Predictor):
     @property
     def classes_(self) -> np.ndarray:
         """The class labels predict() returns, as scikit-learn's classifiers have them: 0 and 1 (at or below the
-        threshold, above it), or the salary bands' indices 0..k-1 (band_names_ names them). A salary-range model
+        threshold, above it), or the salary bands' indices 0..k-1 (class_names_ names them). A salary-range model
         has none (AttributeError)."""
         task = self.task_
         if not task.classes:
