@@ -19,6 +19,8 @@ SNAPSHOT = (
 )
 TIDY = DATA / "fixture-tidytuesday-200.csv"
 TUTORIAL = DATA / "fixture-tutorial-cleaned.csv"
+# The answers every recommended model requires (answerset.py: learned from answered rows only), as predict's flags
+REQUIRED_FLAGS = ["--age", "25-34", "--experience", "5-7 years", "--experience-field", "5-7 years"]
 
 # One row in the Google Form's question-text headers (shortened where the schema matches by prefix).
 FORM_HEADERS = {

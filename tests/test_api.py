@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, TIDY
+from conftest import REQUIRED_FLAGS, ROOT, TIDY
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -31,12 +31,7 @@ PERSON = {
     "race": "White",
 }
 FLAGS = [
-    "--age",
-    "25-34",
-    "--experience",
-    "5-7 years",
-    "--experience-field",
-    "5-7 years",
+    *REQUIRED_FLAGS,
     "--education",
     "Master's degree",
     "--gender",

@@ -4,6 +4,7 @@ known direction."""
 
 import pandas as pd
 import pytest
+from conftest import REQUIRED_FLAGS
 from typer.testing import CliRunner
 
 from salarynet.apps.cli import app
@@ -95,12 +96,7 @@ def test_the_command_line_prints_why_and_what_would_change_it(runs):
     args = [
         "predict",
         str(runs / "recommended"),
-        "--age",
-        "25-34",
-        "--experience",
-        "5-7 years",
-        "--experience-field",
-        "5-7 years",
+        *REQUIRED_FLAGS,
         "--industry",
         "Nonprofits",
         "--title",

@@ -5,7 +5,7 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import TIDY, TUTORIAL
+from conftest import REQUIRED_FLAGS, TIDY, TUTORIAL
 from typer.testing import CliRunner
 
 from salarynet.apps.cli import app
@@ -64,12 +64,7 @@ def test_unseen_answers_and_words_are_no_error(runs):
         "Dragon taming",
         "--gender",
         "Something new",
-        "--age",
-        "25-34",
-        "--experience",
-        "5-7 years",
-        "--experience-field",
-        "5-7 years",
+        *REQUIRED_FLAGS,
     )
     assert "P(salary > $100,000 in 2021) = " in result.stdout
     # each one is named, after the answer: what the model made of it
@@ -89,12 +84,7 @@ def test_bands_and_range_predictions(runs, tmp_path):
     one = invoke(
         "predict",
         runs / "recommended-range",
-        "--age",
-        "25-34",
-        "--experience",
-        "5-7 years",
-        "--experience-field",
-        "5-7 years",
+        *REQUIRED_FLAGS,
         "--title",
         "Software Engineer",
         "--country",

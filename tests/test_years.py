@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SNAPSHOT
+from conftest import REQUIRED_FLAGS, SNAPSHOT
 from fastapi.testclient import TestClient
 from test_serve import PERSON  # a complete set of answers under the HTTP API's names
 from typer.testing import CliRunner
@@ -256,12 +256,7 @@ def test_a_range_model_answers_in_the_year_asked_the_same_everywhere(range_run, 
         [
             "predict",
             str(range_run),
-            "--age",
-            "25-34",
-            "--experience",
-            "5-7 years",
-            "--experience-field",
-            "5-7 years",
+            *REQUIRED_FLAGS,
             "--title",
             "Data Scientist",
             "--year",
@@ -287,12 +282,7 @@ def test_a_classes_model_answers_only_for_years_it_learned(runs, tmp_path):
         [
             "predict",
             str(runs / "recommended"),
-            "--age",
-            "25-34",
-            "--experience",
-            "5-7 years",
-            "--experience-field",
-            "5-7 years",
+            *REQUIRED_FLAGS,
             "--title",
             "Data Scientist",
         ],

@@ -130,12 +130,6 @@ OUR_FILES = {
 }
 
 
-def unused(folder: Path) -> Path:
-    """folder, or folder-2, folder-3, ...: the first that does not exist (a default never replaces a run)."""
-    candidates = (folder if n == 1 else folder.with_name(f"{folder.name}-{n}") for n in range(1, 10_000))
-    return next(c for c in candidates if not c.exists() and not c.is_symlink())
-
-
 def _remove_empty(made: list[Path]) -> None:
     """Folders a claim made, innermost first, where they are still empty."""
     for folder in reversed(made):

@@ -62,6 +62,17 @@ def rows_of(frame: Rows, reads: list[str] | None = None) -> Survey:
     )
 
 
+def _all_answered(source: str, why: np.ndarray) -> None:
+    """Unanswerable, naming the first row the model cannot answer and why, where there is one (why: '' per row)."""
+    bad = np.flatnonzero(why != "")
+    if len(bad):
+        raise Unanswerable(
+            f"{source}: row {bad[0] + 1}: {why[bad[0]]}"
+            + (f" (and {len(bad) - 1} more rows)" if len(bad) > 1 else "")
+            + "; predict_frame() keeps such rows, with the reason"
+        )
+
+
 @dataclass
 class Evaluation:
     """A model's evaluation rows: its own test rows when the survey is its training file, else every usable row."""
@@ -253,19 +264,13 @@ class SalaryNet(Predictor):
         survey = self._survey(frame)
         return features.flags(self._check_fitted().features_, survey.frame, survey.given)
 
-    def _answerable(self, frame: "Rows", year: int | None) -> tuple[Survey, pd.DataFrame, Inputs]:
+    def _answerable(self, frame: "Rows", year: int | None) -> tuple[pd.DataFrame, Inputs]:
         """The rows as the model reads them at `year`, encoded; Unanswerable if it cannot answer one of them."""
         survey = self._survey(frame)
         rows = self.at_year(survey.frame, self.dollars_year(year)[1])
         x, why = self._encoded(rows, survey.path)
-        bad = np.flatnonzero(why != "")
-        if len(bad):
-            raise Unanswerable(
-                f"{survey.path}: row {bad[0] + 1}: {why[bad[0]]}"
-                + (f" (and {len(bad) - 1} more rows)" if len(bad) > 1 else "")
-                + "; predict_frame() keeps such rows, with the reason"
-            )
-        return survey, rows, x
+        _all_answered(survey.path, why)
+        return rows, x
 
     def predict_proba(self, frame: "Rows", year: int | None = None) -> np.ndarray:
         """float[rows, classes]: each row's class probabilities (columns in classes_' order), at a survey year it
@@ -274,15 +279,16 @@ class SalaryNet(Predictor):
         (predict_frame() keeps them, with the reason). A range model has no classes: use predict()."""
         if not self.task_.classes:
             raise RecipeError("a salary-range model has no class probabilities; predict() gives the salary")
-        _, rows, x = self._answerable(frame, year)
+        rows, x = self._answerable(frame, year)
         return self.task_.outputs(self.finish(self.raw(x), rows), self.spec_.activations[-1])
 
     def predict(self, frame: "Rows", year: int | None = None) -> np.ndarray:
         """int[rows]: each row's class, one of classes_ (the likeliest: 1 where P(above) > 0.5, or the band's
         index); a range model's: float[rows], the salary in `year`'s dollars (default: the latest survey year it
         learned). Rows it cannot answer: Unanswerable, as predict_proba."""
-        survey, _, _ = self._answerable(frame, year)
+        survey = self._survey(frame)
         table = self.predict_frame(survey, year=year)
+        _all_answered(survey.path, table["reason"].to_numpy())
         if "salary" in table:
             return table["salary"].astype(float).to_numpy()
         return table["prediction"].astype(int).to_numpy()

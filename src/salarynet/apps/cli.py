@@ -601,6 +601,7 @@ FLAGS = {
     "city": "city",
     "race": "race",
 }
+FLAG_OF = {column: f"--{flag.replace('_', '-')}" for flag, column in FLAGS.items()}  # column -> its flag
 
 
 @app.command()
@@ -759,13 +760,12 @@ def _predict_one(
     if twice := sorted(set(named) & set(given)):
         raise DataError(f"--answer: {', '.join(twice)} is given by a flag too; keep one")
     given = given | named
-    flag_of = {v: f"--{k.replace('_', '-')}" for k, v in FLAGS.items()}
     answers, before = person(given)
     refused = check(net.fields_, answers.row())[1]  # the contract's refusal, for every refused answer
     if refused:
         e = refused[0]
         more = f" (and {len(refused) - 1} more: {', '.join(r.field for r in refused[1:])})" if len(refused) > 1 else ""
-        raise DataError(f"{run}: {e}{more}; give it with {flag_of.get(e.field, f'--answer {e.field}=...')}")
+        raise DataError(f"{run}: {e}{more}; give it with {FLAG_OF.get(e.field, f'--answer {e.field}=...')}")
     row = net.predict_one(answers, year)
     if row["reason"]:
         raise DataError(f"{run}: {row['reason']}")
@@ -811,11 +811,10 @@ def answers(
     if json_:
         sys.stdout.write(json.dumps([f.to_json() for f in fields], indent=2, ensure_ascii=False) + "\n")
         return
-    flag_of = {v: f"--{k.replace('_', '-')}" for k, v in FLAGS.items()}
     for f in fields:
         how = {"choice": "one of", "multi": "any of (comma-separated)", "text": "free text"}[f.kind]
         how += "" if f.strict or f.kind == "text" else " (any other answer counts as a rare one)"
-        given = flag_of.get(f.name, f"--answer {f.name}=...")
+        given = FLAG_OF.get(f.name, f"--answer {f.name}=...")
         out.print(
             f"{f.name} ({f.question}; {given}): {'required' if f.required else 'may be blank'}, {how}",
             highlight=False,

@@ -38,7 +38,7 @@ from pydantic_core import PydanticCustomError
 from starlette.requests import ClientDisconnect
 
 from .. import features
-from ..answerset import Field, Refusal, canonical_names, fields_of
+from ..answerset import Field, Refusal, canonical_names
 from ..data.survey import tidy_survey
 from ..data.wages import index_years
 from ..errors import SalarynetError
@@ -352,7 +352,7 @@ def create_app(run_path: str | Path) -> FastAPI:
     # needs it many times, and /health waited up to 90 ms behind a 1,000-row batch at 5 ms (serve_load.py).
     sys.setswitchinterval(0.001)
     task = net.task_
-    fields = fields_of(net.features_)
+    fields = net.fields_
     by_name = {f.name: f for f in fields}
     answers = answers_model(fields, net)
     years = net.learned_years()
