@@ -131,3 +131,32 @@ def test_a_changed_embedded_snapshot_is_refused(monkeypatch, tmp_path):
         r"changed .*reinstall salarynet, or pass --data FILE",
     ):
         source.open_survey(None)
+
+
+def test_the_compile_cache_has_a_folder_per_processor(monkeypatch, tmp_path):
+    """A compiled program is never handed to another instruction set: JAX's cache key holds XLA_FLAGS, not the
+    processor, so each processor's programs live in a folder of their own."""
+    monkeypatch.setenv("SALARYNET_COMPILE_CACHE", str(tmp_path / "xla"))
+    here = source.compile_cache_dir()
+    assert here.parent == tmp_path / "xla" and here.name == source.machine_key()
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    real_open = open
+
+    def cpuinfo(flags: str):
+        def fake(path, *args, **kwargs):
+            if str(path) == "/proc/cpuinfo":
+                import io
+
+                return io.StringIO(f"processor\t: 0\nflags\t\t: {flags}\n")
+            return real_open(path, *args, **kwargs)
+
+        return fake
+
+    monkeypatch.setattr("builtins.open", cpuinfo("fpu sse4_2 avx avx2 fma"))
+    avx2 = source.machine_key()
+    monkeypatch.setattr("builtins.open", cpuinfo("fpu sse4_2 avx avx2 fma avx512f"))
+    assert source.machine_key() != avx2
+    monkeypatch.setattr("builtins.open", cpuinfo("fma avx2 avx fpu sse4_2"))  # the order of the flags is no matter
+    assert source.machine_key() == avx2
+    monkeypatch.setenv("SALARYNET_COMPILE_CACHE", "off")
+    assert source.compile_cache_dir() is None

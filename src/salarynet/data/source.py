@@ -55,11 +55,26 @@ def cache_dir() -> Path:
 
 
 def compile_cache_dir() -> Path | None:
-    """Where compiled fits are kept between runs: SALARYNET_COMPILE_CACHE ('off' to disable), else <cache>/xla."""
+    """Where compiled fits are kept between runs: SALARYNET_COMPILE_CACHE ('off' to disable), else <cache>/xla; in
+    either, a folder per processor (machine_key): a cache shared between machines never hands one instruction set's
+    program to another (JAX's own cache key holds XLA_FLAGS, not the processor)."""
     setting = os.environ.get("SALARYNET_COMPILE_CACHE", "")
     if setting.lower() in ("off", "0", "false", "no"):
         return None
-    return Path(setting) if setting else cache_dir() / "xla"
+    return (Path(setting) if setting else cache_dir() / "xla") / machine_key()
+
+
+def machine_key() -> str:
+    """The processor's architecture and instruction-set extensions, as a short hash (the flags line of
+    /proc/cpuinfo where there is one, else what the platform module says)."""
+    import platform
+
+    features = platform.processor()
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            features = next((line for line in f if line.startswith(("flags", "Features"))), features)
+    key = f"{platform.machine()} {' '.join(sorted(features.split(':')[-1].split()))}"
+    return f"{platform.machine() or 'cpu'}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
 def use_compile_cache() -> Path | None:
