@@ -36,6 +36,16 @@ FORM_HEADERS = {
 }
 
 
+def codes(reason) -> list[str]:
+    """Each row's reason as the row counts name it ('' where kept), after checking it is a record, never text:
+    reasons stay records (column, kind, value) until they are worded."""
+    from salarynet.reasons import Reason, unset
+
+    none = unset(list(reason))
+    assert all(n or isinstance(r, Reason) for r, n in zip(reason, none)), [type(r) for r in reason]
+    return ["" if n else r.code for r, n in zip(reason, none)]
+
+
 def form_rows(*rows: dict) -> pd.DataFrame:
     """Hand-made survey rows under the Google Form's headers; unspecified answers are a typical respondent's."""
     base = {

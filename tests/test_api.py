@@ -150,7 +150,10 @@ def test_the_api_the_command_line_and_http_give_the_same_number(runs, name):
             "low": api["low"],
             "high": api["high"],
         }
-        assert http["flags"] == net.flags(pd.DataFrame([PERSON]))[0] and "sentence" in http["explanation"]
+        assert (
+            http["flags"] == [f.to_json() for f in net.flags(pd.DataFrame([PERSON]))[0]]
+            and "sentence" in http["explanation"]
+        )
         assert (
             f"salary about ${api['salary']:,.0f} a year in {api['year']} dollars "
             f"(80% range ${api['low']:,.0f} - ${api['high']:,.0f})" in printed.stdout
@@ -220,7 +223,7 @@ def test_the_three_faces_answer_or_refuse_alike(runs, run_dir, name, kind):
     if kind in ("only a title", "a required answer blank") or name == "tutorial" and kind.startswith("misspelled"):
         assert not isinstance(python, float)  # every model requires its bands; the tutorial's are on a fixed scale
     if name == "recommended" and kind.startswith("misspelled"):  # a category it did not learn: a rare one, flagged
-        assert isinstance(python, float) and net.flags(ANSWER_SETS[kind])[0][0]["kind"] == "unknown"
+        assert isinstance(python, float) and net.flags(ANSWER_SETS[kind])[0][0].kind == "unknown"
 
 
 def test_a_loaded_model_is_saved_elsewhere_and_loads_back_the_same(run_dir, runs, tmp_path):

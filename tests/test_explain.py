@@ -123,7 +123,7 @@ def test_a_title_with_no_known_word_is_not_a_reason_only_a_flag(runs, title):
     found = explain(net, person(NONPROFIT | {"job_title": title}))
     assert "job_title" not in [r["field"] for r in found["reasons"]]
     assert f"Your job title ({title}) is not among the reasons: the model knows none of its words." in found["sentence"]
-    assert [f["kind"] for f in net.flags(pd.DataFrame([NONPROFIT | {"job_title": title}]))[0]] in (
+    assert [f.kind for f in net.flags(pd.DataFrame([NONPROFIT | {"job_title": title}]))[0]] in (
         ["unknown_words"],
         ["no_known_words"],
     )

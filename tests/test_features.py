@@ -1,9 +1,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import codes
 
 from salarynet import features
 from salarynet.errors import DataError
+from salarynet.reasons import Flag
 from salarynet.recipe import load_recipe
 from salarynet.tasks import task_of
 
@@ -21,14 +23,14 @@ def test_ordinal_codes_are_one_based_and_gender_is_zero_one():
         TUTORIAL.columns,
     )
     assert coded.tolist() == [[1, 1, 0, 1], [7, 8, 1, 5]]
-    assert reason.tolist() == ["", ""]
+    assert codes(reason) == ["", ""]
 
 
 def test_answers_match_up_to_case_spacing_and_curly_quotes():
     coded, reason = features.ordinal_codes(
         frame(["25-34", "5-7  YEARS", "woman", "Master\u2019s degree"]), TUTORIAL.columns
     )
-    assert coded.tolist() == [[3, 3, 0, 3]] and reason.tolist() == [""]
+    assert coded.tolist() == [[3, 3, 0, 3]] and codes(reason) == [""]
 
 
 def test_unusable_answers_get_the_first_columns_reason():
@@ -41,14 +43,14 @@ def test_unusable_answers_get_the_first_columns_reason():
         ),
         TUTORIAL.columns,
     )
-    assert reason.tolist() == ["gender_unlisted", "gender_blank", "education_blank", ""]
+    assert codes(reason) == ["gender_unlisted", "gender_blank", "education_blank", ""]
     assert np.isnan(coded[0, 2]) and np.isnan(coded[0, 3]) and not np.isnan(coded[3]).any()
 
 
 def test_unlisted_zero_codes_instead_of_excluding():
     section = load_recipe("tutorial", ['features.columns.3.unlisted="zero"']).features
     coded, reason = features.ordinal_codes(frame(["25-34", "5-7 years", "Man", "Some college"]), section.columns)
-    assert coded.tolist() == [[3, 3, 1, 0]] and reason.tolist() == [""]
+    assert coded.tolist() == [[3, 3, 1, 0]] and codes(reason) == [""]
 
 
 def test_a_missing_column_is_a_data_error():
@@ -130,7 +132,7 @@ def test_categories_learn_a_vocabulary_and_map_the_unseen_to_zero():
         .assign(industry="Space", gender="Prefer not to say", state="Ohio, Texas", job_title="Counsel to the Wizard")
     )
     x, reason = features.encode(state, new)
-    assert reason.tolist() == [""]
+    assert codes(reason) == [""]
     cats = dict(zip([c.column for c in state.categories], x.cats[0]))
     assert (
         cats["industry"] == 0
@@ -238,7 +240,9 @@ def test_flags_say_what_the_model_made_of_answers_it_did_not_learn():
         dtype=object,
     )
     survey = tidy_survey(people, "hand-made")
-    found = features.flags(state, survey.frame, survey.given)
+    records = features.flags(state, survey.frame, survey.given)
+    assert all(isinstance(f, Flag) for row in records for f in row)  # records, worded only by .message
+    found = [[f.to_json() for f in row] for row in records]
     assert found[0] == [
         {"field": "country", "kind": "resolved", "answer": "USA", "message": "country 'USA' read as 'United States'"}
     ]

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import salarynet
-from salarynet import answerset, artifacts
+from salarynet import answerset, runlock
 from salarynet.apps import report_files
 from salarynet.apps.cli import app
 from salarynet.errors import ArtifactError
@@ -79,14 +79,14 @@ def test_two_trains_started_together_write_two_runs_or_refuse(tmp_path):
 
 def test_a_claim_is_exclusive_released_and_taken_over_from_a_process_that_is_gone(tmp_path):
     base = tmp_path / "runs" / "tutorial"
-    with artifacts.claim_run(None, base) as first, artifacts.claim_run(None, base) as second:
+    with runlock.claim_run(None, base) as first, runlock.claim_run(None, base) as second:
         assert (first.path, second.path) == (base, base.with_name("tutorial-2"))
         with pytest.raises(ArtifactError, match="another salarynet command is writing it now"):
-            artifacts.claim_run(base, base)
+            runlock.claim_run(base, base)
     assert not base.parent.exists()  # released: the locks gone, and the folder made for them (still empty)
     base.parent.mkdir()
     (base.parent / ".gone.lock").write_text("999999999")  # no such process
-    with artifacts.claim_run(base.parent / "gone", base) as claim:
+    with runlock.claim_run(base.parent / "gone", base) as claim:
         assert claim.lock.read_text() == str(os.getpid())
 
 
@@ -99,7 +99,7 @@ def test_a_run_folder_that_cannot_be_made_is_refused_before_the_work(tmp_path, m
     result = invoke("train")
     one_error_line(result, r"runs: a file, not a folder, so runs/tutorial cannot be made there")
     assert "fit" not in result.output and time.perf_counter() - started < 60  # refused, not trained first
-    monkeypatch.setattr(artifacts.os, "access", lambda path, mode: False)  # a read-only parent (root may write anyway)
+    monkeypatch.setattr(runlock.os, "access", lambda path, mode: False)  # a read-only parent (root may write anyway)
     one_error_line(invoke("train", "--out", tmp_path / "ro" / "run"), r"not writable, so .*ro/run cannot be made")
     assert Path("runs").read_text() == "also mine\n" and (tmp_path / "afile").read_text() == "mine\n"
 

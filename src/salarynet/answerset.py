@@ -30,11 +30,32 @@ SURVEY_YEAR = "survey_year"  # not a question: which survey year the answers are
 
 
 class Refusal(DataError, ValueError):
-    """An answer set the model cannot take: field, the value sent, kind ('missing', 'not_allowed', 'unknown')."""
+    """An answer set the model cannot take, as a record until it is worded (str()): field, the value sent, kind
+    ('missing': a required answer left blank; 'not_allowed': an answer off the question's choices; 'unknown': a
+    name that is no survey question, or one question named twice), allowed: the answers (for 'unknown': the
+    names) it takes."""
 
-    def __init__(self, message: str, field: str, kind: str, value: Any = None):
-        super().__init__(message)
-        self.field, self.kind, self.value = field, kind, value
+    def __init__(self, field: str, kind: str, value: Any = None, allowed: tuple[str, ...] = (), other: str = ""):
+        super().__init__(field, kind, value)
+        self.field, self.kind, self.value, self.allowed, self.other = field, kind, value, tuple(allowed), other
+
+    def __str__(self) -> str:
+        shown = repr(_clipped(str(self.value)))
+        if self.kind == "missing":
+            return f"{self.field}: an answer is required, one of: {listing(self.allowed)}"
+        if self.kind == "not_allowed":
+            return f"{self.field} {shown} is not one of: {listing(self.allowed)}"
+        if self.other:  # one question named twice
+            return f"{self.other!r} and {_clipped(self.field)!r} both answer {self.value}; keep one"
+        names = ", ".join(self.allowed) or ", ".join(sorted(COLUMNS))
+        return f"{_clipped(self.field)!r} is not a survey question; {'this model reads' if self.allowed else 'the questions are'}: {names}"
+
+    def __reduce__(self):
+        return type(self), (self.field, self.kind, self.value, self.allowed, self.other)
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= ECHO else text[:ECHO] + "…"
 
 
 @dataclass(frozen=True)
@@ -68,9 +89,7 @@ class Field:
             value = ", ".join(str(v) for v in value if v is not None)
         if missing(value) or (isinstance(value, str) and not value.strip()):  # None, NaN, NA, blank
             if self.required:
-                raise Refusal(
-                    f"{self.name}: an answer is required, one of: {listing(self.allowed)}", self.name, "missing"
-                )
+                raise Refusal(self.name, "missing", None, self.allowed)
             return None
         text = value if isinstance(value, str) else str(value)
         if not self.strict:
@@ -79,10 +98,7 @@ class Field:
         tidied = tidied if isinstance(tidied, str) and tidied else text
         for v in options(tidied, fold=False) if self.kind == "multi" else [tidied]:
             if normalise(v) not in self.keys:
-                shown = repr(v if len(v) <= ECHO else v[:ECHO] + "…")
-                raise Refusal(
-                    f"{self.name} {shown} is not one of: {listing(self.allowed)}", self.name, "not_allowed", text
-                )
+                raise Refusal(self.name, "not_allowed", v, self.allowed)
         return text
 
 
@@ -122,23 +138,18 @@ def canonical_names(
     question is refused, naming the answers the model `reads` (else every survey question): the first Refusal is
     raised, or each is added to `refused` where it is given. `keep` names pass as they are (the HTTP API's year)."""
     kept, out, source = set(keep), {}, {}
-    names = ", ".join(reads) or ", ".join(sorted(COLUMNS))
+    reads = tuple(reads)
     for key, value in answers.items():
         if key in kept:
             out[key] = value
             continue
         found = canonical_name(key) if isinstance(key, str) else None
-        shown = str(key) if len(str(key)) <= ECHO else str(key)[:ECHO] + "…"  # the field: the whole name
         if found is None:
-            why = Refusal(
-                f"{shown!r} is not a survey question; {'this model reads' if reads else 'the questions are'}: {names}",
-                str(key),
-                "unknown",
-            )
+            why = Refusal(str(key), "unknown", None, reads)
         elif found[0] in out:
-            why = Refusal(f"{source[found[0]]!r} and {shown!r} both answer {found[0]}; keep one", str(key), "unknown")
+            why = Refusal(str(key), "unknown", found[0], reads, other=source[found[0]])
         else:
-            out[found[0]], source[found[0]] = value, shown
+            out[found[0]], source[found[0]] = value, _clipped(str(key))
             continue
         if refused is None:
             raise why
@@ -158,23 +169,23 @@ def check(fields: list[Field], answers: Mapping[str, Any]) -> tuple[dict[str, An
     return checked, refused
 
 
-def refusals(fields: list[Field], frame: Any) -> list[str]:
-    """Per row of a frame (features.Frame) under canonical names: the first refusal's text, or ''."""
-    out = [""] * len(frame)
+def refusals(fields: list[Field], frame: Any) -> list[Refusal | None]:
+    """Per row of a frame (features.Frame) under canonical names: its first Refusal, or None."""
+    out: list[Refusal | None] = [None] * len(frame)
     for f in fields:
         if not (f.strict or f.required):
             continue
         values = frame[f.name] if f.name in frame else [None] * len(frame)
-        seen: dict[Any, str] = {}
+        seen: dict[Any, Refusal | None] = {}
         for i, value in enumerate(values):
-            if out[i]:
+            if out[i] is not None:
                 continue
             key = value if isinstance(value, str) else None if missing(value) else repr(value)
             if key not in seen:
                 try:
                     f.check(value)
-                    seen[key] = ""
+                    seen[key] = None
                 except Refusal as e:
-                    seen[key] = str(e)
+                    seen[key] = e
             out[i] = seen[key]
     return out

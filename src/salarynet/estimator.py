@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from . import artifacts, drift, features
+from . import artifacts, drift, features, reasons, years
 from .answerset import canonical_names
 from .data.survey import Survey, survey_of
 from .errors import ArtifactError, DataError, RecipeError
 from .nn.spec import Inputs
-from .predictor import Predictor, reason_text
+from .predictor import Predictor
+from .reasons import Flag
 from .recipe import Recipe, apply_values, read_recipe_source, validate_recipe
 from .rows import Selection, fold_of, parse_fold, select_rows, split_rows
 
@@ -63,8 +64,9 @@ def rows_of(frame: Rows, reads: list[str] | None = None) -> Survey:
 
 
 def _all_answered(source: str, why: np.ndarray) -> None:
-    """Unanswerable, naming the first row the model cannot answer and why, where there is one (why: '' per row)."""
-    bad = np.flatnonzero(why != "")
+    """Unanswerable, naming the first row the model cannot answer and why, where there is one (why: a record per
+    row, None where it can; Predictor.answerable)."""
+    bad = np.flatnonzero(~reasons.unset(why))
     if len(bad):
         raise Unanswerable(
             f"{source}: row {bad[0] + 1}: {why[bad[0]]}"
@@ -161,7 +163,9 @@ class SalaryNet(Predictor):
         if y is not None:
             _check_y(y, sel)
         first = train(recipe, sel, source, seeds=seeds, on_chunk=on_chunk, on_refit=on_refit)[0]
-        self._fitted_from(first, provenance | {"rows": first.rows})
+        # the survey years it learned (years.py), recorded here for a frame from Python as for a file from the CLI
+        learned = years.of_rows(sel.frame[years.COLUMN]) if years.COLUMN in sel.frame else []
+        self._fitted_from(first, provenance | {"rows": first.rows, "learned_years": learned})
         return self
 
     def _fitted_from(self, trained: "Trained", data: dict[str, Any]) -> None:
@@ -207,22 +211,11 @@ class SalaryNet(Predictor):
         """classes_ in words: "at or below" and "above" the threshold, or each band's salaries."""
         return self.task_.class_names()
 
-    def _encoded(self, rows: pd.DataFrame, source: str) -> tuple[Inputs, np.ndarray]:
-        """(the rows encoded, why each cannot be answered: object[rows], '' where it can): the answer-set contract's
-        refusal (answerset.py), else the encoding's reason."""
-        x, reason = self.encode(rows, source)
-        ordinal = {c.column: c.codes for c in self.features_.columns if c.encoding == "ordinal"}
-        why = np.array(self.refusals(rows), dtype=object)
-        for i in np.flatnonzero((why == "") & (reason != "")):
-            column = reason[i].rpartition("_")[0]
-            why[i] = reason_text(reason[i], rows.iloc[i][column], ordinal[column])
-        return x, why
-
     def predict_frame(
         self,
         frame: "pd.DataFrame | Survey",
         outputs: Callable[[Inputs], np.ndarray] | None = None,
-        flags: list[list[dict[str, str]]] | None = None,
+        flags: list[list[Flag]] | None = None,
         year: int | None = None,
     ) -> pd.DataFrame:
         """The command line's predictions table: one row per input row, in order (probability, prediction, band
@@ -231,10 +224,19 @@ class SalaryNet(Predictor):
         Predictor.raw); flags: the rows' flags, where the caller has them already; year: the dollars' year
         (default: the latest survey year the model learned; see Predictor.dollars_year)."""
         survey = self._survey(frame)
+        table, why = self._predicted(survey, year, outputs)
+        table["reason"] = ["" if w is None else str(w) for w in why]
+        table["flags"] = ["; ".join(f.message for f in found) for found in (flags or self.flags(survey))]
+        return table
+
+    def _predicted(
+        self, survey: Survey, year: int | None, outputs: Callable[[Inputs], np.ndarray] | None = None
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """(predict_frame's table without its reason and flags, why each row cannot be answered: records)."""
         asked, base = self.dollars_year(year)
         rows = self.at_year(survey.frame, base)
-        x, why = self._encoded(rows, survey.path)
-        ok = why == ""
+        x, why = self.answerable(rows, survey.path)
+        ok = reasons.unset(why)
         raw = (
             self.finish((outputs or self.raw)(x.take(ok)), rows[ok]) if ok.any() else np.zeros((0, self.spec_.answers))
         )
@@ -254,11 +256,9 @@ class SalaryNet(Predictor):
         if "band" in table:
             table["band"] = table["band"].fillna("")
         table.insert(0, "row", np.arange(1, len(rows) + 1))
-        table["reason"] = why
-        table["flags"] = ["; ".join(f["message"] for f in found) for found in (flags or self.flags(survey))]
-        return table
+        return table, why
 
-    def flags(self, frame: "pd.DataFrame | Survey") -> list[list[dict[str, str]]]:
+    def flags(self, frame: "pd.DataFrame | Survey") -> list[list[Flag]]:
         """Per row, what the model made of answers it did not learn, or read through the alias table (see
         features.flags): [{field, kind, answer, message}]."""
         survey = self._survey(frame)
@@ -268,7 +268,7 @@ class SalaryNet(Predictor):
         """The rows as the model reads them at `year`, encoded; Unanswerable if it cannot answer one of them."""
         survey = self._survey(frame)
         rows = self.at_year(survey.frame, self.dollars_year(year)[1])
-        x, why = self._encoded(rows, survey.path)
+        x, why = self.answerable(rows, survey.path)
         _all_answered(survey.path, why)
         return rows, x
 
@@ -287,8 +287,8 @@ class SalaryNet(Predictor):
         index); a range model's: float[rows], the salary in `year`'s dollars (default: the latest survey year it
         learned). Rows it cannot answer: Unanswerable, as predict_proba."""
         survey = self._survey(frame)
-        table = self.predict_frame(survey, year=year)
-        _all_answered(survey.path, table["reason"].to_numpy())
+        table, why = self._predicted(survey, year)
+        _all_answered(survey.path, why)
         if "salary" in table:
             return table["salary"].astype(float).to_numpy()
         return table["prediction"].astype(int).to_numpy()

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import reasons
 from .data.schemas import normalise
 from .errors import DataError
 from .nn.spec import Inputs
+from .reasons import Flag, Reason
 from .recipe import ColumnEncoding, FeaturesSection, TextSection
 from .tasks import task_of
 
@@ -233,14 +235,14 @@ def ordinal_codes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(codes float64[rows, ordinal columns], reason object[rows]) for the ordinal columns.
 
-    Answers match the recipe's spelling up to case, white space and curly quotes. The reason is ''
-    for an encodable row, else the first column's problem: '<column>_blank' or '<column>_unlisted'
-    (answers outside the list are coded 0 instead where the column says unlisted = "zero").
+    Answers match the recipe's spelling up to case, white space and curly quotes. The reason is None
+    for an encodable row, else the first column's problem: a Reason (column, 'blank' or 'unlisted', the answer,
+    the answers listed); answers outside the list are coded 0 instead where the column says unlisted = "zero".
     """
     ordinal = [c for c in columns if c.encoding == "ordinal"]
     require(frame, [c.column for c in ordinal], source)
     out = np.full((len(frame), len(ordinal)), np.nan)
-    reason = np.full(len(frame), "", dtype=object)
+    reason = reasons.none(len(frame))
     for j, col in enumerate(ordinal):
         mapping = col.codes if isinstance(col, ColumnState) else col.mapping()
         lookup = {normalise(k): v for k, v in mapping.items()}
@@ -248,10 +250,12 @@ def ordinal_codes(
         if col.unlisted == "zero":
             out[:, j] = np.nan_to_num(out[:, j], nan=0.0)
             continue
-        blank = np.array([missing(a) for a in frame[col.column]], dtype=bool)
-        unlisted = np.isnan(out[:, j]) & ~blank
-        reason[(reason == "") & blank] = f"{col.column}_blank"
-        reason[(reason == "") & unlisted] = f"{col.column}_unlisted"
+        answers = list(frame[col.column])
+        blank = np.array([missing(a) for a in answers], dtype=bool)
+        free = reasons.unset(reason)
+        reason[free & blank] = Reason(col.column, "blank")
+        for i in np.flatnonzero(free & np.isnan(out[:, j]) & ~blank):
+            reason[i] = Reason(col.column, "unlisted", answers[i], tuple(mapping))
     return out, reason
 
 
@@ -386,36 +390,7 @@ def _vocabulary(values: list[str], min_count: int) -> dict[str, float]:
 def fit(section: FeaturesSection, frame: pd.DataFrame, labels: np.ndarray | None = None) -> FeatureState:
     """Learn the vocabularies, the min/max of the numeric inputs and (regression) the label's
     location and spread from the training rows."""
-    columns = []
-    for col in section.columns:
-        require(frame, [col.column], "training rows")
-        if col.encoding == "ordinal":
-            mapping = col.mapping()
-            folded = {normalise(k): k for k in mapping}
-            listed = [folded[k] for k in counted(answer_keys(frame[col.column])).index if k in folded]
-            columns.append(
-                ColumnState(col.column, "ordinal", mapping, col.unlisted, common=listed[0] if listed else None)
-            )
-        elif col.encoding == "category":
-            keys = answer_keys(frame[col.column], "(blank)")
-            written = frame[col.column].fillna("").astype(str).str.strip().tolist()
-            vocab = _vocabulary(keys, col.min_count)
-            columns.append(ColumnState(col.column, "category", vocab, labels=_labels(vocab, keys, written)))
-        else:
-            pairs = [
-                (o, w)
-                for a in frame[col.column]
-                if isinstance(a, str)
-                for folded, raw in [(options(a), options(a, fold=False))]
-                for o, w in zip(folded, raw if len(raw) == len(folded) else folded)
-            ]
-            opts, written = [o for o, _ in pairs], [w for _, w in pairs]
-            vocab = _vocabulary(opts, col.min_count)
-            columns.append(
-                ColumnState(
-                    col.column, "multi", {k: v - 1 for k, v in vocab.items()}, labels=_labels(vocab, opts, written)
-                )
-            )
+    columns = [_fit_column(col, frame) for col in section.columns]
     text = fit_text(section.text, frame) if section.text else None
     unscaled = FeatureState(
         tuple(columns),
@@ -445,6 +420,32 @@ def fit(section: FeaturesSection, frame: pd.DataFrame, labels: np.ndarray | None
         shift,
         spread,
     )
+
+
+def _fit_column(col: ColumnEncoding, frame: pd.DataFrame) -> ColumnState:
+    """One question's learned encoding: an ordinal scale (and its commonest answer), a category's vocabulary, or
+    a multi-select question's options, each with the answers' commonest spellings."""
+    require(frame, [col.column], "training rows")
+    if col.encoding == "ordinal":
+        mapping = col.mapping()
+        folded = {normalise(k): k for k in mapping}
+        listed = [folded[k] for k in counted(answer_keys(frame[col.column])).index if k in folded]
+        return ColumnState(col.column, "ordinal", mapping, col.unlisted, common=listed[0] if listed else None)
+    if col.encoding == "category":
+        keys = answer_keys(frame[col.column], "(blank)")
+        written = frame[col.column].fillna("").astype(str).str.strip().tolist()
+        vocab = _vocabulary(keys, col.min_count)
+        return ColumnState(col.column, "category", vocab, labels=_labels(vocab, keys, written))
+    pairs = [
+        (o, w)
+        for a in frame[col.column]
+        if isinstance(a, str)
+        for folded, raw in [(options(a), options(a, fold=False))]
+        for o, w in zip(folded, raw if len(raw) == len(folded) else folded)
+    ]
+    opts, written = [o for o, _ in pairs], [w for _, w in pairs]
+    vocab = _vocabulary(opts, col.min_count)
+    return ColumnState(col.column, "multi", {k: v - 1 for k, v in vocab.items()}, labels=_labels(vocab, opts, written))
 
 
 def _numeric(state: FeatureState, frame: Frame, source: str = "input") -> tuple[np.ndarray, np.ndarray]:
@@ -490,74 +491,30 @@ def encode(state: FeatureState, frame: Frame, source: str = "input") -> tuple[In
     return Inputs(scale(state, np.nan_to_num(numeric)), cats, toks, weights), reason
 
 
-def flags(state: FeatureState, frame: Frame, given: Frame | None = None) -> list[list[dict[str, str]]]:
-    """What the model made of each row's answers where it is not plain: an answer it did not learn (never seen,
-    or given by too few training rows: the reserved "rare" slot), title words it never saw, or a title it knows
-    nothing of; with `given` (the answers before tidying), a country or state read through the alias table.
-    One list per row of {field, kind, answer, message}; kind is "unknown", "unknown_words", "no_known_words"
-    or "resolved"."""
-    out: list[list[dict[str, str]]] = [[] for _ in range(len(frame))]
-
-    def add(i: int, field: str, kind: str, answer: str, message: str) -> None:
-        out[i].append({"field": field, "kind": kind, "answer": answer, "message": message})
-
+def flags(state: FeatureState, frame: Frame, given: Frame | None = None) -> list[list[Flag]]:
+    """What the model made of each row's answers where it is not plain (reasons.Flag, one list per row): an answer
+    it did not learn (never seen, or given by too few training rows: the reserved "rare" slot), title words it
+    never saw, or a title it knows nothing of; with `given` (the answers before tidying), a country or state read
+    through the alias table."""
+    out: list[list[Flag]] = [[] for _ in range(len(frame))]
     for col in state.columns:
         if col.encoding == "ordinal" or col.column not in frame:
             continue
-        what = f"the {len(col.codes)} {col.column} answers it learned"
         for i, answer in enumerate(frame[col.column]):
             text = _str(answer).strip()
             if not text:
                 continue
             if col.encoding == "category" and normalise(text) not in col.codes:
-                add(
-                    i,
-                    col.column,
-                    "unknown",
-                    text,
-                    f"{col.column} {text!r} is not among {what}: it counts as a rare answer",
-                )
+                out[i].append(Flag(col.column, "unknown", text, learned=len(col.codes)))
             elif col.encoding == "multi":
                 folded, written = options(text), options(text, fold=False)
                 unknown = [
                     w for o, w in zip(folded, written if len(written) == len(folded) else folded) if o not in col.codes
                 ]
                 if unknown:
-                    add(
-                        i,
-                        col.column,
-                        "unknown",
-                        ", ".join(unknown),
-                        f"{col.column} {', '.join(map(repr, unknown))}: not among {what}; left out",
-                    )
+                    out[i].append(Flag(col.column, "unknown", ", ".join(unknown), tuple(unknown), len(col.codes)))
     if state.text:
-        field, index, buckets = state.text.columns[0], state.text.index, state.text.buckets
-        texts = text_of(frame, state.text.columns)
-        for i, (title, grams) in enumerate(zip(texts, hashed(texts, buckets))):
-            words = list(dict.fromkeys(_WORD.findall(title.casefold())))
-            if not words:
-                continue
-            if not any(b in index for b in grams):
-                add(
-                    i,
-                    field,
-                    "no_known_words",
-                    title.strip(),
-                    f"{field} {title.strip()!r}: the model knows none of its "
-                    "words or letter pieces, so it answers as for a blank title",
-                )
-                continue
-            unseen = [w for w in words if bucket(f"w {w}", buckets) not in index]
-            if unseen:
-                add(
-                    i,
-                    field,
-                    "unknown_words",
-                    ", ".join(unseen),
-                    f"{field}: the model never saw the word"
-                    f"{'s' if len(unseen) > 1 else ''} {', '.join(map(repr, unseen))} (it reads "
-                    f"{'them' if len(unseen) > 1 else 'it'} by letter pieces only)",
-                )
+        _title_flags(state.text, frame, out)
     if given is not None:
         read = {c.column for c in state.columns}
         for column in given.columns:  # the answers tidying rewrote
@@ -566,8 +523,24 @@ def flags(state: FeatureState, frame: Frame, given: Frame | None = None) -> list
             for i, (before, after) in enumerate(zip(given[column], frame[column])):
                 before, after = _str(before).strip(), _str(after).strip()
                 if before and after and normalise(before) != normalise(after):
-                    add(i, column, "resolved", before, f"{column} {before!r} read as {after!r}")
+                    out[i].append(Flag(column, "resolved", before, read_as=after))
     return out
+
+
+def _title_flags(text: TextState, frame: Frame, out: list[list[Flag]]) -> None:
+    """The job title's flags: a title none of whose words or letter pieces the model saw, or the words it never saw."""
+    field, index, buckets = text.columns[0], text.index, text.buckets
+    texts = text_of(frame, text.columns)
+    for i, (title, grams) in enumerate(zip(texts, hashed(texts, buckets))):
+        words = list(dict.fromkeys(_WORD.findall(title.casefold())))
+        if not words:
+            continue
+        if not any(b in index for b in grams):
+            out[i].append(Flag(field, "no_known_words", title.strip()))
+            continue
+        unseen = [w for w in words if bucket(f"w {w}", buckets) not in index]
+        if unseen:
+            out[i].append(Flag(field, "unknown_words", ", ".join(unseen), tuple(unseen)))
 
 
 def question_parts(state: FeatureState) -> dict[str, tuple[str, list[int]]]:

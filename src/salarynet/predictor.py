@@ -12,18 +12,19 @@ from typing import Any
 
 import numpy as np
 
-from . import artifacts, conformal, features, linear
-from .answerset import Field, fields_of, refusals
+from . import artifacts, conformal, features, linear, reasons, years
+from .answerset import Field, Refusal, fields_of, refusals
 from .data.answers import TIDIED, tidy
 from .data.table import Answers
-from .data.wages import check_year, factor
-from .errors import ArtifactError, DataError, NotFittedError
+from .errors import ArtifactError, NotFittedError
 from .features import Frame
 from .nn import forward
 from .nn.losses import loss_function
 from .nn.metrics import class_probabilities
 from .nn.spec import Inputs, flatten
+from .reasons import Flag
 from .tasks import Task, task_of
+from .years import Years
 
 
 class Predictor:
@@ -48,76 +49,58 @@ class Predictor:
             self._fields = cached = (state, fields_of(state))
         return cached[1]
 
-    def refusals(self, frame: Frame) -> list[str]:
-        """Per row (canonical names, tidied): why the model cannot answer it (answerset.py's contract), or ''."""
+    def refusals(self, frame: Frame) -> list[Refusal | None]:
+        """Per row (canonical names, tidied): why the model cannot answer it (answerset.py's contract), or None."""
         return refusals(self.fields_, frame)
+
+    def answerable(self, frame: Frame, source: str = "input") -> tuple[Inputs, np.ndarray]:
+        """(the rows encoded, why each cannot be answered: object[rows] of records, None where it can): the
+        answer-set contract's Refusal (answerset.py), else the encoding's Reason (reasons.py). Decided here once;
+        worded (str()) where it is shown."""
+        x, reason = self.encode(frame, source)
+        why = np.array(self.refusals(frame), dtype=object)
+        return x, np.where(reasons.unset(why), reason, why)
 
     @property
     def task_(self) -> Task:
         return task_of(self._check_fitted().features_)
 
     def encode(self, frame: Frame, source: str = "input") -> tuple[Inputs, np.ndarray]:
-        """Rows -> (inputs, reason str[rows]: "" where the row could be encoded). A survey year the model did not
+        """Rows -> (inputs, reason object[rows]: a Reason, None where the row could be encoded). A survey year the model did not
         learn is read as the latest one it learned before it (a 2025 file's rows as 2023's)."""
         return features.encode(self._check_fitted().features_, self._learned_years_of(frame), source)
 
-    # -------------------------------------------------------- survey years and the year's dollars
+    # -------------------------------------------------------- survey years and the year's dollars (years.py)
 
-    def _reads_year(self) -> bool:
-        return any(c.column == "survey_year" for c in self._check_fitted().features_.columns)
+    @property
+    def years_(self) -> Years:
+        """The survey years it learned, and how it answers for a year (years.Years)."""
+        state = self._check_fitted().features_
+        cached = getattr(self, "_years", None)
+        if cached is None or cached[0] is not state:
+            col = next((c for c in state.columns if c.column == years.COLUMN), None)
+            found = Years.of_model(col.codes if col else None, getattr(self, "data_", None) or {}, self.task_.classes)
+            self._years = cached = (state, found)
+        return cached[1]
 
     def learned_years(self) -> list[int]:
-        """The survey years the model learned from (its survey_year input's, else its data's; 2021 for a run
-        older than the 2023 survey)."""
-        col = next((c for c in self._check_fitted().features_.columns if c.column == "survey_year"), None)
-        keys = col.codes if col is not None else (getattr(self, "data_", None) or {}).get("years") or {}
-        return sorted(int(k) for k in keys if str(k).isdigit()) or [2021]
-
-    def _base_year(self, year: Any) -> int:
-        """The learned survey year a year's answer is made at: the latest learned one not after it."""
-        years = self.learned_years()
-        try:
-            asked = int(str(year).strip())
-        except ValueError:  # none given (None, NaN, a blank): the latest
-            return years[-1]
-        return max([y for y in years if y <= asked], default=years[0])
+        """The survey years the model learned from (years.Years.of_model)."""
+        return list(self.years_.learned)
 
     def _learned_years_of(self, frame: Frame) -> Frame:
-        """The rows with each survey year one the model learned; a row without one (a person's answers, the HTTP
-        API's) is read as of the latest learned year, the year its answers are in by default."""
-        if not self._reads_year():
-            return frame
-        given = list(frame["survey_year"]) if "survey_year" in frame else [None] * len(frame)
-        as_read = {v: str(self._base_year(v)) for v in set(given)}  # a learned year reads as itself
-        mapped = [as_read[v] for v in given]
-        return frame if mapped == given else frame.assign(survey_year=mapped)
+        return self.years_.as_learned(frame)
 
     def dollars_year(self, year: int | None = None) -> tuple[int, int]:
-        """(the year whose dollars an answer is in, the survey year the model answers at). None: the latest year
-        it learned. A range model carries its answer to any year of the wage index (data/wage_index.csv); a
-        model of classes answers only for a year it learned (its threshold is in that year's dollars)."""
-        years = self.learned_years()
-        if year is None or year in years:
-            return (years[-1], years[-1]) if year is None else (year, year)
-        check_year(year)
-        if self.task_.classes:
-            raise DataError(
-                f"year {year}: this model's classes are salaries in the dollars of the survey years it learned "
-                f"({', '.join(map(str, years))}); a salary-range model (recipe recommended-range) answers in any "
-                "year's dollars"
-            )
-        return year, self._base_year(year)
+        """(the year whose dollars an answer is in, the survey year the model answers at): years.Years.dollars."""
+        return self.years_.dollars(year)
 
     def at_year(self, frame: Frame, base: int) -> Frame:
         """The rows as the model reads them for an answer made at survey year `base`."""
-        return frame.assign(survey_year=[str(base)] * len(frame)) if self._reads_year() else frame
+        return self.years_.at(frame, base)
 
     def carried(self, decoded: dict[str, Any], asked: int, base: int) -> dict[str, Any]:
         """Decoded answers moved from base's dollars to asked's by the wage index (a range model's salaries)."""
-        if self.task_.classes or asked == base:
-            return decoded
-        f = factor(base, asked)
-        return decoded | {k: np.round(np.asarray(decoded[k]) * f, -2) for k in ("salary", "low", "high")}
+        return self.years_.carried(decoded, asked, base)
 
     def raw(self, x: Inputs, bags: forward.Bags | None = None) -> np.ndarray:
         """The network's outputs on encoded rows, in numpy (nn/forward.py): nothing to import or compile.
@@ -181,14 +164,9 @@ class Predictor:
         predict_frame gives it. year: see dollars_year."""
         asked, base = self.dollars_year(year)
         person = self.at_year(person, base)
-        refused = self.refusals(person)[0]
-        if refused:
-            return {"year": asked, "reason": refused}
-        x, reason = self.encode(person)
-        if reason[0]:
-            column = reason[0].rpartition("_")[0]
-            codes = next(c.codes for c in self.features_.columns if c.column == column)
-            return {"year": asked, "reason": reason_text(reason[0], person[column][0], codes)}
+        x, why = self.answerable(person)
+        if why[0] is not None:
+            return {"year": asked, "reason": str(why[0])}
         activation = self.spec_.activations[-1]
         decoded = self.carried(self.task_.decode(self.finish(self.raw(x), person), activation), asked, base)
         return {name: values[0] for name, values in decoded.items()} | {"year": asked, "reason": ""}
@@ -198,7 +176,7 @@ class Predictor:
         (the weights in model.safetensors), what is beside the network, and the answers it reads."""
         print_fn(summary_text(self._check_fitted()))
 
-    def flags_one(self, person: Answers, given: Answers) -> list[dict[str, str]]:
+    def flags_one(self, person: Answers, given: Answers) -> list[Flag]:
         """What the model made of one person's answers (features.flags), `given` their answers before tidying."""
         return features.flags(self.features_, person, given)[0]
 
@@ -279,14 +257,6 @@ def person(answers: dict[str, str | None]) -> tuple[Answers, Answers]:
     cleaned = {name: (value.strip() or None) if isinstance(value, str) else value for name, value in answers.items()}
     given = Answers.one({c: cleaned[c] for c in TIDIED if c in cleaned})
     return Answers.one({name: tidy(name, value) for name, value in cleaned.items()}), given
-
-
-def reason_text(reason: str, value: Any, codes: dict[str, float]) -> str:
-    """A row's reason code ('<column>_blank', '<column>_unlisted') in words."""
-    column, _, kind = reason.rpartition("_")
-    if kind == "blank":
-        return f"{column} is blank"
-    return f"{column} {value!r} is not one of: {', '.join(codes)}"
 
 
 def _on_host(params: Any) -> Any:

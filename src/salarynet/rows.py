@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import features
+from . import features, reasons
 from .data.survey import Survey, conform, rows_text, salary_rows
 from .errors import DataError
+from .reasons import Reason
 from .recipe import Recipe
 from .tasks import task_of
 
@@ -41,7 +42,7 @@ def input_columns(recipe: Recipe) -> tuple[list[str], list[str]]:
 def select_rows(survey: Survey, recipe: Recipe) -> Selection:
     """Keep the rows with a usable salary and encodable answers; count every other row by its first reason."""
     survey, salary, reason, rows = _reasons(survey, recipe)
-    keep = reason == ""
+    keep = reasons.unset(reason)
     if not keep.any():
         raise DataError(
             f"{survey.path}: no usable rows for recipe {recipe.name}: {rows_text(rows)}"
@@ -60,18 +61,20 @@ def count_rows(survey: Survey, recipe: Recipe) -> dict[str, Any]:
 
 
 def _reasons(survey: Survey, recipe: Recipe) -> tuple[Survey, pd.Series, np.ndarray, dict[str, Any]]:
-    """(the survey conformed to the recipe, salaries, each row's reason: '' where kept, the counts)."""
+    """(the survey conformed to the recipe, salaries, each row's Reason: None where kept, the counts)."""
     required, optional = input_columns(recipe)
     survey = conform(survey, required, optional, f"recipe {recipe.name} needs {', '.join(required)}")
     task = task_of(recipe.features)
     salary, reason = salary_rows(survey, recipe.data.currency, recipe.data.min_salary, recipe.data.max_salary)
-    reason[(reason == "") & task.unlabelled(salary.to_numpy())] = "salary_zero"
+    reason[reason.isna() & task.unlabelled(salary.to_numpy())] = Reason("salary", "zero")
     if recipe.data.years is not None and "survey_year" in survey.frame.columns:
         listed = survey.frame["survey_year"].isin([str(y) for y in recipe.data.years])
-        reason[~listed.to_numpy()] = "survey_year_unlisted"
+        reason[~listed.to_numpy()] = Reason("survey_year", "unlisted")
     _, answer_reason = features.ordinal_codes(survey.frame, recipe.features.columns, survey.path)
-    reason = np.where(reason.to_numpy() == "", answer_reason, reason.to_numpy())
-    keep = reason == ""
+    reason = reason.to_numpy(dtype=object)
+    reason = np.where(reasons.unset(reason), answer_reason, reason)
+    reason[reasons.unset(reason)] = None
+    keep = reasons.unset(reason)
     rows = _counts(keep, reason)
     if "survey_year" in survey.frame.columns and survey.frame["survey_year"].nunique() > 1:
         year = survey.frame["survey_year"].to_numpy()
@@ -83,18 +86,19 @@ def _counts(keep: np.ndarray, reason: np.ndarray) -> dict[str, Any]:
     return {
         "read": int(len(keep)),
         "kept": int(keep.sum()),
-        "excluded": dict(Counter(reason[~keep].tolist()).most_common()),
+        "excluded": dict(Counter(r.code for r in reason[~keep]).most_common()),
     }
 
 
 def offending_answers(frame: pd.DataFrame, reason: np.ndarray, recipe: Recipe, most: int = 4) -> str:
-    """The commonest answers behind each `<column>_unlisted` reason, beside the answers the recipe lists."""
+    """The commonest answers behind each ordinal question's `unlisted` reason, beside the answers the recipe lists."""
     listed = {c.column: list(c.mapping()) for c in recipe.features.columns if c.encoding == "ordinal"}
     parts = []
-    for kind, _ in Counter(reason.tolist()).most_common():
-        column = kind.removesuffix("_unlisted")
-        if kind.endswith("_unlisted") and column in listed:
-            common = features.counted(frame.loc[reason == kind, column]).head(most)
+    unlisted = [(r.column, r.kind) if r is not None else None for r in reason]
+    for key, _ in Counter(unlisted).most_common():
+        if key is not None and key[1] == "unlisted" and key[0] in listed:
+            column = key[0]
+            common = features.counted(frame.loc[[u == key for u in unlisted], column]).head(most)
             shown = ", ".join(f"{v!r} ({n})" for v, n in common.items())
             parts.append(f"{column} answers {shown} are not among {', '.join(map(repr, listed[column]))}")
     return ("; " + "; ".join(parts)) if parts else ""

@@ -322,6 +322,34 @@ def render_html(net: SalaryNet, result: Result, against: list[dict] | None = Non
         _img(result.images, "confusion", "confusion matrix"),
         _img(result.images, "predicted_vs_true", "predicted against true salary"),
         "</div>",
+    ]
+    parts += _groups_html(result, against)
+    parts += [
+        "<h2>Which answers matter</h2>",
+        _img(result.images, "importance", "permutation importance"),
+        "<h2>Recipe</h2>",
+        f"<pre>{html.escape(json.dumps(net.recipe_.model_dump(mode='json'), indent=2))}</pre>",
+        "<h2>Caveats</h2><ul>" + "".join(f"<li>{html.escape(c)}</li>" for c in CAVEATS) + "</ul>",
+    ]
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>salarynet report: {html.escape(Path(net.path_).name)}"
+        f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n"
+    )
+
+
+STYLE = (
+    "body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:0 auto;padding:1rem 1.5rem;color:#1f2933}"
+    "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #cbd2d9;padding:.2rem .6rem;text-align:right}"
+    "td:first-child,th:first-child{text-align:left}.sub,.note{color:#52606d}.grid{display:flex;flex-wrap:wrap;gap:1rem}"
+    "figure{margin:0}img{max-width:100%;border:1px solid #e4e7eb}figcaption{color:#52606d;font-size:.85rem}"
+    "pre{background:#f5f7fa;padding:.6rem;overflow:auto;font-size:.8rem;max-height:24rem}"
+)
+
+
+def _groups_html(result: Result, against: list[dict] | None) -> list[str]:
+    """The report's groups section: rates and parity per protected question, and a run set beside it."""
+    n = result.numbers
+    parts = [
         f"<h2>Groups</h2><p>Decision judged: <b>{html.escape(n['decision'])}</b>. Selection rate: the share predicted "
         f"above; TPR/FPR: among those truly above / at or below. Parity differences use groups of {MIN_GROUP}+ rows.</p>",
     ]
@@ -344,24 +372,7 @@ def render_html(net: SalaryNet, result: Result, against: list[dict] | None = Non
             + _table(against, list(against[0]))
             + "<p>The accuracy cost and the fairness change of one run against the other, on their own test rows.</p>"
         )
-    parts += [
-        "<h2>Which answers matter</h2>",
-        _img(result.images, "importance", "permutation importance"),
-        "<h2>Recipe</h2>",
-        f"<pre>{html.escape(json.dumps(net.recipe_.model_dump(mode='json'), indent=2))}</pre>",
-        "<h2>Caveats</h2><ul>" + "".join(f"<li>{html.escape(c)}</li>" for c in CAVEATS) + "</ul>",
-    ]
-    style = (
-        "body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:0 auto;padding:1rem 1.5rem;color:#1f2933}"
-        "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #cbd2d9;padding:.2rem .6rem;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}.sub,.note{color:#52606d}.grid{display:flex;flex-wrap:wrap;gap:1rem}"
-        "figure{margin:0}img{max-width:100%;border:1px solid #e4e7eb}figcaption{color:#52606d;font-size:.85rem}"
-        "pre{background:#f5f7fa;padding:.6rem;overflow:auto;font-size:.8rem;max-height:24rem}"
-    )
-    return (
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>salarynet report: {html.escape(Path(net.path_).name)}"
-        f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n"
-    )
+    return parts
 
 
 def _refit_text(numbers: dict[str, Any]) -> str:

@@ -345,6 +345,27 @@ def _provenance(data: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+def _description(net: SalaryNet, run: str) -> dict[str, Any]:
+    """GET /model: the run, its recipe and task, the answers it reads, its metrics, data and survey years."""
+    years = net.learned_years()
+    return {
+        "run": run,
+        "recipe": net.recipe_.name,
+        **net.task_.describe(),
+        "fields": [f.to_json() for f in net.fields_],
+        "metrics": net.record_.get("test", {}),
+        "rows": net.record_.get("rows", {}),
+        "data": _provenance(net.data_),
+        "years": {
+            "learned": years,
+            "default": years[-1],
+            "any_year": not net.task_.classes,  # a range model carries its answer to any year of the index
+            "index": list(index_years()),
+            "index_about": "US Employment Cost Index, wages and salaries, civilian workers (BLS)",
+        },
+    }
+
+
 def create_app(run_path: str | Path) -> FastAPI:
     """The app for one run folder; the run is loaded and its checksums verified here (ArtifactError if not)."""
     net = load(run_path)
@@ -355,23 +376,7 @@ def create_app(run_path: str | Path) -> FastAPI:
     fields = net.fields_
     by_name = {f.name: f for f in fields}
     answers = answers_model(fields, net)
-    years = net.learned_years()
-    description = {
-        "run": Path(run_path).name,
-        "recipe": net.recipe_.name,
-        **task.describe(),
-        "fields": [f.to_json() for f in fields],
-        "metrics": net.record_.get("test", {}),
-        "rows": net.record_.get("rows", {}),
-        "data": _provenance(net.data_),
-        "years": {
-            "learned": years,
-            "default": years[-1],
-            "any_year": not task.classes,  # a range model carries its answer to any year of the index
-            "index": list(index_years()),
-            "index_about": "US Employment Cost Index, wages and salaries, civilian workers (BLS)",
-        },
-    }
+    description = _description(net, Path(run_path).name)
 
     def predict(rows: list[dict]) -> list[dict]:
         """Answer sets (with their YEAR) -> answers, in order: one prediction table per year asked."""
@@ -383,7 +388,7 @@ def create_app(run_path: str | Path) -> FastAPI:
             flags = net.flags(survey)
             result = net.predict_frame(survey, None, flags, year)  # the network in numpy: nothing compiles per batch
             for i, row, found in zip(at, result.to_dict("records"), flags):
-                out[i] = task.answer(row) | {"year": int(row["year"]), "flags": found}
+                out[i] = task.answer(row) | {"year": int(row["year"]), "flags": [f.to_json() for f in found]}
         return out
 
     def explained(row: dict) -> dict:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..reasons import Reason
 from .answers import TIDIED, currency_code, tidy
 from .files import check_file
 from .schemas import COLUMNS, SCHEMA_NAMES, canonical_name, spellings
@@ -234,7 +235,7 @@ def exchange_rates(year: int = 2021) -> dict[str, float]:
 def salary_rows(
     survey: Survey, currency: str | None, min_salary: float | None = None, max_salary: float | None = None
 ) -> tuple[pd.Series, pd.Series]:
-    """(salary, reason) per row: the reason is '' for a usable salary, else why the row is excluded.
+    """(salary, reason) per row: the reason is None for a usable salary, else why the row is excluded (a Reason).
 
     currency "USD" (or another code) keeps that currency's rows as they are; "convert" converts every
     row to USD at its survey year's average rates ("AUD/NZD" by the country, "Other" from the free-text answer
@@ -244,7 +245,7 @@ def salary_rows(
     """
     require_columns(survey, ["annual_salary"], "the salary to label")
     frame = survey.frame
-    reason = pd.Series("", index=frame.index, dtype=object)
+    reason = pd.Series(None, index=frame.index, dtype=object)
     salary = parse_money(frame["annual_salary"])
     if currency == "convert":
         years = frame["survey_year"] if "survey_year" in frame.columns else pd.Series("2021", index=frame.index)
@@ -263,19 +264,19 @@ def salary_rows(
             per_usd = pd.Series(
                 [tables[y].get(c, np.nan) if c else np.nan for c, y in zip(codes, years)], index=frame.index
             )
-            reason[per_usd.isna()] = "currency_without_rate"
+            reason[per_usd.isna()] = Reason("currency", "without_rate")
             salary = salary / per_usd
         else:
             _note(survey, "no currency column: every salary assumed USD")
     elif currency is not None:
         if "currency" in frame.columns:
             other = frame["currency"].fillna("").str.upper() != currency.upper()
-            reason[other] = f"currency_not_{currency.lower()}"
+            reason[other] = Reason("currency", f"not_{currency.lower()}")
         else:
             _note(survey, f"no currency column: every salary assumed {currency}")
-    reason[(reason == "") & salary.isna()] = "salary_unparseable"
-    reason[(reason == "") & (salary < 0)] = "salary_negative"
+    reason[reason.isna() & salary.isna()] = Reason("salary", "unparseable")
+    reason[reason.isna() & (salary < 0)] = Reason("salary", "negative")
     low = salary < (min_salary if min_salary is not None else -np.inf)
     high = salary > (max_salary if max_salary is not None else np.inf)
-    reason[(reason == "") & (low | high)] = "salary_implausible"
+    reason[reason.isna() & (low | high)] = Reason("salary", "implausible")
     return salary, reason
