@@ -30,6 +30,7 @@ def measure(recipe_name: str, overrides: list[str], by: str, folds: int, only: i
     from salarynet import rows as survey_rows
     from salarynet.apps.report import _group_values
     from salarynet.data.source import open_survey, use_compile_cache
+    from salarynet.predictor import Predictor
     from salarynet.recipe import load_recipe
     from salarynet.rows import calibration_rows, select_rows, split_rows
 
@@ -48,9 +49,8 @@ def measure(recipe_name: str, overrides: list[str], by: str, folds: int, only: i
         if only is not None and k + 1 != only:
             continue
         fold = survey_rows.subset(sel, train_idx)
-        net = training.train(recipe, fold, "fold")[
-            0
-        ].model  # as `train` fits the saved model: the refit and its calibration too
+        # as `train` fits the saved model: the refit and its calibration too
+        net = Predictor(training.train(recipe, fold, "fold")[0])
         calibration = calibration_rows(fold, recipe, split_rows(fold, recipe, "fold")[0], "fold")[1]
         x_cal, _ = net.encode(fold.frame.iloc[calibration])
         target = net.task_.targets(fold.labels[calibration], net.spec_.answers)[:, 0]

@@ -58,6 +58,7 @@ def run(
     from salarynet import evaluation
     from salarynet.apps import compare
     from salarynet.data.source import open_survey, use_compile_cache
+    from salarynet.predictor import Predictor
     from salarynet.recipe import load_recipe
     from salarynet.rows import folds, select_rows, subset
     from salarynet.tasks import task_of
@@ -85,7 +86,7 @@ def run(
                     majority = task.majority(train_sel.labels)
                     started = time.perf_counter()
                     if peer is None:
-                        model = train(recipe, train_sel, "fold")[0].model
+                        model = Predictor(train(recipe, train_sel, "fold")[0])
                         outputs = evaluation.score(model, sel, test_idx, majority).outputs
                     else:
                         predict = compare.logistic_cv(recipe) if peer == "logistic-cv" else _lightgbm(recipe)

@@ -13,7 +13,7 @@ def test_round_trip_gives_identical_predictions(trained, prepared, run_dir):
     for a, b in zip(run.params_["dense"], trained.params_["dense"]):
         assert np.array_equal(a["kernel"], b["kernel"]) and np.array_equal(a["bias"], b["bias"])
     assert run.spec_ == trained.spec_ and run.recipe_ == trained.recipe_
-    again = run.test_metrics(prepared.x_test, prepared.y_test, prepared.salary_test, 0)
+    again = run.metrics_of(run.finish(run.raw(prepared.x_test), None), prepared.y_test, prepared.salary_test, 0)
     assert again == trained.metrics_
     assert json.loads((run_dir / "metrics.json").read_text())["test"] == trained.metrics_
 

@@ -74,7 +74,7 @@ def test_train_never_replaces_a_run_unless_told(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "tutorial" / "model.safetensors").read_bytes() == before
     replaced = invoke("train", "--data", TIDY, "--set", "fit.epochs=2", "--out", "runs/tutorial", "--overwrite")
     assert replaced.exit_code == 0, replaced.output
-    assert len(artifacts.load_run(tmp_path / "runs" / "tutorial").metrics) and sorted(
+    assert len(artifacts.load_run(tmp_path / "runs" / "tutorial").record) and sorted(
         p.name for p in (tmp_path / "runs").iterdir()
     ) == ["tutorial", "tutorial-2"]
 

@@ -9,10 +9,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from salarynet.fitted import FittedModel  # noqa: E402
 from salarynet.fitting import model_spec  # noqa: E402
 from salarynet.nn import metrics, model, train  # noqa: E402
+from salarynet.predictor import Predictor  # noqa: E402
 from salarynet.recipe import load_recipe  # noqa: E402
-from salarynet.training import assemble  # noqa: E402
 
 TOL = 1e-4
 
@@ -77,7 +78,7 @@ def test_evaluate_agrees_on_the_test_rows(one_epoch):
     net, _, params, _, prep, _ = one_epoch
     loss, accuracy = net.evaluate(prep.x_test.numeric, metrics.one_hot(prep.y_test, 2), verbose=0)
     recipe = load_recipe("tutorial")
-    model = assemble(recipe, prep.state, model_spec(recipe, prep.state), params)
+    model = Predictor(FittedModel(recipe, prep.state, model_spec(recipe, prep.state), params))
     ours = model.metrics_of(model.raw(prep.x_test), prep.y_test, prep.salary_test, 0)
     assert ours["loss"] == pytest.approx(loss, abs=TOL) and ours["accuracy"] == pytest.approx(accuracy, abs=TOL)
 

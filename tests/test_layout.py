@@ -18,6 +18,7 @@ LAYERS = [
     ["recipe"],
     ["features"],
     ["rows", "plots", "linear", "conformal", "drift", "answerset"],
+    ["fitted"],
     ["fitting", "artifacts"],
     ["predictor", "runlock"],
     ["training"],

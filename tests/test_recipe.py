@@ -114,3 +114,40 @@ def test_unreadable_recipes(tmp_path, monkeypatch, name, content, message):
 
 def test_a_runs_recipe_json_loads_back(run_dir, short_recipe):
     assert load_recipe(str(run_dir / "recipe.json")) == short_recipe
+
+
+def test_a_recipe_extends_another_and_the_shipped_variants_do(tmp_path):
+    """recommended-range and recommended-bands extend recommended: only what differs is written in them."""
+    for variant in ("recommended-range", "recommended-bands"):
+        raw, _ = read_recipe_source(variant)
+        assert raw["features"]["columns"] == read_recipe_source("recommended")[0]["features"]["columns"]
+        assert "extends" not in raw and "unset" not in raw and "label_bands" not in raw["features"]
+    assert load_recipe("recommended-range").blend is None and load_recipe("recommended-bands").blend.linear == 0.3
+    assert load_recipe("recommended-range").fit.latest_weight == 1.0  # unset: the default, not recommended's 2.0
+    base = tmp_path / "base.toml"
+    base.write_text('extends = "tutorial"\nname = "base"\n[fit]\nepochs = 7\n[model]\ndropout = 0.1\n')
+    mine = tmp_path / "mine.toml"
+    mine.write_text('extends = "base.toml"\nunset = ["model.dropout"]\nname = "mine"\n[fit]\nbatch_size = 8\n')
+    r = load_recipe(str(mine))
+    assert (r.name, r.fit.epochs, r.fit.batch_size, r.model.dropout) == ("mine", 7, 8, 0.0)
+    assert r.features == load_recipe("tutorial").features  # tables merge: the tutorial's features, untouched
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('extends = "mine.toml"\nname = "x"\n', r"extends .*mine\.toml.*a loop"),
+        (
+            'extends = "tutorial"\nunset = ["fit.no_such_key"]\n',
+            r"unset 'fit\.no_such_key': recipe tutorial .*no such key",
+        ),
+        ('unset = ["fit.epochs"]\n', r"unset takes keys out of the recipe it extends; it extends none"),
+        ("extends = 3\n", r'expected extends = "<recipe>"'),
+        ('extends = "nowhere.toml"\n', r"nowhere\.toml: no such file"),
+    ],
+)
+def test_a_bad_extends_is_one_line(tmp_path, text, message):
+    mine = tmp_path / "mine.toml"
+    mine.write_text(text)
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(str(mine))

@@ -11,10 +11,10 @@ from salarynet import artifacts
 from salarynet.data.source import provenance
 from salarynet.errors import ArtifactError
 from salarynet.estimator import HELDOUT_ROWS, SalaryNet, load
+from salarynet.fitted import FittedModel
 from salarynet.fitting import fit_data, fit_spec, model_spec, prepare
 from salarynet.nn import train as nn_train
 from salarynet.rows import select_rows
-from salarynet.training import assemble
 
 # The tutorial's network on its four answers, quick: early stopping picks the epoch the refit runs for.
 QUICK = {"fit__epochs": 6, "fit__batch_size": 64, "fit__early_stopping": 2, "fit__refit": True}
@@ -42,10 +42,10 @@ def test_the_refit_is_a_fit_from_scratch_on_every_row(snapshot, refitted):
     recipe = plain.resolved_recipe()
     spec = model_spec(recipe, every.state)
     params, _ = nn_train.fit(fit_spec(recipe, spec), recipe.seed, fit_data(every, spec, recipe), epochs)
-    plain = assemble(recipe, every.state, spec, params)
-    for a, b in zip(plain.params_["dense"], refitted.params_["dense"]):
+    plain = FittedModel(recipe, every.state, spec, params)
+    for a, b in zip(plain.params["dense"], refitted.params_["dense"]):
         assert np.array_equal(a["kernel"], b["kernel"]) and np.array_equal(a["bias"], b["bias"])
-    assert plain.features_.to_json() == refitted.features_.to_json()  # min-max over every kept row
+    assert plain.features.to_json() == refitted.features_.to_json()  # min-max over every kept row
 
 
 def test_a_refitted_run_evaluates_its_test_rows_with_the_held_out_outputs(refitted, snapshot, tmp_path):

@@ -284,11 +284,12 @@ def test_real_runs_load_as_saved(source):
     assert jax.tree_util.tree_structure(run.params) == jax.tree_util.tree_structure(skeleton)
     assert run.spec.to_json() == json.loads((source / "model.json").read_text())["model"]
     assert run.features.to_json() == json.loads((source / "preprocessing.json").read_text())
-    assert run.metrics == json.loads((source / "metrics.json").read_text())
+    assert run.record == json.loads((source / "metrics.json").read_text())
 
 
 def test_the_tutorial_run_predicts_as_trained(trained, prepared, run_dir):
     from salarynet.estimator import load
 
-    again = load(run_dir).test_metrics(prepared.x_test, prepared.y_test, prepared.salary_test, 0)
+    run = load(run_dir)
+    again = run.metrics_of(run.finish(run.raw(prepared.x_test), None), prepared.y_test, prepared.salary_test, 0)
     assert again == trained.metrics_

@@ -51,7 +51,7 @@ def test_each_seed_is_its_own_model_as_if_fitted_alone(snapshot, blended_seeds):
             seed=recipe.seed + i,
             **{k.replace(".", "__"): json.loads(v) for k, v in (o.split("=", 1) for o in BLENDED)},
         ).fit(snapshot)
-        assert t.model.linear_ is not None and alone.linear_ is not None  # every seed blended, not only the first
+        assert t.blend is not None and alone.linear_ is not None  # every seed blended, not only the first
         assert (
             t.record["epochs_run"] == alone.record_["epochs_run"]
             and t.record["kept_epoch"] == alone.record_["kept_epoch"]
@@ -65,7 +65,7 @@ def test_each_seed_is_its_own_model_as_if_fitted_alone(snapshot, blended_seeds):
 def test_seeds_do_not_change_the_saved_model(snapshot, blended_seeds):
     recipe, trained = blended_seeds
     one = training.train(recipe, select_rows(snapshot, recipe), snapshot.path, seeds=1)[0]
-    assert _weights_equal(one.model.params_, trained[0].model.params_)
+    assert _weights_equal(one.params, trained[0].params)
     assert (
         one.record["test"] == trained[0].record["test"] and one.record["kept_epoch"] == trained[0].record["kept_epoch"]
     )
@@ -86,7 +86,7 @@ def test_a_recommended_model_is_the_same_with_one_seed_or_three(snapshot):
 def test_a_range_recipes_seeds_are_each_calibrated(snapshot):
     recipe = load_recipe("recommended-range", ["fit.epochs=2", "fit.refit=false", "features.text.buckets=4096"])
     trained = training.train(recipe, subset(select_rows(snapshot, recipe), np.arange(3000)), "rows", seeds=2)
-    assert all(t.model.conformal_ is not None and "conformal" in t.record for t in trained)
+    assert all(t.conformal is not None and "conformal" in t.record for t in trained)
 
 
 def test_a_sweep_over_the_blend_scores_blended_models_and_train_fold_reproduces_a_trial(snapshot, tmp_path):

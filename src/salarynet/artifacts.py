@@ -7,7 +7,6 @@ import os
 import shutil
 import stat
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, TypeVar
 
@@ -19,6 +18,7 @@ from safetensors.numpy import load, save
 from .conformal import ConformalState
 from .errors import ArtifactError, RecipeError
 from .features import FeatureState
+from .fitted import FittedModel
 from .linear import LinearState
 from .nn.forward import ACTIVATIONS
 from .nn.spec import ModelSpec, Params, flatten, shapes, unflatten
@@ -43,23 +43,6 @@ ROLES = {
     "data.json": "data record",
     "metrics.json": "metrics record",
 }
-
-
-@dataclass
-class RunFiles:
-    """What a run folder holds, read and checked: the parts a fitted SalaryNet is made of."""
-
-    path: Path
-    spec: ModelSpec
-    params: Params
-    features: FeatureState
-    recipe: Recipe
-    loss: str
-    data: dict[str, Any]
-    metrics: dict[str, Any]
-    heldout: dict[str, np.ndarray] | None = None  # fit.refit: the model before the refit, on the test rows
-    linear: LinearState | None = None  # a [blend] recipe's logistic regression
-    conformal: ConformalState | None = None  # a [conformal] recipe's calibration
 
 
 def weights_bytes(params: Params) -> bytes:
@@ -93,6 +76,26 @@ def model_json(spec: ModelSpec, loss: str, files: dict[str, bytes]) -> dict[str,
         "loss": loss,
         "sha256": {name: hashlib.sha256(files[name]).hexdigest() for name in CHECKED + OPTIONAL if name in files},
     }
+
+
+def run_files(model: FittedModel) -> dict[str, bytes]:
+    """The files of a run folder that hold the model (weights, preprocessing, recipe, data and metrics records,
+    the blend, the calibration and the held-out outputs where there are some), model.json's checksums last."""
+    files = {
+        WEIGHTS: weights_bytes(model.params),
+        "preprocessing.json": to_json_bytes(model.features.to_json()),
+        "recipe.json": to_json_bytes(model.recipe.model_dump(mode="json")),
+        "data.json": to_json_bytes(model.data),
+        "metrics.json": to_json_bytes(model.record),
+    }
+    if model.heldout is not None:
+        files[HELDOUT] = heldout_bytes(model.heldout)
+    if model.blend is not None:
+        files[LINEAR] = to_json_bytes(model.blend.to_json())
+    if model.conformal is not None:
+        files[CONFORMAL] = to_json_bytes(model.conformal.to_json())
+    files["model.json"] = to_json_bytes(model_json(model.spec, model.recipe.compile.loss, files))
+    return files
 
 
 def to_json_bytes(obj: Any) -> bytes:
@@ -421,7 +424,8 @@ def _recipe(raw: bytes, path: Path) -> Recipe:
         raise ArtifactError(_line(str(e))) from None
 
 
-def load_run(path: str | Path) -> RunFiles:
+def load_run(path: str | Path) -> FittedModel:
+    """A run folder, every file checked (sizes, checksums, schemas, shapes), as the FittedModel it holds."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ArtifactError(f"{path}: a file, not a run folder (`salarynet train` writes a folder, e.g. runs/tutorial)")
@@ -459,7 +463,7 @@ def load_run(path: str | Path) -> RunFiles:
         calibration = ConformalState.from_json(_parse_json(files[CONFORMAL], path / CONFORMAL), path / CONFORMAL)
     if (calibration is None) != (recipe.conformal is None):
         raise ArtifactError(f"{path / CONFORMAL}: does not match the recipe's conformal section; train the run again")
-    return RunFiles(path, spec, params, features, recipe, meta.loss, data, metrics, heldout, blend, calibration)
+    return FittedModel(recipe, features, spec, params, blend, calibration, data, metrics, heldout, None, path)
 
 
 def _heldout(content: bytes, path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:

@@ -21,6 +21,7 @@ from . import artifacts, drift, features, reasons, years
 from .answerset import canonical_names
 from .data.survey import Survey, survey_of
 from .errors import ArtifactError, DataError, RecipeError
+from .fitted import FittedModel
 from .nn.spec import Inputs
 from .predictor import Predictor
 from .reasons import Flag
@@ -28,7 +29,7 @@ from .recipe import Recipe, apply_values, read_recipe_source, validate_recipe
 from .rows import Selection, fold_of, parse_fold, select_rows, split_rows
 
 if TYPE_CHECKING:
-    from .training import Chunk, Trained
+    from .training import Chunk
 
 OWN_TEST_ROWS = "the run's test rows"
 HELDOUT_ROWS = "the run's test rows, by the model before its refit on every row"
@@ -165,31 +166,33 @@ class SalaryNet(Predictor):
         first = train(recipe, sel, source, seeds=seeds, on_chunk=on_chunk, on_refit=on_refit)[0]
         # the survey years it learned (years.py), recorded here for a frame from Python as for a file from the CLI
         learned = years.of_rows(sel.frame[years.COLUMN]) if years.COLUMN in sel.frame else []
-        self._fitted_from(first, provenance | {"rows": first.rows, "learned_years": learned})
+        self.model_ = first.with_(data=provenance | {"rows": first.record["rows"], "learned_years": learned})
         return self
 
-    def _fitted_from(self, trained: "Trained", data: dict[str, Any]) -> None:
-        m = trained.model
-        self.recipe_, self.features_, self.spec_, self.params_ = m.recipe_, m.features_, m.spec_, m.params_
-        self.linear_, self.conformal_, self.heldout_ = m.linear_, m.conformal_, trained.heldout
-        self.data_, self.rows_, self.path_ = data, data.get("rows", {}), None
-        self.record_, self.metrics_ = trained.record, trained.record["test"]
-        self._history = trained.history
-        self.history_ = pd.DataFrame({"epoch": np.arange(1, len(trained.history["loss"]) + 1)} | trained.history)
+    heldout_ = property(
+        lambda self: self._fitted().heldout, doc="fit.refit: the outputs before the refit, on its test rows."
+    )
+    record_ = property(lambda self: self._fitted().record, doc="What its training measured (metrics.json).")
+    metrics_ = property(lambda self: self._fitted().record.get("test", {}), doc="The held-out rows' metrics.")
+    rows_ = property(lambda self: self._fitted().data.get("rows", {}), doc="The row accounting.")
+
+    @property
+    def history_(self) -> pd.DataFrame:
+        """Per epoch of the measured fit (a loaded run's history.csv; empty where it has none)."""
+        model = self._fitted()
+        cached = getattr(self, "_history_frame", None)
+        if cached is None or cached[0] is not model:
+            if model.history is not None:
+                epochs = np.arange(1, len(model.history["loss"]) + 1)
+                frame = pd.DataFrame({"epoch": epochs} | model.history)
+            else:
+                found = model.path / "history.csv" if model.path is not None else None
+                frame = pd.read_csv(found) if found is not None and found.is_file() else pd.DataFrame()
+            self._history_frame = cached = (model, frame)
+        return cached[1]
 
     # -------------------------------------------------------- the network on encoded rows (encode, raw, finish, outputs,
     # metrics_of: Predictor)
-
-    def test_metrics(
-        self,
-        x: Inputs,
-        labels: np.ndarray,
-        salary: np.ndarray,
-        majority_class: int | None = None,
-        frame: pd.DataFrame | None = None,
-    ) -> dict[str, Any]:
-        """Every metric of the task on encoded rows (blended where their frame is given)."""
-        return self.metrics_of(self.finish(self.raw(x), frame), labels, salary, majority_class)
 
     # -------------------------------------------------------- predicting
 
@@ -233,44 +236,22 @@ class SalaryNet(Predictor):
         self, survey: Survey, year: int | None, outputs: Callable[[Inputs], np.ndarray] | None = None
     ) -> tuple[pd.DataFrame, np.ndarray]:
         """(predict_frame's table without its reason and flags, why each row cannot be answered: records)."""
-        asked, base = self.dollars_year(year)
-        rows = self.at_year(survey.frame, base)
-        x, why = self.answerable(rows, survey.path)
-        ok = reasons.unset(why)
-        raw = (
-            self.finish((outputs or self.raw)(x.take(ok)), rows[ok]) if ok.any() else np.zeros((0, self.spec_.answers))
-        )
-        decoded = (
-            self.task_.decode(raw, self.spec_.activations[-1])
-            if ok.any()
-            else {
-                k: v[:0]
-                for k, v in self.task_.decode(np.ones((1, self.spec_.answers)), self.spec_.activations[-1]).items()
-            }
-        )
-        decoded = self.carried(decoded, asked, base)
-        table = pd.DataFrame(decoded, index=np.flatnonzero(ok)).reindex(range(len(rows)))
-        table["year"] = asked
+        answered = self.answer(survey.frame, year, outputs, survey.path)
+        rows = len(answered.why)
+        table = pd.DataFrame(answered.decoded, index=np.flatnonzero(answered.ok)).reindex(range(rows))
+        table["year"] = answered.year
         if "prediction" in table:
             table["prediction"] = table["prediction"].astype("Int64")
         if "band" in table:
             table["band"] = table["band"].fillna("")
-        table.insert(0, "row", np.arange(1, len(rows) + 1))
-        return table, why
+        table.insert(0, "row", np.arange(1, rows + 1))
+        return table, answered.why
 
     def flags(self, frame: "pd.DataFrame | Survey") -> list[list[Flag]]:
         """Per row, what the model made of answers it did not learn, or read through the alias table (see
         features.flags): [{field, kind, answer, message}]."""
         survey = self._survey(frame)
         return features.flags(self._check_fitted().features_, survey.frame, survey.given)
-
-    def _answerable(self, frame: "Rows", year: int | None) -> tuple[pd.DataFrame, Inputs]:
-        """The rows as the model reads them at `year`, encoded; Unanswerable if it cannot answer one of them."""
-        survey = self._survey(frame)
-        rows = self.at_year(survey.frame, self.dollars_year(year)[1])
-        x, why = self.answerable(rows, survey.path)
-        _all_answered(survey.path, why)
-        return rows, x
 
     def predict_proba(self, frame: "Rows", year: int | None = None) -> np.ndarray:
         """float[rows, classes]: each row's class probabilities (columns in classes_' order), at a survey year it
@@ -279,8 +260,10 @@ class SalaryNet(Predictor):
         (predict_frame() keeps them, with the reason). A range model has no classes: use predict()."""
         if not self.task_.classes:
             raise RecipeError("a salary-range model has no class probabilities; predict() gives the salary")
-        rows, x = self._answerable(frame, year)
-        return self.task_.outputs(self.finish(self.raw(x), rows), self.spec_.activations[-1])
+        survey = self._survey(frame)
+        answered = self.answer(survey.frame, year, source=survey.path)
+        _all_answered(survey.path, answered.why)
+        return answered.outputs
 
     def predict(self, frame: "Rows", year: int | None = None) -> np.ndarray:
         """int[rows]: each row's class, one of classes_ (the likeliest: 1 where P(above) > 0.5, or the band's
@@ -334,8 +317,8 @@ class SalaryNet(Predictor):
                 )
             ev.rows_used = HELDOUT_ROWS
             return ev, x, heldout["outputs"], self.record_["test"]
-        raw = self.finish(self.raw(x), ev.frame)
-        return ev, x, self.task_.outputs(raw, self.spec_.activations[-1]), self.metrics_of(raw, ev.labels, ev.salary)
+        outputs, metrics = self.scored(ev.frame, ev.labels, ev.salary)
+        return ev, x, outputs, metrics
 
     def evaluation(self, survey: Survey, provenance: dict[str, Any]) -> dict[str, Any]:
         """{rows_used, rows, test}: the metrics on its evaluation rows (see evaluation_outputs)."""
@@ -378,7 +361,7 @@ class SalaryNet(Predictor):
         from . import plots  # matplotlib: only where a run is saved
         from .nn import train
 
-        recipe, history = self.recipe_, self._history
+        recipe, history = self.recipe_, self.model_.history
         fine = recipe.features.label_bands is not None  # the fit's loss and accuracy are over the label bands
         metric = "band_accuracy" if fine else train.metric_name(recipe.compile.loss)
         return {
@@ -398,42 +381,24 @@ class SalaryNet(Predictor):
         """The run folder `salarynet train` writes (never over a folder that is not a salarynet run). A loaded
         model is saved as well: the same files, its history and curves copied from the folder it was loaded from."""
         self._check_fitted()
-        if not hasattr(self, "record_") or "test" not in self.record_:
+        if "test" not in self.record_:
             raise RecipeError("this model has no metrics record: fit() it, or salarynet.load() a run")
-        recipe = self.recipe_
-        files = {
-            artifacts.WEIGHTS: artifacts.weights_bytes(self.params_),
-            "preprocessing.json": artifacts.to_json_bytes(self.features_.to_json()),
-            "recipe.json": artifacts.to_json_bytes(recipe.model_dump(mode="json")),
-            "data.json": artifacts.to_json_bytes(self.data_),
-            "metrics.json": artifacts.to_json_bytes(self.record_),
-        }
-        if self._history is not None:
+        files = artifacts.run_files(self.model_)
+        if self.model_.history is not None:
             files.update(self._curves())
         else:  # loaded: what its folder holds
             for name in ("history.csv", "curves.png"):
                 if self.path_ is not None and (self.path_ / name).is_file():
                     files[name] = (self.path_ / name).read_bytes()
-        if getattr(self, "heldout_", None) is not None:
-            files[artifacts.HELDOUT] = artifacts.heldout_bytes(self.heldout_)
-        if getattr(self, "linear_", None) is not None:
-            files[artifacts.LINEAR] = artifacts.to_json_bytes(self.linear_.to_json())
-        if getattr(self, "conformal_", None) is not None:
-            files[artifacts.CONFORMAL] = artifacts.to_json_bytes(self.conformal_.to_json())
-        files["model.json"] = artifacts.to_json_bytes(artifacts.model_json(self.spec_, recipe.compile.loss, files))
         return artifacts.write_run(Path(path), files)
 
 
-def load(path: "str | Path | artifacts.RunFiles") -> SalaryNet:
-    """A saved run folder (or its files, read and checked already: artifacts.load_run) as a fitted SalaryNet."""
-    files = path if isinstance(path, artifacts.RunFiles) else artifacts.load_run(Path(path))
-    net = SalaryNet(files.recipe)
-    net.recipe_, net.features_, net.spec_, net.params_ = files.recipe, files.features, files.spec, files.params
-    net.linear_, net.conformal_, net.heldout_ = files.linear, files.conformal, files.heldout
-    net.data_, net.rows_, net.path_ = files.data, files.data.get("rows", {}), files.path
-    net.record_, net.metrics_, net._history = files.metrics, files.metrics.get("test", {}), None
-    history = files.path / "history.csv"
-    net.history_ = pd.read_csv(history) if history.is_file() else pd.DataFrame()
+def load(path: "str | Path | FittedModel") -> SalaryNet:
+    """A saved run folder (or the model it holds, read and checked already: artifacts.load_run) as a fitted
+    SalaryNet."""
+    model = path if isinstance(path, FittedModel) else artifacts.load_run(Path(path))
+    net = SalaryNet(model.recipe)
+    net.model_ = model
     return net
 
 

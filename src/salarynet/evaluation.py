@@ -29,13 +29,7 @@ class Scored:
 
 def score(model: Predictor, sel: Selection, rows: np.ndarray, majority_class: int) -> Scored:
     """The model (blended and calibrated, as it answers) on the selection's rows at these indices."""
-    frame = sel.frame.iloc[rows]
-    x, _ = model.encode(frame)
-    finished = model.finish(model.raw(x), frame)
-    return Scored(
-        model.task_.outputs(finished, model.spec_.activations[-1]),
-        model.metrics_of(finished, sel.labels[rows], sel.salary[rows], majority_class),
-    )
+    return Scored(*model.scored(sel.frame.iloc[rows], sel.labels[rows], sel.salary[rows], majority_class))
 
 
 @dataclass
@@ -70,7 +64,7 @@ def cross_validate(
         seconds = (time.perf_counter() - started) / members
         majority = task.majority(sel.labels[train_idx])
         for i, t in enumerate(trained):
-            scored = score(t.model, sel, test_idx, majority)
+            scored = score(Predictor(t), sel, test_idx, majority)
             oof[i][test_idx] = scored.outputs
             runs[i].append(
                 {

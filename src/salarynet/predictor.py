@@ -7,38 +7,69 @@ trains, evaluates and saves.
     row = net.predict_one(person({"age": "25-34", "experience_overall": "5-7 years", ...})[0])
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import artifacts, conformal, features, linear, reasons, years
+from . import artifacts, conformal, features, linear, reasons
 from .answerset import Field, Refusal, fields_of, refusals
 from .data.answers import TIDIED, tidy
 from .data.table import Answers
 from .errors import ArtifactError, NotFittedError
 from .features import Frame
+from .fitted import FittedModel
 from .nn import forward
 from .nn.losses import loss_function
 from .nn.metrics import class_probabilities
 from .nn.spec import Inputs, flatten
 from .reasons import Flag
-from .tasks import Task, task_of
+from .tasks import Task
 from .years import Years
 
 
-class Predictor:
-    """Fitted (or loaded): recipe_, features_ (the learned preprocessing), spec_ and params_ (the network),
-    linear_ (a [blend] model or None), conformal_ (a [conformal] calibration or None), data_ (where its rows
-    came from) and path_ (a loaded run's folder)."""
+@dataclass
+class Answered:
+    """Rows answered (Predictor.answer). why: object[rows], each row's refusal or reason as a record, None where
+    it was answered (ok: bool[rows]); for the answered rows, in order: finished (the network's outputs with the
+    blend and the calibration), outputs (class probabilities, or log salary: estimate, low, high) and decoded
+    (task.decode: probability, prediction, band; or salary, low, high in `year`'s dollars)."""
 
-    linear_: Any = None
-    conformal_: Any = None
+    why: np.ndarray
+    ok: np.ndarray
+    finished: np.ndarray
+    outputs: np.ndarray
+    decoded: dict[str, np.ndarray]
+    year: int
+
+
+class Predictor:
+    """A fitted model's prediction half, over a fitted.FittedModel (model_): recipe_, features_ (the learned
+    preprocessing), spec_ and params_ (the network), linear_ (a [blend] model or None), conformal_ (a
+    [conformal] calibration or None), data_ (where its rows came from) and path_ (a loaded run's folder) are
+    that model's parts."""
+
+    def __init__(self, model: FittedModel | None = None):
+        if model is not None:  # unfitted, it has no attribute ending in "_" (scikit-learn's check_is_fitted)
+            self.model_ = model
 
     def _check_fitted(self) -> "Predictor":
-        if not hasattr(self, "params_"):
+        if getattr(self, "model_", None) is None:
             raise NotFittedError("this SalaryNet is not fitted yet: call fit(frame) first, or salarynet.load(RUN)")
         return self
+
+    def _fitted(self) -> FittedModel:
+        return self._check_fitted().model_
+
+    recipe_ = property(lambda self: self._fitted().recipe, doc="The resolved recipe.")
+    features_ = property(lambda self: self._fitted().features, doc="The learned preprocessing.")
+    spec_ = property(lambda self: self._fitted().spec, doc="The network's shapes.")
+    params_ = property(lambda self: self._fitted().params, doc="The network's weights.")
+    linear_ = property(lambda self: self._fitted().blend, doc="The [blend] logistic regression, or None.")
+    conformal_ = property(lambda self: self._fitted().conformal, doc="The [conformal] calibration, or None.")
+    data_ = property(lambda self: self._fitted().data, doc="Where its rows came from (data.json).")
+    path_ = property(lambda self: self._fitted().path, doc="The run folder it was loaded from, else None.")
 
     @property
     def fields_(self) -> list[Field]:
@@ -63,7 +94,7 @@ class Predictor:
 
     @property
     def task_(self) -> Task:
-        return task_of(self._check_fitted().features_)
+        return self._fitted().task
 
     def encode(self, frame: Frame, source: str = "input") -> tuple[Inputs, np.ndarray]:
         """Rows -> (inputs, reason object[rows]: a Reason, None where the row could be encoded). A survey year the model did not
@@ -75,13 +106,7 @@ class Predictor:
     @property
     def years_(self) -> Years:
         """The survey years it learned, and how it answers for a year (years.Years)."""
-        state = self._check_fitted().features_
-        cached = getattr(self, "_years", None)
-        if cached is None or cached[0] is not state:
-            col = next((c for c in state.columns if c.column == years.COLUMN), None)
-            found = Years.of_model(col.codes if col else None, getattr(self, "data_", None) or {}, self.task_.classes)
-            self._years = cached = (state, found)
-        return cached[1]
+        return self._fitted().years
 
     def learned_years(self) -> list[int]:
         """The survey years the model learned from (years.Years.of_model)."""
@@ -151,25 +176,55 @@ class Predictor:
         the recipe's loss, and accuracy/AUC or dollars and coverage."""
         task = self.task_
         if majority_class is None:
-            majority_class = int(getattr(self, "record_", {}).get("baseline", {}).get("majority_class", 0))
+            majority_class = int(self._fitted().record.get("baseline", {}).get("majority_class", 0))
         quantiles = tuple(self.recipe_.features.quantiles)
         loss = float(
             np.mean(loss_function(self.recipe_.compile.loss, quantiles)(task.targets(labels, self.spec_.answers), raw))
         )
         return {"loss": loss} | task.metrics(raw, labels, salary, self.spec_.activations[-1], majority_class)
 
+    def answer(self, frame: Frame, year: int | None = None, network: Any = None, source: str = "input") -> "Answered":
+        """THE prediction: rows of answers (canonical names, tidied) -> Answered, every row answered at the
+        learned survey year for `year` (default: the latest it learned) and in `year`'s dollars. A row the model
+        cannot answer is left out of the outputs, its reason kept as a record. network: encoded rows -> the
+        network's outputs (default: the network in numpy, raw)."""
+        asked, base = self.dollars_year(year)
+        rows = self.at_year(frame, base)
+        x, why = self.answerable(rows, source)
+        ok = reasons.unset(why)
+        if ok.all():
+            finished = self.finish((network or self.raw)(x), rows)
+        elif ok.any():
+            finished = self.finish(
+                (network or self.raw)(x.take(ok)), rows[ok]
+            )  # a DataFrame: one person is all or none
+        else:
+            finished = np.zeros((0, self.spec_.answers))
+        activation = self.spec_.activations[-1]
+        decoded = self.task_.decode(finished if len(finished) else np.ones((1, self.spec_.answers)), activation)
+        decoded = self.carried({k: v[: len(finished)] for k, v in decoded.items()}, asked, base)
+        return Answered(why, ok, finished, self.task_.outputs(finished, activation), decoded, asked)
+
+    def scored(
+        self, frame: Frame, labels: np.ndarray, salary: np.ndarray, majority_class: int | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """THE evaluation: selected rows (each at its own survey year) with their labels and salaries ->
+        (outputs: class probabilities or log salary, float[rows, outputs]; every metric of the task on them)."""
+        x, _ = self.encode(frame)
+        finished = self.finish(self.raw(x), frame)
+        return (
+            self.task_.outputs(finished, self.spec_.activations[-1]),
+            self.metrics_of(finished, labels, salary, majority_class),
+        )
+
     def predict_one(self, person: Answers, year: int | None = None) -> dict[str, Any]:
         """One row of tidied answers -> the predictions table's row as a dict (probability, prediction, band or
         salary/low/high, the year whose dollars it is in, and reason: '' or why it could not be encoded), as
         predict_frame gives it. year: see dollars_year."""
-        asked, base = self.dollars_year(year)
-        person = self.at_year(person, base)
-        x, why = self.answerable(person)
-        if why[0] is not None:
-            return {"year": asked, "reason": str(why[0])}
-        activation = self.spec_.activations[-1]
-        decoded = self.carried(self.task_.decode(self.finish(self.raw(x), person), activation), asked, base)
-        return {name: values[0] for name, values in decoded.items()} | {"year": asked, "reason": ""}
+        answered = self.answer(person, year)
+        if not answered.ok[0]:
+            return {"year": answered.year, "reason": str(answered.why[0])}
+        return {name: values[0] for name, values in answered.decoded.items()} | {"year": answered.year, "reason": ""}
 
     def summary(self, print_fn: Any = print) -> None:
         """Print what Keras's model.summary() prints: each layer, its output shape and parameters, the total
@@ -269,8 +324,4 @@ def _on_host(params: Any) -> Any:
 
 def load_predictor(path: str | Path) -> Predictor:
     """A saved run folder, checked (artifacts.load_run), as a Predictor."""
-    files = artifacts.load_run(Path(path))
-    net = Predictor()
-    net.recipe_, net.features_, net.spec_, net.params_ = files.recipe, files.features, files.spec, files.params
-    net.linear_, net.conformal_, net.data_, net.path_ = files.linear, files.conformal, files.data, files.path
-    return net
+    return Predictor(artifacts.load_run(Path(path)))

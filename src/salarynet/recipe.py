@@ -293,8 +293,61 @@ def nesting(value: Any) -> int:
     return deepest
 
 
+EXTENDS_DEPTH = 8  # recipes extending recipes: more than this is a loop or a mistake
+
+
 def read_recipe_source(name_or_path: str) -> tuple[dict[str, Any], str]:
-    """The raw recipe table and where it came from: a shipped name, a .toml or a run's .json."""
+    """The raw recipe table and where it came from: a shipped name, a .toml or a run's .json. A recipe that
+    `extends` another is that recipe's table with its own keys set over it (see _extended)."""
+    raw, origin = _read_one(name_or_path)
+    return _extended(raw, origin, name_or_path, [origin]), origin
+
+
+def _extended(raw: dict[str, Any], origin: str, name: str, chain: list[str]) -> dict[str, Any]:
+    """`extends = "recommended"` (a shipped name, or a path beside this recipe's file): the base recipe's table,
+    its keys named in `unset` (dotted, e.g. "features.label_bands" or "blend") taken out, then this recipe's
+    keys set over it: tables merge key by key, any other value (a number, a list) replaces the base's."""
+    if "extends" not in raw:
+        if "unset" in raw:
+            raise RecipeError(f"recipe {origin}: unset takes keys out of the recipe it extends; it extends none")
+        return raw
+    raw = dict(raw)
+    base_name, unset = raw.pop("extends"), raw.pop("unset", [])
+    if not isinstance(base_name, str) or not (isinstance(unset, list) and all(isinstance(k, str) for k in unset)):
+        raise RecipeError(
+            f'recipe {origin}: expected extends = "<recipe>" and unset = ["<section.key>", ...] (got '
+            f"extends {base_name!r}, unset {unset!r})"
+        )
+    if "/" in base_name or "\\" in base_name or base_name.endswith((".toml", ".json")):
+        beside = Path(name).parent if ("/" in name or "\\" in name or name.endswith((".toml", ".json"))) else Path()
+        base_name = str(beside / base_name)
+    base, base_origin = _read_one(base_name)
+    if base_origin in chain or len(chain) >= EXTENDS_DEPTH:
+        raise RecipeError(f"recipe {origin}: extends {' -> '.join(chain[1:] + [base_origin])}: a loop, or too deep")
+    base = _extended(base, base_origin, base_name, chain + [base_origin])
+    for key in unset:
+        _unset(base, key, origin, base_origin)
+    return _merged(base, raw)
+
+
+def _unset(table: dict[str, Any], key: str, origin: str, base: str) -> None:
+    node, parts = table, key.split(".")
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or parts[-1] not in node:
+        raise RecipeError(f"recipe {origin}: unset {key!r}: recipe {base} has no such key")
+    del node[parts[-1]]
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _read_one(name_or_path: str) -> tuple[dict[str, Any], str]:
+    """One recipe file's table, as written (an `extends` not yet followed)."""
     path = Path(name_or_path)
     # A bare name is a shipped recipe, even where a file or folder of that name sits in the current folder.
     if path.suffix in (".toml", ".json") or "/" in name_or_path or "\\" in name_or_path:

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import conformal, features, linear
 from .errors import DataError, RecipeError
+from .fitted import FittedModel
 from .fitting import Prepared, fit_data, fit_spec, model_spec, prepare
 from .nn import train as nn_train
 from .nn.metrics import mean_sd
@@ -29,23 +30,6 @@ from .rows import Selection, calibration_rows, split_rows
 Chunk = Callable[
     [int, dict[str, float]], None
 ]  # (epochs done, latest epoch's metrics): progress between compiled chunks
-
-
-@dataclass
-class Trained:
-    """One fitted model and what its training measured.
-
-    model: everything a prediction needs (recipe, preprocessing, network, blend, calibration); after a refit, the
-    refitted model. history: per epoch of the measured fit (before any refit). record: what metrics.json holds.
-    heldout: with fit.refit, the model before its refit on its test rows: {"rows": int32 indices into the
-    selection, "outputs"}; evaluating the saved model on its own test rows reads these (the refitted one saw them).
-    """
-
-    model: Predictor
-    history: dict[str, np.ndarray]
-    record: dict[str, Any]
-    rows: dict[str, Any]
-    heldout: dict[str, np.ndarray] | None = None
 
 
 @dataclass
@@ -67,7 +51,7 @@ def train(
     seeds: int = 1,
     on_chunk: Chunk | None = None,
     on_refit: Callable[[int], Chunk] | None = None,
-) -> list[Trained]:
+) -> list[FittedModel]:
     """Fit one model per (recipe, seed), recipe by recipe: `recipes` differ at most in compile.learning_rate,
     and each is fitted with its seed, +1, ... (`seeds` of them).
 
@@ -92,7 +76,7 @@ def _train(
     seeds: int,
     on_chunk: Chunk | None,
     on_refit: Callable[[int], Chunk] | None,
-) -> list[Trained]:
+) -> list[FittedModel]:
     _check_batchable(recipes)
     first = recipes[0]
     members = [(r, r.seed + s) for r in recipes for s in range(seeds)]
@@ -107,12 +91,12 @@ def _train(
             for other in splits:
                 if other.prep is split.prep:
                     other.linear = split.linear
-        model = assemble(recipe, split.prep.state, spec, p, split.linear)
+        model = FittedModel(recipe, split.prep.state, spec, p, split.linear)
         if split.calibration is not None:
-            model.conformal_ = _calibrate(model, sel, split.calibration)
+            model = model.with_(conformal=_calibrate(model, sel, split.calibration))
         out.append(_measured(model, split, sel, history, seconds, seed))
     if first.fit.refit:
-        _refit(out, splits, members, sel, source, on_refit)
+        out = _refit(out, splits, members, sel, source, on_refit)
     if seeds > 1:
         spread = summarise([t.record["test"] for t in out[:seeds]])
         out[0].record["seeds"] = {
@@ -204,16 +188,6 @@ def _networks(
     return spec, all_params, all_histories, time.perf_counter() - started
 
 
-def assemble(
-    recipe: Recipe, state, spec: ModelSpec, params: Params, blend: "linear.LinearState | None" = None
-) -> Predictor:
-    """A fitted model from its parts (no calibration: set conformal_)."""
-    model = Predictor()
-    model.recipe_, model.features_, model.spec_, model.params_, model.linear_ = recipe, state, spec, params, blend
-    model.data_, model.path_ = {}, None
-    return model
-
-
 def _fit_linear(recipe: Recipe, frame, labels: np.ndarray) -> "linear.LinearState | None":
     """The recipe's [blend] logistic regression on these rows, or None."""
     blend, section = recipe.blend, recipe.features
@@ -230,29 +204,28 @@ def _fit_linear(recipe: Recipe, frame, labels: np.ndarray) -> "linear.LinearStat
     )
 
 
-def _calibrate(model: Predictor, sel: Selection, rows: np.ndarray) -> "conformal.ConformalState":
+def _calibrate(model: FittedModel, sel: Selection, rows: np.ndarray) -> "conformal.ConformalState":
     """The [conformal] corrections of this model's ranges, from calibration rows it never fitted on."""
-    section, frame = model.recipe_.conformal, sel.frame.iloc[rows]
-    x, _ = model.encode(frame)
-    low, high = model.recipe_.features.quantiles
-    target = model.task_.targets(sel.labels[rows], model.spec_.answers)[:, 0]
+    section, frame, predictor = model.recipe.conformal, sel.frame.iloc[rows], Predictor(model)
+    x, _ = predictor.encode(frame)
+    low, high = model.recipe.features.quantiles
+    target = model.task.targets(sel.labels[rows], model.spec.answers)[:, 0]
     try:
         return conformal.calibrate(
-            model.raw(x), target, frame, high - low, model.features_.spread, section.by, section.min_rows
+            predictor.raw(x), target, frame, high - low, model.features.spread, section.by, section.min_rows
         )
     except ValueError as e:
         raise DataError(f"conformal.fraction={section.fraction}: {e}; raise it or use more rows") from None
 
 
 def _measured(
-    model: Predictor, split: _Split, sel: Selection, history: dict[str, np.ndarray], seconds: float, seed: int
-) -> Trained:
-    """The model's test metrics (blended and calibrated, as it answers) and its record."""
-    recipe, prep, task = model.recipe_, split.prep, model.task_  # the model's own task: its split's label scale
-    test_frame = sel.frame.iloc[split.test]
+    model: FittedModel, split: _Split, sel: Selection, history: dict[str, np.ndarray], seconds: float, seed: int
+) -> FittedModel:
+    """The model with its test metrics (blended and calibrated, as it answers) in its record, and its history."""
+    recipe, prep, task = model.recipe, split.prep, model.task  # the model's own task: its split's label scale
+    predictor = Predictor(model)
     majority = task.majority(prep.y_train)
-    outputs = model.finish(model.raw(prep.x_test), test_frame)
-    test = model.metrics_of(outputs, prep.y_test, prep.salary_test, majority)
+    outputs, test = predictor.scored(sel.frame.iloc[split.test], prep.y_test, prep.salary_test, majority)
     record = {
         "task": task.name,
         "test": test,
@@ -265,25 +238,25 @@ def _measured(
         "fit_seconds": round(seconds, 3),
         "seed": seed,
     }
-    if model.conformal_ is not None:
-        plain = model.metrics_of(model.raw(prep.x_test), prep.y_test, prep.salary_test, majority)
-        record["conformal"] = model.conformal_.to_json() | {
+    if model.conformal is not None:
+        plain = predictor.metrics_of(predictor.raw(prep.x_test), prep.y_test, prep.salary_test, majority)
+        record["conformal"] = model.conformal.to_json() | {
             "test_before_calibration": {k: plain[k] for k in ("coverage", "median_range_width")}
         }
     heldout = None
     if recipe.fit.refit:
-        heldout = {"rows": split.test.astype(np.int32), "outputs": task.outputs(outputs, model.spec_.activations[-1])}
-    return Trained(model, history, record, prep.rows, heldout)
+        heldout = {"rows": split.test.astype(np.int32), "outputs": outputs}
+    return model.with_(record=record, history=history, heldout=heldout)
 
 
 def _refit(
-    trained: list[Trained],
+    trained: list[FittedModel],
     splits: list[_Split],
     members: list[tuple[Recipe, int]],
     sel: Selection,
     source: str,
     on_refit: Callable[[int], Chunk] | None,
-) -> None:
+) -> list[FittedModel]:
     """Fit each model again on every selected row (but a [conformal] recipe's calibration rows, on which the
     refitted model is calibrated again), for the epochs its measured fit ran (to its kept epoch with early
     stopping), with no validation rows; the preprocessing and the [blend] are fitted again on those rows too."""
@@ -311,19 +284,23 @@ def _refit(
     spec, params, _, seconds = _networks(
         again[0], [p for _, p, _ in refit_preps], list(zip(again, (s for _, s in members))), epochs, progress
     )
+    refitted = []
     for t, split, (rows, prep, blend), p, e in zip(trained, splits, refit_preps, params, epochs):
-        model = assemble(t.model.recipe_, prep.state, spec, p, blend)
-        t.record["refit"] = {
-            "rows": len(rows),
-            "epochs": e,
-            "fit_seconds": round(seconds, 3),
-            "test_metrics_from": "the model fitted before the refit, on the test rows it never saw",
+        model = FittedModel(t.recipe, prep.state, spec, p, blend)
+        record = t.record | {
+            "refit": {
+                "rows": len(rows),
+                "epochs": e,
+                "fit_seconds": round(seconds, 3),
+                "test_metrics_from": "the model fitted before the refit, on the test rows it never saw",
+            }
         }
         if split.calibration is not None:
-            model.conformal_ = _calibrate(model, sel, split.calibration)
-            t.record["refit"]["calibration_rows"] = len(split.calibration)
-            t.record["conformal_refit"] = model.conformal_.to_json()
-        t.model = model
+            model = model.with_(conformal=_calibrate(model, sel, split.calibration))
+            record["refit"]["calibration_rows"] = len(split.calibration)
+            record["conformal_refit"] = model.conformal.to_json()
+        refitted.append(model.with_(record=record, history=t.history, heldout=t.heldout))
+    return refitted
 
 
 def summarise(values: list[dict[str, Any]]) -> dict[str, Any]:

@@ -250,7 +250,7 @@ def network(recipe: Recipe, fitted: list | None = None) -> Predictor:
     fitted: where given, collects each fold's model (permutation importance reads the first)."""
 
     def predict(train, test_rows):
-        model = training.train(recipe, train, "fold")[0].model
+        model = PredictorModel(training.train(recipe, train, "fold")[0])
         if fitted is not None:
             fitted.append(model)
         return model.outputs(model.encode(test_rows)[0], test_rows)

@@ -283,7 +283,7 @@ def _open(data, years=None):
 
 def _checked_run(run: Path, data: list[str] | None):
     """A run folder read and checked, and --data's file checked, before the heavy imports: a wrong path is one
-    line at once (artifacts.RunFiles: estimator.load takes it without reading the folder again)."""
+    line at once (the FittedModel it holds: estimator.load takes it without reading the folder again)."""
     from ... import artifacts
     from ...data import source
 
