@@ -21,10 +21,9 @@ LAYERS = [
     ["fitted"],
     ["fitting", "artifacts"],
     ["predictor", "runlock"],
-    ["training"],
+    ["training", "explain"],
     ["evaluation"],
     ["estimator"],
-    ["explain"],
     ["apps"],
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from salarynet.apps import serve
 from salarynet.apps.cli import app
 from salarynet.errors import ArtifactError
+from salarynet.estimator import load
 
 PERSON = {
     "age": "25-34",
@@ -428,3 +429,26 @@ def test_requests_that_arrive_together_are_predicted_in_bounded_batches():
     answers = asyncio.run(main())
     assert [a[0]["i"] for a in answers] == list(range(7)) and all(len(a) == 4 for a in answers)
     assert sum(sizes) == 28 and max(sizes) <= 10 and len(sizes) >= 3  # 7 requests of 4 rows: 8 + 8 + 8 + 4
+
+
+@pytest.mark.parametrize("name", ["recommended", "recommended-bands", "recommended-range"])
+def test_the_schema_describes_every_answer_and_the_answers_keep_to_it(runs, name):
+    """GET /openapi.json's 200 response names every field of an answer for the run's task (responses.py), and
+    the answers (one with its explanation, one without, a list) are what it says, to the last field."""
+    from salarynet.apps.responses import ANSWERS
+
+    client = TestClient(serve.create_app(runs / name))
+    task = client.get("/model").json()["task"]
+    model = ANSWERS[task]
+    ok = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["responses"]["200"]
+    one, many = ok["content"]["application/json"]["schema"]["oneOf"]
+    assert set(one["properties"]) == {f.alias or n for n, f in model.model_fields.items()} and "$ref" not in str(one)
+    assert many["properties"]["predictions"]["items"] == one
+    explained = post(client, PERSON).json()
+    assert model.model_validate(explained).explanation is not None
+    assert load(runs / name).explain(PERSON) == explained["explanation"]  # Python's explain says the same
+    assert model.model_validate(client.post("/predict?explain=false", json=PERSON).json()).explanation is None
+    for answer in post(client, [PERSON, PERSON | {"state": "Ohio"}]).json()["predictions"]:
+        model.model_validate(answer)
+    with pytest.raises(ValueError):  # the models are strict: an answer with a field they do not name is refused
+        model.model_validate(explained | {"surprise": 1})

@@ -16,7 +16,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load, save
 
 from .conformal import ConformalState
-from .errors import ArtifactError, RecipeError
+from .errors import ArtifactError, RecipeError, first_problem
 from .features import FeatureState
 from .fitted import FittedModel
 from .linear import LinearState
@@ -352,9 +352,7 @@ def _validated(schema: type[S], data: dict[str, Any], path: Path) -> S:
     try:
         return schema.model_validate(data)
     except ValidationError as e:
-        first = e.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
+        where, message, _ = first_problem(e)
         raise ArtifactError(_line(f"{path}: {where + ': ' if where else ''}{message}")) from None
 
 

@@ -20,3 +20,14 @@ class ArtifactError(SalarynetError):
 class NotFittedError(SalarynetError, ValueError, AttributeError):
     """A model used before fit() or load(): both ValueError and AttributeError, as scikit-learn's own
     NotFittedError is (hasattr(net, "classes_") is False before fit; `except ValueError` catches it)."""
+
+
+def first_problem(error: Exception, unknown_first: bool = False) -> tuple[str, str, dict]:
+    """A pydantic ValidationError's first error as (where: its dotted location, message: pydantic's words without
+    their "Value error, " prefix, the error itself): the one line every schema check words its refusal from.
+    unknown_first: a name the schema does not know (a misspelling) comes before the errors it causes."""
+    errors = error.errors(include_url=False)
+    if unknown_first:
+        errors = sorted(errors, key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    return ".".join(str(p) for p in first["loc"]), first["msg"].removeprefix("Value error, "), first

@@ -21,6 +21,7 @@ from . import artifacts, drift, features, reasons, years
 from .answerset import canonical_names
 from .data.survey import Survey, survey_of
 from .errors import ArtifactError, DataError, RecipeError
+from .explain import explain as explained
 from .fitted import FittedModel
 from .nn.spec import Inputs
 from .predictor import Predictor
@@ -275,6 +276,13 @@ class SalaryNet(Predictor):
         if "salary" in table:
             return table["salary"].astype(float).to_numpy()
         return table["prediction"].astype(int).to_numpy()
+
+    def explain(self, answers: "Rows", year: int | None = None) -> dict[str, Any]:
+        """One person's answer explained (the first row of `answers`, at `year`: see predict): the answers that
+        move it most against the commonest ones, and the single change that would move it across the threshold
+        (or band): {sentence, reasons, counterfactual, counterfactual_sentence}, as POST /predict's explanation."""
+        survey = self._survey(answers)
+        return explained(self, self.at_year(survey.frame.head(1), self.dollars_year(year)[1]))
 
     # -------------------------------------------------------- scoring
 

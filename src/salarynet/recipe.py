@@ -15,8 +15,9 @@ from pydantic import (
     model_validator,
 )
 
+from .data.answers import CURRENCIES
 from .data.schemas import COLUMNS, normalise
-from .errors import RecipeError
+from .errors import RecipeError, first_problem
 from .tasks import TASKS, TaskName, task_of
 
 
@@ -30,7 +31,6 @@ Activation = Annotated[Literal["relu", "sigmoid", "softmax", "tanh", "linear"], 
 LOSS_NAMES = ("binary_crossentropy", "categorical_crossentropy", "mse", "mse_quantiles")  # nn.losses.LOSSES's keys
 Loss = Annotated[Literal[LOSS_NAMES], BeforeValidator(_folded)]  # type: ignore[valid-type]
 # The currencies with an exchange rate for every survey year (data/exchange_rates.csv).
-CURRENCIES = ("USD", "CAD", "GBP", "EUR", "AUD", "NZD", "CHF", "SEK", "JPY", "ZAR", "HKD")
 Optimizer = Annotated[Literal["adagrad", "sgd", "adam", "rmsprop"], BeforeValidator(_folded)]
 
 
@@ -447,9 +447,8 @@ def _keys_at(loc: tuple) -> str:
 
 
 def _one_line(error: ValidationError, origin: str) -> str:
-    first = error.errors()[0]
-    loc = "".join(f"{p}: " for p in [".".join(str(p) for p in first["loc"])] if p)
-    msg = first["msg"].removeprefix("Value error, ")
+    where, msg, first = first_problem(error)
+    loc = f"{where}: " if where else ""
     if first["type"] == "extra_forbidden":
         msg = f"unknown key; {_keys_at(first['loc'][:-1])}"
     given = first.get("input")

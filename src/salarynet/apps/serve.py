@@ -44,6 +44,7 @@ from ..data.wages import index_years
 from ..errors import SalarynetError
 from ..estimator import SalaryNet, load
 from ..explain import explain
+from .responses import answer_schema
 
 MAX_BATCH = 1000  # answer sets in one POST /predict
 YEAR = "year"  # an answer set's key for the year whose dollars its answer is in (no survey column is called that)
@@ -218,8 +219,8 @@ def _described(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+PREDICT_OK = 'One answer, or {"predictions": [...]} for a list (responses.py)'
 PREDICT_RESPONSES = {
-    200: _described('One answer, or {"predictions": [...]} for a list', {"type": "object"}),
     413: _described(
         f"Over {MAX_BODY:,} bytes, or over {MAX_BATCH:,} answer sets",
         {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}},
@@ -424,7 +425,7 @@ def create_app(run_path: str | Path) -> FastAPI:
             "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}},
             "parameters": [EXPLAIN_PARAMETER],
         },
-        responses=PREDICT_RESPONSES,
+        responses=PREDICT_RESPONSES | {200: _described(PREDICT_OK, answer_schema(task.name))},
     )
     async def predict_endpoint(request: Request) -> Response:
         wanted = request.query_params.get("explain", "true")

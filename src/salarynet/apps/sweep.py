@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..data.survey import Survey
-from ..errors import DataError, RecipeError
+from ..errors import DataError, RecipeError, first_problem
 from ..evaluation import cross_validate
 from ..nn.metrics import mean_sd
 from ..recipe import apply_overrides, apply_values, parse_table, read_recipe_source, validate_recipe
@@ -79,10 +79,8 @@ def read_grid(path: Path) -> GridFile:
     try:
         grid = GridFile.model_validate(raw)
     except ValidationError as e:
-        errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")  # a misspelt name first
-        first = errors[0]
-        where = ".".join(str(p) for p in first["loc"])
-        msg = "unknown name" if first["type"] == "extra_forbidden" else first["msg"]
+        where, msg, first = first_problem(e, unknown_first=True)
+        msg = "unknown name" if first["type"] == "extra_forbidden" else msg
         raise DataError(
             f'{path}: {where}: {msg} (a grid file has [grid] "section.key" = [values, ...] '
             "and optionally [search] kind, trials, seed, metric)"

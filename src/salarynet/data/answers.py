@@ -5,6 +5,8 @@ import re
 import string
 import unicodedata
 
+from .schemas import straight_quotes
+
 # --- Country -----------------------------------------------------------------------------------
 # A curated alias table rather than fuzzy matching: string similarity merges Austria with
 # Australia and "Niger" with "Nigeria", and a wrong country silently converts a salary at the
@@ -256,7 +258,8 @@ STATE_ALIASES: dict[str, tuple[str, ...]] = {"District of Columbia": ("dc", "was
 # --- Currency ----------------------------------------------------------------------------------
 # The form's listed currencies ("AUD/NZD" is one choice, split by country) and the codes that
 # currency_code returns by default.
-KNOWN_CODES: frozenset[str] = frozenset({"USD", "CAD", "GBP", "EUR", "AUD", "NZD", "CHF", "SEK", "JPY", "ZAR", "HKD"})
+CURRENCIES = ("USD", "CAD", "GBP", "EUR", "AUD", "NZD", "CHF", "SEK", "JPY", "ZAR", "HKD")
+KNOWN_CODES: frozenset[str] = frozenset(CURRENCIES)
 
 # Stands for "a currency, but not which one" (rupees: India, Pakistan, Sri Lanka...).
 AMBIGUOUS = "?"
@@ -312,7 +315,7 @@ _WORDLIKE_CODES = frozenset({"TRY", "COP"})
 
 def _fold(text: str) -> str:
     """Fold case, accents, dots, curly quotes and runs of white space out of an answer."""
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    text = straight_quotes(text)
     # Drop combining marks so "Canadá" and "Österreich" meet their unaccented aliases.
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     # Dots go entirely, so "U.S.A." and "USA" are one spelling (and "D.C." is "dc").

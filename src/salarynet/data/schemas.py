@@ -131,14 +131,13 @@ SNAKE_TABLES = {"tidytuesday": TIDYTUESDAY, "tutorial": TUTORIAL, "canonical": C
 def normalise(text: str) -> str:
     """Fold case, curly quotes, runs of white space and the spaces around a hyphen ("2 - 4 years" and
     "2-4 years": the survey writes both), so that spellings compare equal."""
-    text = (
-        text.replace("\ufeff", "")
-        .replace("\u2019", "'")
-        .replace("\u2018", "'")
-        .replace("\u201c", '"')
-        .replace("\u201d", '"')
-    )
+    text = straight_quotes(text.replace("\ufeff", ""))
     return re.sub(r"\s*-\s*", "-", re.sub(r"\s+", " ", text.strip().casefold()))
+
+
+def straight_quotes(text: str) -> str:
+    """Curly quotes as straight ones: "Master’s degree" is "Master's degree" (every answer folding starts here)."""
+    return text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
 
 
 def canonical_name(header: str) -> tuple[str, str | None] | None:
