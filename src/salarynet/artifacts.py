@@ -22,7 +22,7 @@ from .fitted import FittedModel
 from .linear import LinearState
 from .nn.forward import ACTIVATIONS
 from .nn.spec import ModelSpec, Params, flatten, shapes, unflatten
-from .recipe import LOSS_NAMES, Recipe, validate_recipe
+from .recipe import LOSS_NAMES, Recipe, nesting, validate_recipe
 from .tasks import TaskName
 
 FORMAT = "salarynet-run/1"
@@ -208,7 +208,7 @@ def _parse_json(raw: bytes, path: Path) -> dict[str, Any]:
         raise ArtifactError(f"{path}: damaged JSON (nested too deeply); train the run again") from None
     except ValueError as e:  # also a decoding error, a byte-order mark, and the number checks below
         raise ArtifactError(_line(f"{path}: damaged JSON ({e}); train the run again")) from None
-    if _too_deep(value):
+    if nesting(value, MAX_DEPTH) > MAX_DEPTH:
         raise ArtifactError(f"{path}: damaged JSON (nested more than {MAX_DEPTH} levels); train the run again")
     if not isinstance(value, dict):
         raise ArtifactError(
@@ -233,17 +233,6 @@ def _float(text: str) -> float:
 
 def _constant(text: str) -> NoReturn:
     raise ValueError(f"{text} is not a number")  # NaN and Infinity: to_json_bytes never writes them
-
-
-def _too_deep(value: Any) -> bool:
-    """Whether lists and objects nest more than MAX_DEPTH levels, counted level by level, not by recursion."""
-    level, depth = [value], 0
-    while level and depth <= MAX_DEPTH:
-        level = [
-            child for v in level if isinstance(v, (dict, list)) for child in (v.values() if isinstance(v, dict) else v)
-        ]
-        depth += 1
-    return bool(level)
 
 
 def _line(text: str) -> str:

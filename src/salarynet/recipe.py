@@ -280,14 +280,15 @@ def parse_table(text: str, origin: str, as_json: bool = False) -> Any:
     return value
 
 
-def nesting(value: Any) -> int:
-    """How deep lists and dicts nest in a value (0 for a scalar), counted without recursion."""
+def nesting(value: Any, limit: int = MAX_NESTING) -> int:
+    """How deep lists and dicts nest in a value (0 for a scalar), counted without recursion, up to limit + 1:
+    the one depth guard of parsed JSON and TOML (recipes, grids, --set values, run files)."""
     deepest, stack = 0, [(value, 0)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict | list):
             deepest = max(deepest, depth + 1)
-            if depth + 1 > MAX_NESTING:  # deep enough to refuse: no need to walk the rest
+            if depth + 1 > limit:  # deep enough to refuse: no need to walk the rest
                 return deepest
             stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
     return deepest

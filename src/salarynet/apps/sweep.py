@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..data.files import write_whole
 from ..data.survey import Survey
 from ..errors import DataError, RecipeError, first_problem
 from ..evaluation import cross_validate
@@ -222,9 +223,7 @@ def trial_path(out: Path, trial_id: str) -> Path:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n")
-    tmp.replace(path)
+    write_whole(path, json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n")
 
 
 def finished(out: Path, trials: list[Trial]) -> tuple[dict[str, dict[str, Any]], list[Path]]:
@@ -288,9 +287,7 @@ def write_tables(out: Path, the_plan: Plan, results: dict[str, dict[str, Any]]) 
             "results": ordered,
         },
     )
-    tmp = out / ".results.csv.tmp"
-    pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(out / "results.csv")
+    write_whole(out / "results.csv", lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g"))
 
 
 def best(the_plan: Plan, results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -313,9 +310,7 @@ def write_best(out: Path, the_plan: Plan, results: dict[str, dict[str, Any]]) ->
         f"{the_plan.metric} {stat['mean']:.4f} ± {stat['sd']:.4f}\n# over {len(top['runs'])} fold x seed runs; "
         f"swept values: {json.dumps(top['values'])}\n"
     )
-    tmp = out / ".best.toml.tmp"
-    tmp.write_text(header + tomli_w.dumps(raw))
-    tmp.replace(out / "best.toml")
+    write_whole(out / "best.toml", header + tomli_w.dumps(raw))
     return top
 
 

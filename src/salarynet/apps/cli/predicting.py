@@ -2,7 +2,6 @@
 
 import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ...data.files import write_whole
 from ...errors import DataError, SalarynetError
 from .console import (
     app,
@@ -152,20 +152,18 @@ def _predict_file(net, input_: Path, output: Path | None, year: int | None = Non
     if output is None:
         sys.stdout.write(result.to_csv(index=False, float_format="%.6g"))
         return
-    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    try:  # into a temporary file beside it, then swapped in: Ctrl-C or a full disk leaves the earlier file as it was
-        result.to_csv(tmp, index=False, float_format="%.6g")
+
+    @contextlib.contextmanager
+    def said():  # the file swapped in and said, with no Ctrl-C between them
         with uninterrupted():
-            tmp.replace(output)
-            err.print(
-                f"wrote {len(result)} rows to {output} ({int((result['reason'] != '').sum())} without a prediction)"
-            )
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise DataError(f"{output}: cannot write the predictions ({e.strerror or e})") from None
-        raise
+            yield
+            without = int((result["reason"] != "").sum())
+            err.print(f"wrote {len(result)} rows to {output} ({without} without a prediction)")
+
+    try:  # whole or not at all: Ctrl-C or a full disk leaves the earlier file as it was
+        write_whole(output, lambda tmp: result.to_csv(tmp, index=False, float_format="%.6g"), said)
+    except OSError as e:
+        raise DataError(f"{output}: cannot write the predictions ({e.strerror or e})") from None
 
 
 def _predict_one(
