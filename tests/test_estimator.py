@@ -145,3 +145,29 @@ def test_predict_frame_keeps_every_row_in_order(trained, run_dir):
 
 def test_spelling_keys_are_stable():
     assert normalise("  Master\u2019s   Degree ") == "master's degree"
+
+
+def test_why_a_row_cannot_be_answered_is_a_record_until_it_is_worded(trained):
+    """Refusals (the answer-set contract) and encoding reasons are records (question, kind, value, allowed
+    answers) from where they are found to where they are worded: nothing parses a reason back out of text."""
+    from salarynet.answerset import Refusal
+    from salarynet.reasons import Reason
+
+    people = pd.DataFrame(
+        {
+            "age": ["25-34", None, "25-34"],
+            "experience_overall": ["5-7 years"] * 3,
+            "gender": ["Woman", "Woman", "Non-binary"],
+            "education": ["Master's degree"] * 3,
+        }
+    )
+    answered = trained.answer(people)
+    first, blank, unlisted = answered.why
+    assert first is None and answered.ok.tolist() == [True, False, False]
+    assert isinstance(blank, Refusal) and (blank.field, blank.kind, blank.value) == ("age", "missing", None)
+    assert "Woman" in str(unlisted) and "Man" in unlisted.allowed  # the words come from the record's fields
+    assert isinstance(unlisted, (Refusal, Reason)) and (getattr(unlisted, "field", None) or unlisted.column) == "gender"
+    table = trained.predict_frame(people)
+    assert table["reason"].tolist() == ["", str(blank), str(unlisted)]  # worded once, where the table is made
+    _, reason = trained.encode(pd.DataFrame({**people.iloc[[2]].to_dict("list")}))
+    assert reason[0] == Reason("gender", "unlisted", "Non-binary", tuple(reason[0].allowed))

@@ -1,9 +1,10 @@
 """Scoring a recipe honestly: k-fold cross-validation on rows.folds (the only place folds are made),
 each fold's model trained by training.train exactly as `salarynet train` trains the model it saves (its own test
 and validation split, early stopping, the [blend], the calibration and, with fit.refit, the refit on every row
-of the fold), then scored on the fold's held-out rows. `salarynet compare`, `salarynet sweep`,
-benchmarks/cv.py and benchmarks/conformal.py all score here, so a trial's score is the score of the model
-`train --recipe best.toml` would save (`train --fold K/N` reproduces one fold)."""
+of the fold), then scored on the fold's held-out rows (Predictor.scored). `salarynet sweep` and benchmarks/cv.py
+score here, so a trial's score is the score of the model `train --recipe best.toml` would save (`train --fold K/N`
+reproduces one fold). `salarynet compare` makes the same folds (rows.folds) and trains the network on each the
+same way (training.train), in a loop of its own that scores the peers on those folds beside it."""
 
 import time
 from collections.abc import Callable

@@ -185,6 +185,7 @@ DataOpt = Annotated[
         "salarynet, 2021 (23,783 responses) and 2023 (13,711), or embedded:2021 / embedded:2023 alone.",
     ),
 ]
+RunArg = Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a recipe value: --set fit.epochs=20 (repeatable).")
 ]

@@ -13,6 +13,7 @@ from rich.table import Table
 from ...data.files import write_whole
 from ...errors import DataError, SalarynetError
 from .console import (
+    RunArg,
     app,
     checkpoint,
     err,
@@ -64,7 +65,7 @@ JsonOpt = Annotated[
 @app.command()
 @user_errors
 def predict(
-    run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")],
+    run: RunArg,
     input_: InputOpt = None,
     output: OutputOpt = None,
     age: _text("One person's age band, e.g. 25-34.") = None,
@@ -215,7 +216,7 @@ def _predict_one(
 
 @app.command()
 @user_errors
-def summary(run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")]) -> None:
+def summary(run: RunArg) -> None:
     """The model as Keras's model.summary() shows it: layers, output shapes, parameters (the total is the weights
     in model.safetensors), and the answers it reads."""
     from ...predictor import load_predictor, summary_text
@@ -226,7 +227,7 @@ def summary(run: Annotated[Path, typer.Argument(help="A run folder written by `s
 @app.command()
 @user_errors
 def answers(
-    run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")],
+    run: RunArg,
     json_: Annotated[bool, typer.Option("--json", help="As JSON: GET /model's `fields`.")] = False,
 ) -> None:
     """Each question the model reads, whether it may be blank, and every answer it accepts (the same for

@@ -13,6 +13,7 @@ from ...errors import DataError
 from .console import (
     DataOpt,
     RecipeOpt,
+    RunArg,
     SetOpt,
     _checked_run,
     _open,
@@ -59,7 +60,7 @@ def _loopback(host: str) -> bool:
 @app.command()
 @user_errors
 def serve(
-    run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")],
+    run: RunArg,
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes, each with the model loaded once.")] = 1,
@@ -232,7 +233,7 @@ AgainstOpt = Annotated[Path | None, typer.Option(help="Another run to set beside
 @app.command()
 @user_errors
 def report(
-    run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")],
+    run: RunArg,
     data: ReportDataOpt = None,
     out_path: ReportOutOpt = None,
     against: AgainstOpt = None,

@@ -14,6 +14,7 @@ from ...errors import DataError
 from .console import (
     DataOpt,
     RecipeOpt,
+    RunArg,
     SetOpt,
     _checked_run,
     _open,
@@ -238,7 +239,7 @@ def _print_run(net, spec, several: str, named) -> None:
 @app.command()
 @user_errors
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="A run folder written by `salarynet train`.")],
+    run: RunArg,
     data: DataOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
