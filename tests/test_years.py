@@ -330,3 +330,15 @@ def test_a_model_fitted_in_python_records_the_years_it_learned_as_the_command_li
     assert cli.learned_years() == [2023] and cli.predict_frame(tutorial)["year"].tolist() == [2023]
     with pytest.raises(DataError, match=r"year 2021: .*\(2023\)"):
         net.predict_frame(tutorial, year=2021)  # a model of classes answers only in a year it learned
+
+
+def test_a_2023_file_on_a_recipe_that_reads_2021_says_which_recipe_reads_it(tmp_path):
+    """Issue 31, point 6: `train --data <a 2023 export>` on the tutorial recipe (data.years = [2021]) is refused
+    in one line that names the recipes that read the file, and the --set that would."""
+    result = runner.invoke(app, ["train", "--data", "embedded:2023", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
+    said = " ".join(result.stderr.split())
+    assert "kept 0" in said and "survey_year_unlisted 13711" in said
+    assert "recipe tutorial reads the 2021 survey only (data.years) and this file holds 2023" in said
+    assert "--recipe recommended reads it" in said and "--set data.years=[2023]" in said
+    assert not (tmp_path / "run").exists()

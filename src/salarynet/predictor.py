@@ -97,8 +97,8 @@ class Predictor:
         return self._fitted().task
 
     def encode(self, frame: Frame, source: str = "input") -> tuple[Inputs, np.ndarray]:
-        """Rows -> (inputs, reason object[rows]: a Reason, None where the row could be encoded). A survey year the model did not
-        learn is read as the latest one it learned before it (a 2025 file's rows as 2023's)."""
+        """Rows -> (inputs, reason object[rows]: a Reason, None where the row could be encoded). A survey year the
+        model did not learn is read as the latest one it learned before it (a 2025 file's rows as 2023's)."""
         return features.encode(self._check_fitted().features_, self._learned_years_of(frame), source)
 
     # -------------------------------------------------------- survey years and the year's dollars (years.py)

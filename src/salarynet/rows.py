@@ -11,7 +11,7 @@ from . import features, reasons
 from .data.survey import Survey, conform, rows_text, salary_rows
 from .errors import DataError
 from .reasons import Reason
-from .recipe import Recipe
+from .recipe import Recipe, builtin_recipes, load_recipe
 from .tasks import task_of
 
 
@@ -46,7 +46,7 @@ def select_rows(survey: Survey, recipe: Recipe) -> Selection:
     if not keep.any():
         raise DataError(
             f"{survey.path}: no usable rows for recipe {recipe.name}: {rows_text(rows)}"
-            f"{offending_answers(survey.frame, reason, recipe)}"
+            f"{offending_answers(survey.frame, reason, recipe)}{_years_hint(survey, recipe)}"
         )
     kept_salary = salary.to_numpy()[keep]
     task = task_of(recipe.features)
@@ -80,6 +80,26 @@ def _reasons(survey: Survey, recipe: Recipe) -> tuple[Survey, pd.Series, np.ndar
         year = survey.frame["survey_year"].to_numpy()
         rows["by_year"] = {str(y): _counts(keep[year == y], reason[year == y]) for y in sorted(set(year))}
     return survey, salary, reason, rows
+
+
+def _years_hint(survey: Survey, recipe: Recipe) -> str:
+    """Where a recipe's data.years leave out every survey year of the file: the shipped recipes that read them."""
+    if recipe.data.years is None or "survey_year" not in survey.frame.columns:
+        return ""
+    found = sorted({int(y) for y in survey.frame["survey_year"].dropna() if str(y).isdigit()})
+    if not found or set(found) & set(recipe.data.years):
+        return ""
+    readers = [
+        name
+        for name in builtin_recipes()
+        if (years := load_recipe(name).data.years) is None or set(found) <= set(years)
+    ]
+    said, reads = ", ".join(map(str, found)), ", ".join(map(str, recipe.data.years))
+    hint = f"; recipe {recipe.name} reads the {reads} survey only (data.years) and this file holds {said}: "
+    if readers:
+        hint += f"--recipe {readers[0]} reads it" + (f" (so do {', '.join(readers[1:])})" if readers[1:] else "")
+        hint += ", or "
+    return hint + f"--set data.years=[{said}]"
 
 
 def _counts(keep: np.ndarray, reason: np.ndarray) -> dict[str, Any]:

@@ -134,7 +134,9 @@ def _train(target: Path, spec, data, folded, seeds: int) -> None:
         rows, held = fold_of(sel, spec, *folded)
         provenance = provenance | {"fold": f"{folded[0]}/{folded[1]}"}
     source.use_compile_cache()
-    hit = "coverage" if spec.compile.loss == "mse_quantiles" else "accuracy"  # a range's "accuracy": the rows inside it
+    from ...nn.train import metric_name  # JAX: loaded here for the fit anyway
+
+    hit = metric_name(spec.compile.loss)  # a range's "accuracy" is its coverage: the rows inside it
 
     def named(key: str) -> str:
         return key.replace("accuracy", hit)
