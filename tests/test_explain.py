@@ -129,3 +129,20 @@ def test_a_title_with_no_known_word_is_not_a_reason_only_a_flag(runs, title):
     )
     known = explain(net, person(NONPROFIT | {"job_title": "Senior Software Engineer"}))
     assert "job_title" in [r["field"] for r in known["reasons"]]
+
+
+@pytest.mark.parametrize("name", ["recommended", "recommended-range"])
+def test_an_answer_left_out_is_never_a_reason(runs, name):
+    """Issue 31: options of a multi-select question the model did not learn are left out of its inputs (a flag
+    says so), so they are no reason either: `--state Narnia --race Martian` explains as if neither were given,
+    and `--race "White, Martian"` reads as White."""
+    net = load(runs / name)
+    plain = explain(net, person(NONPROFIT | {"state": None, "race": None}))
+    unknown = explain(net, person(NONPROFIT | {"state": "Narnia", "race": "Martian"}))
+    assert "Narnia" not in str(unknown) and "Martian" not in str(unknown)
+    named = [sorted((r["field"], r["answer"]) for r in why["reasons"]) for why in (plain, unknown)]
+    assert named[0] == named[1]  # the same reasons (the blend's own reading may move their sizes a little)
+    mixed = explain(net, person(NONPROFIT | {"race": "White, Martian", "state": "Ohio"}))
+    assert "Martian" not in str(mixed) and any(
+        r["field"] == "state" and r["answer"] == "Ohio" for r in mixed["reasons"]
+    )

@@ -22,7 +22,7 @@ import numpy as np
 
 from .data.answers import band_order
 from .data.table import Answers
-from .features import Frame, answer_keys, known_words, text_of
+from .features import Frame, answer_keys, known_words, options, text_of
 from .predictor import Predictor
 
 CHANGEABLE = ("education", "experience_field", "job_title", "industry", "state", "city")
@@ -100,10 +100,15 @@ def explain(net: Predictor, person: Frame, raw: Raw | None = None) -> dict[str, 
     person |= {c: None for _, columns, _ in questions for c in columns if c not in person}
     reasons, changes, unexplained = [], [{}], []
     text = net.features_.text
+    multi = {c.column: c.codes for c in net.features_.columns if c.encoding == "multi"}
     for field, columns, answers in questions:
         given, typical = _text(person[columns[0]]), answers[0]
+        if field in multi:  # the options it learned: one it did not is left out of the inputs, so of the reasons
+            folded, written = options(given), options(given, fold=False)
+            written = written if len(written) == len(folded) else folded
+            given = ", ".join(w for o, w in zip(folded, written) if o in multi[field])
         if not given or (typical is not None and _key(given) == _key(typical)):
-            continue  # no answer, or the typical one: nothing to compare
+            continue  # no answer (or none it reads), or the typical one: nothing to compare
         if (
             text is not None
             and field == text.columns[0]
