@@ -325,7 +325,7 @@ class SalaryNet(Predictor):
                 )
             ev.rows_used = HELDOUT_ROWS
             return ev, x, heldout["outputs"], self.record_["test"]
-        outputs, metrics = self.scored(ev.frame, ev.labels, ev.salary)
+        outputs, metrics = self.scored(ev.frame, ev.labels, ev.salary, x=x)
         return ev, x, outputs, metrics
 
     def evaluation(self, survey: Survey, provenance: dict[str, Any]) -> dict[str, Any]:

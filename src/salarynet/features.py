@@ -250,12 +250,12 @@ def ordinal_codes(
         if col.unlisted == "zero":
             out[:, j] = np.nan_to_num(out[:, j], nan=0.0)
             continue
-        answers = list(frame[col.column])
+        answers, listed = list(frame[col.column]), tuple(mapping)
         blank = np.array([missing(a) for a in answers], dtype=bool)
         free = reasons.unset(reason)
         reason[free & blank] = Reason(col.column, "blank")
         for i in np.flatnonzero(free & np.isnan(out[:, j]) & ~blank):
-            reason[i] = Reason(col.column, "unlisted", answers[i], tuple(mapping))
+            reason[i] = Reason(col.column, "unlisted", answers[i], listed)
     return out, reason
 
 

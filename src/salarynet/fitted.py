@@ -49,11 +49,6 @@ class FittedModel:
         """The same model with these parts replaced (dataclasses.replace)."""
         return dataclasses.replace(self, **changes)
 
-    @property
-    def members(self) -> dict[str, Any]:
-        """The learners whose outputs are combined: the network's (spec, params), and the blend where there is one."""
-        return {"network": (self.spec, self.params)} | ({"blend": self.blend} if self.blend is not None else {})
-
     @functools.cached_property
     def task(self) -> Task:
         return task_of(self.features)

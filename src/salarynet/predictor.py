@@ -99,7 +99,7 @@ class Predictor:
     def encode(self, frame: Frame, source: str = "input") -> tuple[Inputs, np.ndarray]:
         """Rows -> (inputs, reason object[rows]: a Reason, None where the row could be encoded). A survey year the
         model did not learn is read as the latest one it learned before it (a 2025 file's rows as 2023's)."""
-        return features.encode(self._check_fitted().features_, self._learned_years_of(frame), source)
+        return features.encode(self._check_fitted().features_, self.years_.as_learned(frame), source)
 
     # -------------------------------------------------------- survey years and the year's dollars (years.py)
 
@@ -111,9 +111,6 @@ class Predictor:
     def learned_years(self) -> list[int]:
         """The survey years the model learned from (years.Years.of_model)."""
         return list(self.years_.learned)
-
-    def _learned_years_of(self, frame: Frame) -> Frame:
-        return self.years_.as_learned(frame)
 
     def dollars_year(self, year: int | None = None) -> tuple[int, int]:
         """(the year whose dollars an answer is in, the survey year the model answers at): years.Years.dollars."""
@@ -146,7 +143,7 @@ class Predictor:
         (where the frame, or the sum of its questions' linear.parts, is given), or the range corrected by the
         [conformal] calibration (without a frame, a Mondrian calibration's overall correction)."""
         if frame is not None:
-            frame = self._learned_years_of(frame)  # the survey year as encode reads it
+            frame = self.years_.as_learned(frame)  # the survey year as encode reads it
         if self.linear_ is not None and (frame is not None or linear_shares is not None):
             p = (
                 linear.probabilities(self.linear_, frame)
@@ -206,11 +203,18 @@ class Predictor:
         return Answered(why, ok, finished, self.task_.outputs(finished, activation), decoded, asked)
 
     def scored(
-        self, frame: Frame, labels: np.ndarray, salary: np.ndarray, majority_class: int | None = None
+        self,
+        frame: Frame,
+        labels: np.ndarray,
+        salary: np.ndarray,
+        majority_class: int | None = None,
+        x: Inputs | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """THE evaluation: selected rows (each at its own survey year) with their labels and salaries ->
-        (outputs: class probabilities or log salary, float[rows, outputs]; every metric of the task on them)."""
-        x, _ = self.encode(frame)
+        (outputs: class probabilities or log salary, float[rows, outputs]; every metric of the task on them).
+        x: the rows already encoded, where the caller has them (not encoded twice)."""
+        if x is None:
+            x, _ = self.encode(frame)
         finished = self.finish(self.raw(x), frame)
         return (
             self.task_.outputs(finished, self.spec_.activations[-1]),

@@ -73,8 +73,8 @@ def _reasons(survey: Survey, recipe: Recipe) -> tuple[Survey, pd.Series, np.ndar
     _, answer_reason = features.ordinal_codes(survey.frame, recipe.features.columns, survey.path)
     reason = reason.to_numpy(dtype=object)
     reason = np.where(reasons.unset(reason), answer_reason, reason)
-    reason[reasons.unset(reason)] = None
     keep = reasons.unset(reason)
+    reason[keep] = None  # pandas' NaN for "no reason" back to None
     rows = _counts(keep, reason)
     if "survey_year" in survey.frame.columns and survey.frame["survey_year"].nunique() > 1:
         year = survey.frame["survey_year"].to_numpy()

@@ -225,7 +225,7 @@ def _measured(
     recipe, prep, task = model.recipe, split.prep, model.task  # the model's own task: its split's label scale
     predictor = Predictor(model)
     majority = task.majority(prep.y_train)
-    outputs, test = predictor.scored(sel.frame.iloc[split.test], prep.y_test, prep.salary_test, majority)
+    outputs, test = predictor.scored(sel.frame.iloc[split.test], prep.y_test, prep.salary_test, majority, prep.x_test)
     record = {
         "task": task.name,
         "test": test,
